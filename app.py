@@ -1,0 +1,110 @@
+"""Delineate: routes and event handlers only. The domain lives in chalicelib/."""
+
+from __future__ import annotations
+
+import os
+
+from chalice import Chalice, Rate, Response
+
+from chalicelib import http, runtime
+from chalicelib.errors import Conflict
+from chalicelib.validation import (
+    parse_include,
+    parse_initiate,
+    parse_job_id,
+    parse_single_file,
+)
+
+app = Chalice(app_name="delineate")
+app.api.cors = http.cors_config()
+app.register_middleware(http.api_middleware, "http")
+
+JSON = ["application/json"]
+# The queue name is a placeholder for the deployment descriptor: the merge
+# template (infra/) points the event source at the stack's own WorkQueue ARN.
+WORK_QUEUE_NAME = os.environ.get("WORK_QUEUE_NAME", "delineate-work")
+
+
+@app.route("/", methods=["GET"])
+def index():
+    return {"service": "delineate", "version": runtime.settings().version, "docs": "/docs"}
+
+
+@app.route("/health", methods=["GET"])
+def health():
+    healthy, checks = runtime.service().health()
+    body = {"status": "healthy" if healthy else "unhealthy", "checks": checks}
+    return Response(body=body, status_code=200 if healthy else 503)
+
+
+@app.route("/v1/download/initiate", methods=["POST"], content_types=JSON)
+def initiate():
+    request = app.current_request
+    parsed = parse_initiate(
+        request.raw_body,
+        request.headers.get("idempotency-key"),
+        runtime.settings().max_body_bytes,
+    )
+    job, created = runtime.service().initiate(parsed)
+    return http.accepted(runtime.service().accepted_document(job), job.job_id, created)
+
+
+@app.route("/v1/download/status/{job_id}", methods=["GET"])
+def job_status(job_id):
+    include_files = parse_include((app.current_request.query_params or {}).get("include"))
+    document = runtime.service().status(parse_job_id(job_id), include_files)
+    return http.status_response(document, runtime.settings().status_retry_after_seconds)
+
+
+@app.route("/v1/download/{job_id}", methods=["GET"])
+def download(job_id):
+    try:
+        url = runtime.service().result_url(parse_job_id(job_id))
+    except Conflict as not_ready:
+        return http.conflict(not_ready)
+    return http.redirect(url)
+
+
+@app.route("/v1/download/{job_id}", methods=["DELETE"])
+def cancel(job_id):
+    try:
+        return runtime.service().cancel(parse_job_id(job_id))
+    except Conflict as already_terminal:
+        return http.conflict(already_terminal)
+
+
+@app.route("/v1/download/check", methods=["POST"], content_types=JSON)
+def check():
+    file_id = parse_single_file(app.current_request.raw_body, runtime.settings().max_body_bytes)
+    return runtime.service().check(file_id)
+
+
+@app.route("/v1/download/start", methods=["POST"], content_types=JSON)
+def start():
+    file_id = parse_single_file(app.current_request.raw_body, runtime.settings().max_body_bytes)
+    finished, document = runtime.service().start(file_id)
+    if finished:
+        return document
+    return http.accepted(document, document["jobId"], created=True)
+
+
+# API Gateway REST (and `chalice local`) answer an unknown path with 403
+# "Missing Authentication Token" and skip middleware. Catch-all routes at each
+# depth turn that into a 404 with our shape and headers; paths deeper than
+# this are reshaped in the cloud by the GatewayResponse in infra/.
+_ANY = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
+for _depth in range(1, http.CATCH_ALL_DEPTH + 1):
+    _path = "".join(f"/{{p{i}}}" for i in range(_depth))
+    app.route(_path, methods=_ANY, name=f"not_found_{_depth}")(http.not_found)
+
+
+@app.on_sqs_message(queue=WORK_QUEUE_NAME, batch_size=1)
+def process_work(event):
+    """Lambda-style SQS handler; returns batchItemFailures (partial batch response)."""
+    return runtime.worker().handle_batch(record.to_dict() for record in event)
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES))
+def sweep_stalled_jobs(event):
+    """Finds jobs whose work went missing and resumes or fails them."""
+    return runtime.sweeper().sweep()

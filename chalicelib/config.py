@@ -1,0 +1,127 @@
+"""Settings: one frozen object built from the environment, with local defaults.
+
+Names follow the original Delineate service where one existed
+(DOWNLOAD_DELAY_*, S3_BUCKET_NAME, REQUEST_TIMEOUT_MS, RATE_LIMIT_*,
+CORS_ORIGINS). The AWS endpoint is deliberately absent: boto3 reads the
+standard AWS_ENDPOINT_URL itself, so the same code reaches AWS, LocalStack or
+the embedded emulator without a branch.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from functools import lru_cache
+from typing import Mapping
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the service cannot use."""
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"expected a boolean, got {raw!r}")
+
+
+def _csv(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+# env name -> (field, parser, default). Defaults are the local-development ones.
+_SPEC = {
+    "JOBS_TABLE_NAME": ("jobs_table", str, "delineate-jobs"),
+    "WORK_QUEUE_URL": ("work_queue_url", str, ""),
+    "DEAD_LETTER_QUEUE_URL": ("dead_letter_queue_url", str, ""),
+    "S3_BUCKET_NAME": ("bucket", str, "delineate-storage"),
+    "MAX_RECEIVE_COUNT": ("max_receive_count", int, "5"),
+    "DOWNLOAD_DELAY_ENABLED": ("delay_enabled", _bool, "true"),
+    "DOWNLOAD_DELAY_MIN_MS": ("delay_min_ms", int, "10000"),
+    "DOWNLOAD_DELAY_MAX_MS": ("delay_max_ms", int, "200000"),
+    "PRESIGN_EXPIRY_SECONDS": ("presign_expiry_seconds", int, "900"),
+    "PRESIGN_REFRESH_MARGIN_SECONDS": ("presign_refresh_margin_seconds", int, "300"),
+    "JOB_TTL_SECONDS": ("job_ttl_seconds", int, "86400"),
+    "WORKER_CONCURRENCY": ("worker_concurrency", int, "4"),
+    "STATUS_RETRY_AFTER_SECONDS": ("status_retry_after_seconds", int, "2"),
+    "REQUEST_TIMEOUT_MS": ("request_timeout_ms", int, "30000"),
+    "START_WAIT_MS": ("start_wait_ms", int, "20000"),
+    "MAX_BODY_BYTES": ("max_body_bytes", int, "65536"),
+    "STALLED_JOB_SECONDS": ("stalled_job_seconds", int, "900"),
+    "MAX_JOB_RESUMES": ("max_job_resumes", int, "3"),
+    "BUNDLE_LEASE_SECONDS": ("bundle_lease_seconds", int, "900"),
+    "RATE_LIMIT_ENABLED": ("rate_limit_enabled", _bool, "true"),
+    "RATE_LIMIT_WINDOW_MS": ("rate_limit_window_ms", int, "60000"),
+    "RATE_LIMIT_MAX_REQUESTS": ("rate_limit_max_requests", int, "100"),
+    "CORS_ORIGINS": ("cors_origins", _csv, "*"),
+    "SERVICE_VERSION": ("version", str, "1.0.0"),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    jobs_table: str
+    work_queue_url: str
+    dead_letter_queue_url: str
+    bucket: str
+    max_receive_count: int
+    delay_enabled: bool
+    delay_min_ms: int
+    delay_max_ms: int
+    presign_expiry_seconds: int
+    presign_refresh_margin_seconds: int
+    job_ttl_seconds: int
+    worker_concurrency: int
+    status_retry_after_seconds: int
+    request_timeout_ms: int
+    start_wait_ms: int
+    max_body_bytes: int
+    stalled_job_seconds: int
+    max_job_resumes: int
+    bundle_lease_seconds: int
+    rate_limit_enabled: bool
+    rate_limit_window_ms: int
+    rate_limit_max_requests: int
+    cors_origins: tuple[str, ...]
+    version: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        environ = os.environ if environ is None else environ
+        values = {}
+        for name, (field, parse, default) in _SPEC.items():
+            raw = environ.get(name, default)
+            try:
+                values[field] = parse(raw)
+            except (TypeError, ValueError) as exc:
+                raise SettingsError(f"{name}: {exc}") from exc
+        settings = cls(**values)
+        settings._check()
+        return settings
+
+    def _check(self) -> None:
+        if self.delay_min_ms < 0 or self.delay_max_ms < self.delay_min_ms:
+            raise SettingsError("DOWNLOAD_DELAY_MIN_MS must be >= 0 and <= DOWNLOAD_DELAY_MAX_MS")
+        if self.max_receive_count < 1:
+            raise SettingsError("MAX_RECEIVE_COUNT must be >= 1")
+        if self.presign_refresh_margin_seconds >= self.presign_expiry_seconds:
+            raise SettingsError("PRESIGN_REFRESH_MARGIN_SECONDS must be < PRESIGN_EXPIRY_SECONDS")
+        if self.worker_concurrency < 1:
+            raise SettingsError("WORKER_CONCURRENCY must be >= 1")
+
+    @property
+    def max_delay_seconds(self) -> float:
+        return self.delay_max_ms / 1000 if self.delay_enabled else 0.0
+
+
+ENV_NAMES = tuple(_SPEC)
+assert {spec[0] for spec in _SPEC.values()} == {f.name for f in fields(Settings)}
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings for this process, read once (a Lambda container or a local process)."""
+    return Settings.from_env()

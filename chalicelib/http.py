@@ -1,0 +1,120 @@
+"""HTTP concerns shared by every route: request ids, headers, error shape, responses."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any, Callable
+
+from chalice import CORSConfig, Response
+
+from chalicelib import runtime
+from chalicelib.errors import Conflict, NotFound, error_body, error_title
+
+log = logging.getLogger("delineate.http")
+
+CATCH_ALL_DEPTH = 8
+REQUEST_ID_HEADER = "X-Request-ID"
+EXPOSED_HEADERS = [REQUEST_ID_HEADER, "Location", "Retry-After",
+                   "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"]
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+    "Referrer-Policy": "no-referrer",
+}
+_MAX_REQUEST_ID = 128
+
+
+def cors_config() -> CORSConfig:
+    """Preflight routes for API Gateway; the per-request origin is set by the middleware."""
+    origins = runtime.settings().cors_origins
+    return CORSConfig(
+        allow_origin=origins[0] if len(origins) == 1 else "*",
+        allow_headers=["Content-Type", "Idempotency-Key", REQUEST_ID_HEADER],
+        expose_headers=EXPOSED_HEADERS,
+        max_age=600,
+    )
+
+
+def request_id_for(headers: Any) -> str:
+    supplied = (headers or {}).get("x-request-id", "")
+    if supplied and len(supplied) <= _MAX_REQUEST_ID and supplied.isprintable():
+        return supplied
+    return str(uuid.uuid4())
+
+
+def _allowed_origin(origin: str | None) -> str | None:
+    origins = runtime.settings().cors_origins
+    if "*" in origins:
+        return "*"
+    if origin and origin in origins:
+        return origin
+    return None
+
+
+def _reshape_error(response: Response, request_id: str) -> None:
+    """Every 4xx/5xx leaves in the DESIGN.md shape, whoever produced it (us or Chalice)."""
+    body = response.body
+    if isinstance(body, (bytes, str)):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            body = {"message": body if isinstance(body, str) else ""}
+    if not isinstance(body, dict):
+        body = {}
+    if "error" in body and "message" in body:
+        body["requestId"] = request_id
+        response.body = body
+        return
+    message = body.get("Message") or body.get("message") or error_title(response.status_code)
+    if response.status_code >= 500 and response.status_code not in (503, 504):
+        message = "An internal error occurred"  # never leak internals
+    response.body = error_body(response.status_code, message, request_id)
+
+
+def api_middleware(event: Any, get_response: Callable[[Any], Response]) -> Response:
+    request_id = request_id_for(event.headers)
+    response = get_response(event)
+    if response.status_code >= 400:
+        _reshape_error(response, request_id)
+    headers = response.headers
+    headers[REQUEST_ID_HEADER] = request_id
+    headers.update(SECURITY_HEADERS)
+    origin = _allowed_origin((event.headers or {}).get("origin"))
+    if origin:
+        headers["Access-Control-Allow-Origin"] = origin
+        headers["Access-Control-Expose-Headers"] = ",".join(EXPOSED_HEADERS)
+        if origin != "*":
+            headers["Vary"] = "Origin"
+    if response.status_code >= 500:
+        log.error("request failed", extra={"requestId": request_id, "status": response.status_code,
+                                           "path": event.path})
+    return response
+
+
+def accepted(document: dict, job_id: str, created: bool) -> Response:
+    """202 for a new job; 200 when an Idempotency-Key replay returns the existing one."""
+    location = f"/v1/download/status/{job_id}"
+    return Response(body=document, status_code=202 if created else 200, headers={"Location": location})
+
+
+def status_response(document: dict, retry_after_seconds: int) -> Response:
+    headers = {"Cache-Control": "no-store"}
+    if document["status"] in ("queued", "processing"):
+        headers["Retry-After"] = str(retry_after_seconds)
+    return Response(body=document, status_code=200, headers=headers)
+
+
+def redirect(url: str) -> Response:
+    return Response(body="", status_code=302, headers={"Location": url, "Cache-Control": "no-store"})
+
+
+def conflict(error: Conflict) -> Response:
+    body = {**(error.document or {}), "error": error_title(409), "message": str(error)}
+    return Response(body=body, status_code=409)
+
+
+def not_found(**_path: str) -> Response:
+    raise NotFound("no route matches this path")

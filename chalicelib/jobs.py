@@ -1,0 +1,332 @@
+"""Job store: DynamoDB items, conditional writes, TTL.
+
+One table, two item kinds under a job's partition:
+  pk=JOB#<id>  sk=JOB          the job: status, counters, result, `ttl`
+  pk=JOB#<id>  sk=FILE#<fid>   one per finished file (absent = pending)
+and pk=IDEMPOTENCY#<sha256(key)> sk=IDEMPOTENCY for Idempotency-Key reuse.
+
+Every state change is a single conditional write, so a redelivered message
+or a racing consumer is a ConditionalCheckFailed, handled by name.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import uuid
+from datetime import datetime, timedelta
+from typing import Any, Callable, Iterable
+
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
+
+from chalicelib.aws import error_code
+from chalicelib.models import (
+    ALLOWED_FROM,
+    FileResult,
+    FileStatus,
+    Job,
+    JobStatus,
+    iso,
+    parse_iso,
+    utc_now,
+)
+from chalicelib.validation import InitiateRequest
+
+JOB_SK = "JOB"
+IDEMPOTENCY_SK = "IDEMPOTENCY"
+ACTIVE_INDEX = "active-jobs"
+ACTIVE = "jobs"  # value of the sparse GSI key while a job is not terminal
+
+
+def _job_key(job_id: str) -> dict:
+    return {"pk": f"JOB#{job_id}", "sk": JOB_SK}
+
+
+def _file_sk(file_id: int) -> str:
+    return f"FILE#{file_id}"
+
+
+def _idempotency_key(key: str) -> dict:
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return {"pk": f"IDEMPOTENCY#{digest}", "sk": IDEMPOTENCY_SK}
+
+
+def _int(value: Any, default: int = 0) -> int:
+    return int(value) if value is not None else default
+
+
+def _is_conditional_failure(exc: ClientError) -> bool:
+    return error_code(exc) == "ConditionalCheckFailedException"
+
+
+def job_from_item(item: dict) -> Job:
+    return Job(
+        job_id=item["jobId"],
+        status=JobStatus(item["status"]),
+        file_ids=tuple(int(value) for value in item["fileIds"]),
+        created_at=parse_iso(item["createdAt"]),
+        updated_at=parse_iso(item["updatedAt"]),
+        expires_at=parse_iso(item["expiresAt"]),
+        completed_files=_int(item.get("completedFiles")),
+        available_files=_int(item.get("availableFiles")),
+        completed_at=parse_iso(item.get("completedAt")),
+        result_key=item.get("resultKey"),
+        size=_int(item["size"]) if item.get("size") is not None else None,
+        download_url=item.get("downloadUrl"),
+        download_url_expires_at=parse_iso(item.get("downloadUrlExpiresAt")),
+        error=item.get("error"),
+        resumes=_int(item.get("resumes")),
+        request_hash=item.get("requestHash"),
+    )
+
+
+class RecordOutcome(enum.Enum):
+    RECORDED = "recorded"  # this delivery counted the file
+    DUPLICATE = "duplicate"  # an earlier delivery already counted it
+    JOB_CLOSED = "job_closed"  # the job is no longer processing (cancelled, failed, ...)
+
+
+class ClaimOutcome(enum.Enum):
+    CLAIMED = "claimed"
+    HELD_ELSEWHERE = "held_elsewhere"
+    NOT_READY = "not_ready"  # job not processing, or files still pending
+
+
+class JobStore:
+    def __init__(self, table: Any, ttl_seconds: int, clock: Callable[[], datetime] = utc_now) -> None:
+        self._table = table
+        self._client = table.meta.client
+        self._ttl = timedelta(seconds=ttl_seconds)
+        self._clock = clock
+
+    # -- creation -----------------------------------------------------------------
+
+    def create(self, request: InitiateRequest) -> tuple[Job, bool]:
+        """Writes a queued job; with an Idempotency-Key, returns the existing job instead.
+
+        Returns (job, created). Raises IdempotencyConflict when the key was used
+        with a different body. Job and key are written in one transaction, so a
+        key never points at a job that does not exist.
+        """
+        now = self._clock()
+        expires = now + self._ttl
+        job_id = str(uuid.uuid4())
+        item = {
+            **_job_key(job_id),
+            "jobId": job_id,
+            "status": JobStatus.QUEUED.value,
+            "fileIds": list(request.file_ids),
+            "totalFiles": len(request.file_ids),
+            "completedFiles": 0,
+            "availableFiles": 0,
+            "createdAt": iso(now),
+            "updatedAt": iso(now),
+            "expiresAt": iso(expires),
+            "ttl": int(expires.timestamp()),
+            "active": ACTIVE,
+            "requestHash": request.fingerprint,
+        }
+        puts = [{"Put": {"TableName": self._table.name, "Item": item,
+                         "ConditionExpression": "attribute_not_exists(pk)"}}]
+        if request.idempotency_key:
+            puts.append({"Put": {
+                "TableName": self._table.name,
+                "Item": {**_idempotency_key(request.idempotency_key), "jobId": job_id,
+                         "requestHash": request.fingerprint, "ttl": int(expires.timestamp())},
+                # An expired key (TTL not yet swept) may be reused.
+                "ConditionExpression": "attribute_not_exists(pk) OR #ttl < :now",
+                "ExpressionAttributeNames": {"#ttl": "ttl"},
+                "ExpressionAttributeValues": {":now": int(now.timestamp())},
+            }})
+        try:
+            self._client.transact_write_items(TransactItems=puts)
+        except self._client.exceptions.TransactionCanceledException:
+            existing = self._job_for_key(request)
+            if existing is None:
+                raise
+            return existing, False
+        return job_from_item(item), True
+
+    def _job_for_key(self, request: InitiateRequest) -> Job | None:
+        found = self._table.get_item(Key=_idempotency_key(request.idempotency_key), ConsistentRead=True)
+        item = found.get("Item")
+        if item is None:
+            return None
+        if item["requestHash"] != request.fingerprint:
+            raise IdempotencyConflict(item["jobId"])
+        return self.get(item["jobId"])
+
+    # -- reads --------------------------------------------------------------------
+
+    def get(self, job_id: str) -> Job | None:
+        """The job, or None when unknown or past its expiry (TTL deletes lazily)."""
+        item = self._table.get_item(Key=_job_key(job_id), ConsistentRead=True).get("Item")
+        if item is None or _int(item.get("ttl")) < int(self._clock().timestamp()):
+            return None
+        return job_from_item(item)
+
+    def file_results(self, job_id: str) -> dict[int, FileResult]:
+        results: dict[int, FileResult] = {}
+        query = {
+            "KeyConditionExpression": Key("pk").eq(f"JOB#{job_id}") & Key("sk").begins_with("FILE#"),
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._table.query(**query)
+            for item in page["Items"]:
+                file_id = int(item["fileId"])
+                size = _int(item["size"]) if item.get("size") is not None else None
+                results[file_id] = FileResult(file_id, FileStatus(item["status"]), size)
+            if "LastEvaluatedKey" not in page:
+                return results
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    # -- transitions --------------------------------------------------------------
+
+    def _transition(self, job_id: str, target: JobStatus, sets: dict[str, Any] | None = None,
+                    removes: Iterable[str] = (), extra_condition: str = "",
+                    extra_values: dict[str, Any] | None = None) -> bool:
+        now = self._clock()
+        sources = sorted(status.value for status in ALLOWED_FROM[target])
+        values = {":target": target.value, ":now": iso(now), ":nowEpoch": int(now.timestamp()),
+                  **{f":from{i}": status for i, status in enumerate(sources)}, **(extra_values or {})}
+        names = {"#status": "status", "#ttl": "ttl"}
+        assignments = ["#status = :target", "updatedAt = :now"]
+        for index, (name, value) in enumerate((sets or {}).items()):
+            names[f"#s{index}"] = name
+            values[f":s{index}"] = value
+            assignments.append(f"#s{index} = :s{index}")
+        remove = list(removes) + (["active"] if target.terminal else [])
+        expression = "SET " + ", ".join(assignments)
+        if remove:
+            expression += " REMOVE " + ", ".join(remove)
+        condition = f"#status IN ({', '.join(f':from{i}' for i in range(len(sources)))}) AND #ttl >= :nowEpoch"
+        if extra_condition:
+            condition += f" AND ({extra_condition})"
+        try:
+            self._table.update_item(Key=_job_key(job_id), UpdateExpression=expression,
+                                    ConditionExpression=condition, ExpressionAttributeNames=names,
+                                    ExpressionAttributeValues=values)
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def start_processing(self, job_id: str) -> bool:
+        return self._transition(job_id, JobStatus.PROCESSING)
+
+    def cancel(self, job_id: str) -> bool:
+        return self._transition(job_id, JobStatus.CANCELLED,
+                                removes=("bundleClaim", "bundleLeaseUntil"))
+
+    def fail(self, job_id: str, reason: str) -> bool:
+        return self._transition(job_id, JobStatus.FAILED, sets={"error": reason[:1000]},
+                                removes=("bundleClaim", "bundleLeaseUntil"))
+
+    def complete(self, job_id: str, result_key: str | None, size: int | None,
+                 download_url: str | None, url_expires_at: datetime | None) -> bool:
+        """processing -> completed, only once every file is counted."""
+        now = self._clock()
+        sets: dict[str, Any] = {"completedAt": iso(now)}
+        if result_key is not None:
+            sets.update(resultKey=result_key, size=size, downloadUrl=download_url,
+                        downloadUrlExpiresAt=iso(url_expires_at))
+        return self._transition(job_id, JobStatus.COMPLETED, sets=sets,
+                                removes=("bundleClaim", "bundleLeaseUntil"),
+                                extra_condition="completedFiles >= totalFiles")
+
+    def record_file(self, job_id: str, result: FileResult) -> RecordOutcome:
+        """Counts one finished file exactly once (file item + counters, one transaction)."""
+        now = self._clock()
+        item = {"pk": f"JOB#{job_id}", "sk": _file_sk(result.file_id), "fileId": result.file_id,
+                "status": result.status.value, "finishedAt": iso(now),
+                "ttl": int((now + self._ttl).timestamp())}
+        if result.size is not None:
+            item["size"] = result.size
+        available = 1 if result.status is FileStatus.AVAILABLE else 0
+        try:
+            self._client.transact_write_items(TransactItems=[
+                {"Put": {"TableName": self._table.name, "Item": item,
+                         "ConditionExpression": "attribute_not_exists(sk)"}},
+                {"Update": {
+                    "TableName": self._table.name, "Key": _job_key(job_id),
+                    "UpdateExpression": "ADD completedFiles :one, availableFiles :available SET updatedAt = :now",
+                    "ConditionExpression": "#status = :processing",
+                    "ExpressionAttributeNames": {"#status": "status"},
+                    "ExpressionAttributeValues": {":one": 1, ":available": available, ":now": iso(now),
+                                                  ":processing": JobStatus.PROCESSING.value},
+                }},
+            ])
+        except self._client.exceptions.TransactionCanceledException as exc:
+            reasons = [reason.get("Code") for reason in exc.response.get("CancellationReasons", [])]
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                return RecordOutcome.DUPLICATE
+            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                return RecordOutcome.JOB_CLOSED
+            raise
+        return RecordOutcome.RECORDED
+
+    def claim_bundle(self, job_id: str, claimant: str, lease_seconds: int) -> ClaimOutcome:
+        """Lets exactly one consumer build the bundle.
+
+        The claim names the message that took it, so a redelivery of that same
+        message (its consumer died) takes it over at once; any other message
+        waits for the lease to lapse. The lease is a backstop for a consumer
+        that dies while its message is also lost.
+        """
+        now = self._clock()
+        try:
+            self._table.update_item(
+                Key=_job_key(job_id),
+                UpdateExpression="SET bundleClaim = :claimant, bundleLeaseUntil = :until",
+                ConditionExpression=(
+                    "#status = :processing AND completedFiles >= totalFiles AND "
+                    "(attribute_not_exists(bundleClaim) OR bundleClaim = :claimant OR bundleLeaseUntil < :now)"
+                ),
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":claimant": claimant, ":processing": JobStatus.PROCESSING.value,
+                    ":now": int(now.timestamp()), ":until": int(now.timestamp()) + lease_seconds,
+                },
+            )
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+            job = self.get(job_id)
+            if job is None or job.status is not JobStatus.PROCESSING or not job.all_files_done:
+                return ClaimOutcome.NOT_READY
+            return ClaimOutcome.HELD_ELSEWHERE
+        return ClaimOutcome.CLAIMED
+
+    def note_resume(self, job_id: str) -> int:
+        """Counts a sweeper resume and refreshes updatedAt so the job is not swept again at once."""
+        result = self._table.update_item(
+            Key=_job_key(job_id),
+            UpdateExpression="ADD resumes :one SET updatedAt = :now",
+            ConditionExpression="attribute_exists(active)",
+            ExpressionAttributeValues={":one": 1, ":now": iso(self._clock())},
+            ReturnValues="UPDATED_NEW",
+        )
+        return _int(result["Attributes"]["resumes"])
+
+    def stalled_job_ids(self, idle_seconds: int, limit: int = 100) -> list[str]:
+        """Jobs not terminal whose last change is older than idle_seconds (sparse GSI)."""
+        cutoff = iso(self._clock() - timedelta(seconds=idle_seconds))
+        page = self._table.query(
+            IndexName=ACTIVE_INDEX,
+            KeyConditionExpression=Key("active").eq(ACTIVE) & Key("updatedAt").lt(cutoff),
+            Limit=limit,
+        )
+        return [item["pk"].split("#", 1)[1] for item in page["Items"]]
+
+    def ping(self) -> None:
+        self._client.describe_table(TableName=self._table.name)
+
+
+class IdempotencyConflict(Exception):
+    def __init__(self, job_id: str) -> None:
+        super().__init__(job_id)
+        self.job_id = job_id
+

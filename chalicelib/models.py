@@ -1,0 +1,132 @@
+"""Job and file states, their allowed transitions, and the status document."""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+
+class JobStatus(str, enum.Enum):
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+# Status moves only forward. Each transition is enforced by a DynamoDB
+# condition built from this table (jobs.py), never by read-then-write.
+ALLOWED_FROM: Mapping[JobStatus, frozenset[JobStatus]] = {
+    JobStatus.PROCESSING: frozenset({JobStatus.QUEUED}),
+    JobStatus.COMPLETED: frozenset({JobStatus.PROCESSING}),
+    JobStatus.FAILED: frozenset({JobStatus.QUEUED, JobStatus.PROCESSING}),
+    JobStatus.CANCELLED: frozenset({JobStatus.QUEUED, JobStatus.PROCESSING}),
+}
+
+
+class FileStatus(str, enum.Enum):
+    PENDING = "pending"
+    AVAILABLE = "available"
+    UNAVAILABLE = "unavailable"
+    FAILED = "failed"
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class FileResult:
+    file_id: int
+    status: FileStatus
+    size: int | None = None
+
+    @property
+    def s3_key(self) -> str:
+        return source_key(self.file_id)
+
+
+def source_key(file_id: int) -> str:
+    return f"downloads/{file_id}.zip"
+
+
+def result_key(job_id: str) -> str:
+    return f"results/{job_id}.zip"
+
+
+@dataclass(frozen=True)
+class Job:
+    job_id: str
+    status: JobStatus
+    file_ids: tuple[int, ...]
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime
+    completed_files: int = 0
+    available_files: int = 0
+    completed_at: datetime | None = None
+    result_key: str | None = None
+    size: int | None = None
+    download_url: str | None = None
+    download_url_expires_at: datetime | None = None
+    error: str | None = None
+    resumes: int = 0
+    request_hash: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def total_files(self) -> int:
+        return len(self.file_ids)
+
+    @property
+    def progress(self) -> int:
+        if self.status is JobStatus.COMPLETED:
+            return 100
+        return math.floor(self.completed_files * 100 / self.total_files) if self.total_files else 0
+
+    @property
+    def all_files_done(self) -> bool:
+        return self.completed_files >= self.total_files
+
+
+def status_document(job: Job, download_url: str | None, files: list[dict] | None = None) -> dict:
+    """The JSON clients poll; `download_url` is the (possibly re-minted) URL to show."""
+    document = {
+        "jobId": job.job_id,
+        "status": job.status.value,
+        "progress": job.progress,
+        "totalFiles": job.total_files,
+        "completedFiles": job.completed_files,
+        "availableFiles": job.available_files,
+        "downloadUrl": download_url,
+        "size": job.size if download_url else None,
+        "error": job.error,
+        "createdAt": iso(job.created_at),
+        "updatedAt": iso(job.updated_at),
+        "completedAt": iso(job.completed_at),
+        "expiresAt": iso(job.expires_at),
+    }
+    if files is not None:
+        document["files"] = files
+    return document

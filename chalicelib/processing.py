@@ -1,0 +1,144 @@
+"""What the worker does with one work message: fan out, prepare a file, build the bundle.
+
+Delivery is at-least-once, so every step is safe to repeat: counting a file is
+a conditional transaction (jobs.record_file), fan-out only resends what is still
+pending, and the bundle is built by whoever holds the claim (jobs.claim_bundle).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from datetime import timedelta
+from typing import Callable, Iterable
+
+from chalicelib.config import Settings
+from chalicelib.jobs import ClaimOutcome, JobStore, RecordOutcome
+from chalicelib.models import FileResult, FileStatus, Job, JobStatus, result_key, source_key, utc_now
+from chalicelib.queue import MalformedMessage, MessageKind, WorkMessage, WorkQueue
+from chalicelib.storage import Storage
+
+log = logging.getLogger("delineate.worker")
+
+
+class UnknownJob(LookupError):
+    """A message for a job the table does not hold: retried, then dead-lettered."""
+
+
+class Worker:
+    def __init__(self, store: JobStore, queue: WorkQueue, storage: Storage, settings: Settings,
+                 sleep: Callable[[float], None] = time.sleep,
+                 delay_ms: Callable[[int, int], float] = random.uniform) -> None:
+        self._store, self._queue, self._storage, self._settings = store, queue, storage, settings
+        self._sleep = sleep
+        self._delay_ms = delay_ms
+
+    # -- Lambda boundary ---------------------------------------------------------
+
+    def handle_batch(self, records: Iterable[dict]) -> dict:
+        """Partial batch response: only the records that failed return to the queue."""
+        failures = []
+        for record in records:
+            try:
+                self.handle_record(record)
+            except Exception:  # the outermost boundary: one bad record must not sink the batch
+                log.exception("work message failed", extra={"messageId": record.get("messageId")})
+                failures.append({"itemIdentifier": record["messageId"]})
+        return {"batchItemFailures": failures}
+
+    def handle_record(self, record: dict) -> None:
+        receives = int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
+        try:
+            message = WorkMessage.from_body(record.get("body", ""))
+            self.handle(message, record["messageId"])
+        except Exception as exc:
+            if receives >= self._settings.max_receive_count:
+                self._give_up(record.get("body", ""), receives, exc)
+            raise
+
+    def _give_up(self, body: str, receives: int, exc: Exception) -> None:
+        """Last receive before the DLQ: end the job as failed, with a reason a person can read."""
+        try:
+            message = WorkMessage.from_body(body)
+        except MalformedMessage:
+            return  # no job to fail; the message itself is kept in the DLQ
+        subject = f"file {message.file_id}" if message.file_id is not None else f"{message.kind.value} step"
+        reason = f"{subject} failed after {receives} attempts: {type(exc).__name__}: {exc}"
+        try:
+            self._store.fail(message.job_id, reason)
+        except Exception:  # the DLQ and the sweeper still guarantee a terminal state
+            log.exception("could not mark job failed", extra={"jobId": message.job_id})
+
+    # -- steps -------------------------------------------------------------------
+
+    def handle(self, message: WorkMessage, message_id: str) -> None:
+        job = self._store.get(message.job_id)
+        if job is None:
+            raise UnknownJob(f"job {message.job_id} does not exist")
+        if message.kind is MessageKind.JOB:
+            self.fan_out(job)
+        elif message.kind is MessageKind.FILE:
+            self.prepare_file(job, message.file_id)
+        else:
+            self.build_bundle(job, claimant=message_id)
+
+    def fan_out(self, job: Job) -> None:
+        if job.status is JobStatus.QUEUED:
+            if not self._store.start_processing(job.job_id):
+                job = self._store.get(job.job_id)
+                if job is None or job.status is not JobStatus.PROCESSING:
+                    return
+            pending = list(job.file_ids)
+        elif job.status is JobStatus.PROCESSING:  # redelivery or a sweeper resume
+            done = self._store.file_results(job.job_id)
+            pending = [file_id for file_id in job.file_ids if file_id not in done]
+        else:
+            return
+        if pending:
+            self._queue.send_many([WorkMessage(MessageKind.FILE, job.job_id, file_id) for file_id in pending])
+        else:
+            self._queue.send(WorkMessage(MessageKind.BUNDLE, job.job_id))
+
+    def prepare_file(self, job: Job, file_id: int) -> None:
+        if file_id not in job.file_ids:
+            raise MalformedMessage(f"file {file_id} is not part of job {job.job_id}")
+        if job.status is not JobStatus.PROCESSING:
+            return
+        if file_id not in self._store.file_results(job.job_id):  # skip the delay on redelivery
+            self._simulate_preparation()
+            size = self._storage.object_size(source_key(file_id))
+            status = FileStatus.AVAILABLE if size is not None else FileStatus.UNAVAILABLE
+            if self._store.record_file(job.job_id, FileResult(file_id, status, size)) is RecordOutcome.JOB_CLOSED:
+                return
+        job = self._store.get(job.job_id)
+        if job is not None and job.status is JobStatus.PROCESSING and job.all_files_done:
+            self._queue.send(WorkMessage(MessageKind.BUNDLE, job.job_id))
+
+    def _simulate_preparation(self) -> None:
+        settings = self._settings
+        if settings.delay_enabled and settings.delay_max_ms > 0:
+            self._sleep(self._delay_ms(settings.delay_min_ms, settings.delay_max_ms) / 1000)
+
+    def build_bundle(self, job: Job, claimant: str) -> None:
+        if job.status is not JobStatus.PROCESSING or not job.all_files_done:
+            return
+        outcome = self._store.claim_bundle(job.job_id, claimant, self._settings.bundle_lease_seconds)
+        if outcome is not ClaimOutcome.CLAIMED:
+            log.info("bundle not built here", extra={"jobId": job.job_id, "outcome": outcome.value})
+            return
+        results = self._store.file_results(job.job_id)
+        members = [(f"{file_id}.zip", source_key(file_id), results[file_id].size)
+                   for file_id in job.file_ids
+                   if file_id in results and results[file_id].status is FileStatus.AVAILABLE]
+        if not members:
+            self._store.complete(job.job_id, None, None, None, None)
+            return
+        key = result_key(job.job_id)
+        size = self._storage.write_bundle(key, members)
+        expires_in = self._settings.presign_expiry_seconds
+        url = self._storage.presign(key, expires_in, filename=f"delineate-{job.job_id}.zip")
+        url_expiry = utc_now() + timedelta(seconds=expires_in)
+        if not self._store.complete(job.job_id, key, size, url, url_expiry):
+            self._storage.delete(key)  # cancelled or failed while we built it
+

@@ -1,0 +1,89 @@
+"""SQS: work message shapes and batched sends.
+
+Three kinds of message share the work queue:
+  job     fan a job out into one `file` message per file
+  file    prepare one file and count it
+  bundle  build the job's zip once every file is counted
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+SQS_BATCH_LIMIT = 10
+SEND_ATTEMPTS = 3
+
+
+class MessageKind(str, enum.Enum):
+    JOB = "job"
+    FILE = "file"
+    BUNDLE = "bundle"
+
+
+class MalformedMessage(ValueError):
+    """A body that is not a work message: retrying cannot help, it ends in the DLQ."""
+
+
+@dataclass(frozen=True)
+class WorkMessage:
+    kind: MessageKind
+    job_id: str
+    file_id: int | None = None
+
+    def to_body(self) -> str:
+        body: dict[str, Any] = {"v": 1, "kind": self.kind.value, "jobId": self.job_id}
+        if self.file_id is not None:
+            body["fileId"] = self.file_id
+        return json.dumps(body, separators=(",", ":"))
+
+    @classmethod
+    def from_body(cls, body: str) -> "WorkMessage":
+        try:
+            data = json.loads(body)
+            kind = MessageKind(data["kind"])
+            job_id = data["jobId"]
+            file_id = data.get("fileId")
+        except (ValueError, TypeError, KeyError) as exc:
+            raise MalformedMessage(f"not a work message: {body[:200]!r}") from exc
+        if not isinstance(job_id, str) or not job_id:
+            raise MalformedMessage("jobId must be a non-empty string")
+        if kind is MessageKind.FILE and (isinstance(file_id, bool) or not isinstance(file_id, int)):
+            raise MalformedMessage("a file message needs an integer fileId")
+        return cls(kind, job_id, file_id if kind is MessageKind.FILE else None)
+
+
+class SendFailed(RuntimeError):
+    pass
+
+
+class WorkQueue:
+    def __init__(self, sqs: Any, queue_url: str) -> None:
+        self._sqs = sqs
+        self.url = queue_url
+
+    def send(self, message: WorkMessage) -> None:
+        self._sqs.send_message(QueueUrl=self.url, MessageBody=message.to_body())
+
+    def send_many(self, messages: Sequence[WorkMessage]) -> None:
+        """SendMessageBatch in tens; entries SQS rejects are retried, then raised."""
+        for start in range(0, len(messages), SQS_BATCH_LIMIT):
+            self._send_batch(messages[start:start + SQS_BATCH_LIMIT])
+
+    def _send_batch(self, batch: Iterable[WorkMessage]) -> None:
+        pending = {str(index): message for index, message in enumerate(batch)}
+        for _ in range(SEND_ATTEMPTS):
+            response = self._sqs.send_message_batch(
+                QueueUrl=self.url,
+                Entries=[{"Id": entry_id, "MessageBody": message.to_body()}
+                         for entry_id, message in pending.items()],
+            )
+            pending = {failure["Id"]: pending[failure["Id"]] for failure in response.get("Failed", [])}
+            if not pending:
+                return
+        raise SendFailed(f"SQS rejected {len(pending)} message(s) after {SEND_ATTEMPTS} attempts")
+
+    def ping(self) -> None:
+        self._sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])

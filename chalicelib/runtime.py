@@ -1,0 +1,77 @@
+"""The process's wiring: settings, AWS clients and services, built lazily and once.
+
+Handlers call these accessors instead of building clients at import time, so a
+Lambda container reuses its clients across invocations and tests can swap the
+whole graph with `override(...)` or rebuild it from a fresh environment with
+`reset()`.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from chalicelib.aws import API_CONFIG, WORKER_CONFIG, make_clients
+from chalicelib.config import Settings, get_settings
+from chalicelib.jobs import JobStore
+from chalicelib.processing import Worker
+from chalicelib.queue import WorkQueue
+from chalicelib.service import DownloadService
+from chalicelib.storage import Storage
+from chalicelib.sweeper import Sweeper
+
+_lock = threading.RLock()  # factories build their own dependencies
+_cache: dict[str, Any] = {}
+
+
+def _build(name: str, factory) -> Any:
+    with _lock:
+        if name not in _cache:
+            _cache[name] = factory()
+        return _cache[name]
+
+
+def settings() -> Settings:
+    return _build("settings", get_settings)
+
+
+def _parts(role: str) -> tuple[JobStore, WorkQueue, Storage]:
+    def factory():
+        config = API_CONFIG if role == "api" else WORKER_CONFIG
+        clients = make_clients(config)
+        current = settings()
+        return (
+            JobStore(clients.dynamodb.Table(current.jobs_table), current.job_ttl_seconds),
+            WorkQueue(clients.sqs, current.work_queue_url),
+            Storage(clients.s3, current.bucket),
+        )
+
+    return _build(f"parts:{role}", factory)
+
+
+def service() -> DownloadService:
+    return _build("service", lambda: DownloadService(*_parts("api"), settings()))
+
+
+def worker() -> Worker:
+    return _build("worker", lambda: Worker(*_parts("worker"), settings()))
+
+
+def sweeper() -> Sweeper:
+    def factory():
+        store, queue, _ = _parts("worker")
+        return Sweeper(store, queue, settings())
+
+    return _build("sweeper", factory)
+
+
+def override(**objects: Any) -> None:
+    """Tests: pin `settings`, `service`, `worker` or `sweeper` to given objects."""
+    with _lock:
+        _cache.update(objects)
+
+
+def reset() -> None:
+    with _lock:
+        _cache.clear()
+    get_settings.cache_clear()

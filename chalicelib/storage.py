@@ -1,0 +1,43 @@
+"""S3: source availability, result bundles, presigned URLs."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from botocore.exceptions import ClientError
+
+from chalicelib.aws import error_code
+from chalicelib.bundle import write_zip_bundle
+
+_MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
+
+
+class Storage:
+    def __init__(self, s3: Any, bucket: str) -> None:
+        self._s3 = s3
+        self.bucket = bucket
+
+    def object_size(self, key: str) -> int | None:
+        """Size of the object, or None when it does not exist."""
+        try:
+            return int(self._s3.head_object(Bucket=self.bucket, Key=key)["ContentLength"])
+        except ClientError as exc:
+            if error_code(exc) in _MISSING:
+                return None
+            raise
+
+    def presign(self, key: str, expires_in: int, filename: str | None = None) -> str:
+        """A GET URL. Signing is local (no AWS call), so the read path can mint freely."""
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if filename:
+            params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
+        return self._s3.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
+
+    def write_bundle(self, key: str, members: Iterable[tuple[str, str, int]]) -> int:
+        return write_zip_bundle(self._s3, self.bucket, key, members)
+
+    def delete(self, key: str) -> None:
+        self._s3.delete_object(Bucket=self.bucket, Key=key)
+
+    def ping(self) -> None:
+        self._s3.head_bucket(Bucket=self.bucket)

@@ -1,0 +1,112 @@
+"""Request parsing: raw request parts in, typed values or a ValidationError out."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.errors import PayloadTooLarge, ValidationError
+
+MIN_FILE_ID = 10_000
+MAX_FILE_ID = 100_000_000
+MAX_FILES_PER_JOB = 1_000
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class InitiateRequest:
+    file_ids: tuple[int, ...]
+    idempotency_key: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the request body for Idempotency-Key reuse checks."""
+        canonical = json.dumps({"file_ids": list(self.file_ids)}, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def parse_json_object(raw_body: bytes | None, max_bytes: int) -> dict[str, Any]:
+    body = raw_body or b""
+    if len(body) > max_bytes:
+        raise PayloadTooLarge(f"body: must be at most {max_bytes} bytes")
+    if not body.strip():
+        raise ValidationError("body: must be a JSON object")
+    try:
+        value = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationError("body: must be valid JSON") from None
+    if not isinstance(value, dict):
+        raise ValidationError("body: must be a JSON object")
+    return value
+
+
+def _file_id(value: Any, where: str) -> int:
+    # bool is an int subclass in Python; JSON true must not become file 1.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(f"{where}: must be an integer")
+    if value < MIN_FILE_ID:
+        raise ValidationError(f"{where}: must be >= {MIN_FILE_ID}")
+    if value > MAX_FILE_ID:
+        raise ValidationError(f"{where}: must be <= {MAX_FILE_ID}")
+    return value
+
+
+def parse_file_ids(body: dict[str, Any]) -> tuple[int, ...]:
+    if "file_ids" not in body:
+        raise ValidationError("file_ids: is required")
+    raw = body["file_ids"]
+    if not isinstance(raw, list):
+        raise ValidationError("file_ids: must be an array of integers")
+    if not raw:
+        raise ValidationError("file_ids: must contain at least 1 item")
+    if len(raw) > MAX_FILES_PER_JOB:
+        raise ValidationError(f"file_ids: must contain at most {MAX_FILES_PER_JOB} items")
+    ids = [_file_id(value, f"file_ids[{index}]") for index, value in enumerate(raw)]
+    return tuple(dict.fromkeys(ids))  # collapse duplicates, keep first-seen order
+
+
+def parse_idempotency_key(value: str | None) -> str | None:
+    if value is None:
+        return None
+    key = value.strip()
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or not key.isprintable():
+        raise ValidationError(
+            f"Idempotency-Key: must be 1-{MAX_IDEMPOTENCY_KEY_LENGTH} printable characters"
+        )
+    return key
+
+
+def parse_initiate(raw_body: bytes | None, idempotency_key: str | None, max_bytes: int) -> InitiateRequest:
+    body = parse_json_object(raw_body, max_bytes)
+    return InitiateRequest(parse_file_ids(body), parse_idempotency_key(idempotency_key))
+
+
+def parse_single_file(raw_body: bytes | None, max_bytes: int) -> int:
+    body = parse_json_object(raw_body, max_bytes)
+    if "file_id" not in body:
+        raise ValidationError("file_id: is required")
+    return _file_id(body["file_id"], "file_id")
+
+
+def parse_job_id(value: str) -> str:
+    try:
+        parsed = uuid.UUID(value)
+    except (ValueError, TypeError, AttributeError):
+        raise ValidationError("jobId: must be a UUID") from None
+    if str(parsed) != value.lower():
+        raise ValidationError("jobId: must be a UUID")
+    return str(parsed)
+
+
+def parse_include(value: str | None) -> bool:
+    """`?include=files` is the only supported expansion."""
+    if value is None:
+        return False
+    parts = {part.strip() for part in value.split(",") if part.strip()}
+    unknown = parts - {"files"}
+    if unknown:
+        raise ValidationError(f"include: unsupported value {sorted(unknown)[0]!r} (allowed: files)")
+    return "files" in parts

@@ -14,7 +14,7 @@ from chalicelib.errors import Conflict, NotFound, error_body, error_title
 
 log = logging.getLogger("delineate.http")
 
-CATCH_ALL_DEPTH = 8
+CATCH_ALL_DEPTH = 12
 REQUEST_ID_HEADER = "X-Request-ID"
 EXPOSED_HEADERS = [REQUEST_ID_HEADER, "Location", "Retry-After",
                    "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"]

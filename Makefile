@@ -1,0 +1,58 @@
+# The front door. Each target is one line of intent; the logic lives in scripts/ and chalicelib/local/.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
+STAGE ?= prod
+
+.PHONY: help venv dev test test-unit test-e2e test-localstack package deploy destroy bench lint dlq-inspect dlq-redrive clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP) ## create .venv with the pinned dependencies
+
+dev: $(STAMP) ## run the whole system: emulator, resources, samples, API on $PORT, consumers
+	$(PY) -m chalicelib.local.stack
+
+test: $(STAMP) ## unit + end-to-end tests (offline)
+	$(PY) -m pytest -q tests
+
+test-unit: $(STAMP) ## unit tier only (moto, in process)
+	$(PY) -m pytest -q tests/unit
+
+test-e2e: $(STAMP) ## end-to-end tier only (real processes over HTTP)
+	$(PY) -m pytest -q tests/e2e
+
+test-localstack: $(STAMP) ## end-to-end tier against LocalStack in host mode
+	scripts/test-localstack.sh
+
+package: $(STAMP) ## build/$(STAGE)/sam.yaml: chalice package merged with infra/, then cfn-lint
+	$(PY) scripts/package.py --stage $(STAGE)
+
+deploy: package ## deploy build/$(STAGE) to the AWS account in your environment
+	scripts/deploy.sh deploy $(STAGE)
+
+destroy: ## delete the deployed stack
+	scripts/deploy.sh destroy $(STAGE)
+
+bench: $(STAMP) ## measure job wall time and initiate latency against a fresh dev stack
+	$(PY) scripts/bench.py
+
+lint: $(STAMP) ## byte-compile and shell-check what we ship
+	$(PY) -m compileall -q app.py chalicelib scripts tests && bash -n scripts/*.sh
+
+dlq-inspect: $(STAMP) ## show messages in the dead-letter queue of the running dev stack
+	$(PY) -m chalicelib.local.dlq inspect
+
+dlq-redrive: $(STAMP) ## move dead-lettered messages back to the work queue
+	$(PY) -m chalicelib.local.dlq redrive
+
+clean: ## remove build output and local state
+	rm -rf build .dev .pytest_cache

@@ -1,0 +1,152 @@
+"""`make dev`: the whole system on one machine.
+
+  embedded emulator (moto server) ─ or any AWS_ENDPOINT_URL you give (LocalStack)
+  infra/template.yaml deployed into it through CloudFormation, sample files seeded
+  chalice local on PORT
+  LOCAL_CONSUMERS SQS consumer processes + one sweeper process
+
+Every setting comes from the environment. SIGINT/SIGTERM stop every child.
+Run: python -m chalicelib.local.stack
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import boto3
+
+from chalicelib.config import Settings
+from chalicelib.local import bootstrap
+from chalicelib.local.processes import (
+    PROJECT_DIR,
+    env_with_pythonpath,
+    free_port,
+    python_module,
+    spawn,
+    stop_all,
+    wait_until,
+)
+from chalicelib.local.samples import seed_samples
+
+log = logging.getLogger("delineate.stack")
+
+
+class Stopped(Exception):
+    pass
+
+
+def _on_signal(signum, _frame):
+    raise Stopped(signal.Signals(signum).name)
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _base_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    env.setdefault("AWS_ACCESS_KEY_ID", "testing")  # emulators accept any credentials
+    env.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    env.setdefault("AWS_XRAY_CONTEXT_MISSING", "IGNORE_ERROR")
+    env.setdefault("DOWNLOAD_DELAY_MIN_MS", "10000")
+    env.setdefault("DOWNLOAD_DELAY_MAX_MS", "200000")
+    settings = Settings.from_env(env)
+    # The queue's visibility timeout must outlast one file's simulated delay, or a
+    # slow file is redelivered while still in progress (harmless, but wasteful).
+    visibility = int(env.get("QUEUE_VISIBILITY_TIMEOUT") or math.ceil(settings.max_delay_seconds) + 30)
+    env["QUEUE_VISIBILITY_TIMEOUT"] = str(visibility)
+    env.setdefault("STALLED_JOB_SECONDS", str(max(60, 2 * visibility)))
+    env.setdefault("BUNDLE_LEASE_SECONDS", str(visibility))
+    env.setdefault("WORKER_CONCURRENCY", env.get("LOCAL_CONSUMERS", "4"))
+    env.setdefault("WORKER_TIMEOUT_SECONDS", str(visibility))
+    return env_with_pythonpath(env)
+
+
+def _start_emulator(env: dict[str, str], processes: list, logs: Path) -> str:
+    if env.get("AWS_ENDPOINT_URL"):
+        log.info("using the emulator at AWS_ENDPOINT_URL=%s", env["AWS_ENDPOINT_URL"])
+        return env["AWS_ENDPOINT_URL"]
+    port = int(env.get("EMULATOR_PORT") or free_port())
+    endpoint = f"http://127.0.0.1:{port}"
+    processes.append(spawn(python_module("moto.server", "-H", "127.0.0.1", "-p", str(port)), env,
+                           logs / "emulator.log"))
+    wait_until(lambda: _http_ok(f"{endpoint}/moto-api/"), timeout=30, what="the embedded emulator")
+    log.info("embedded emulator (moto server) on %s", endpoint)
+    return endpoint
+
+
+def run() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s stack %(levelname)s: %(message)s")
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _on_signal)
+    env = _base_env()
+    port = int(env.get("PORT", "8000"))
+    consumers = int(env.get("LOCAL_CONSUMERS", "4"))
+    state_dir = Path(env.get("DEV_STATE_DIR") or PROJECT_DIR / ".dev")
+    logs = state_dir / "logs"
+    shutil.rmtree(logs, ignore_errors=True)
+    logs.mkdir(parents=True, exist_ok=True)
+    processes: list[subprocess.Popen] = []
+    started = time.monotonic()
+    try:
+        env["AWS_ENDPOINT_URL"] = _start_emulator(env, processes, logs)
+        os.environ.update({k: env[k] for k in ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION",
+                                               "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")})
+        outputs = bootstrap.deploy(env.get("STACK_NAME", "delineate"), {
+            "VisibilityTimeoutSeconds": env["QUEUE_VISIBILITY_TIMEOUT"],
+            "MaxReceiveCount": env.get("MAX_RECEIVE_COUNT", "5"),
+        })
+        env.update(bootstrap.service_env(outputs))
+        seeded = seed_samples(boto3.client("s3"), env["S3_BUCKET_NAME"])
+        log.info("resources from infra/template.yaml ready; %d sample files seeded", seeded)
+        _write_env_file(env, state_dir)
+
+        chalice = str(Path(sys.executable).with_name("chalice"))
+        processes.append(spawn([chalice, "local", "--host", "127.0.0.1", "--port", str(port),
+                                "--stage", env.get("CHALICE_STAGE", "local"), "--no-autoreload"],
+                               env, logs / "api.log"))
+        for index in range(consumers):
+            processes.append(spawn(python_module("chalicelib.local.consumer"), env, logs / f"consumer-{index}.log"))
+        processes.append(spawn(python_module("chalicelib.local.sweeper"), env, logs / "sweeper.log"))
+        wait_until(lambda: _http_ok(f"http://127.0.0.1:{port}/health"), timeout=60, what="the API /health")
+        print(f"Delineate is up in {time.monotonic() - started:.1f}s: http://127.0.0.1:{port} "
+              f"(emulator {env['AWS_ENDPOINT_URL']}, {consumers} consumers, logs in {logs})", flush=True)
+        while True:
+            for process in processes:
+                if process.poll() is not None:
+                    log.error("%s exited with %s; stopping", " ".join(process.args[:3]), process.returncode)
+                    return 1
+            time.sleep(0.5)
+    except Stopped as stop:
+        log.info("%s received; stopping %d processes", stop, len(processes))
+        return 0
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stop_all(processes)
+
+
+def _write_env_file(env: dict[str, str], state_dir: Path) -> None:
+    """.dev/stack.env lets make targets (dlq-inspect, dlq-redrive) reach the running stack."""
+    names = ["AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+             *bootstrap.OUTPUT_ENV.values()]
+    lines = [f"{name}={env[name]}" for name in names if name in env]
+    (state_dir / "stack.env").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(run())

@@ -1,0 +1,20 @@
+"""`make dev` semantics: one signal to the process group stops everything it started."""
+
+from __future__ import annotations
+
+import time
+
+from tests.e2e.conftest import FAST_FILES
+from tests.support.devstack import start_dev_stack
+
+
+def test_sigint_stops_every_process_the_stack_started(tmp_path):
+    stack = start_dev_stack(tmp_path, **{**FAST_FILES, "LOCAL_CONSUMERS": "2"})
+    assert len(stack.leftover_pids()) >= 5  # runner, emulator, API, 2 consumers, sweeper
+
+    stack.stop()
+
+    deadline = time.monotonic() + 15
+    while stack.leftover_pids() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert stack.leftover_pids() == []

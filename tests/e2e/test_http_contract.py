@@ -1,0 +1,49 @@
+"""What every client sees at the HTTP edge of the running stack: shapes and headers."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+SECURITY_HEADERS = ("X-Content-Type-Options", "X-Frame-Options", "Strict-Transport-Security", "Referrer-Policy")
+
+
+def assert_error_shape(response, status):
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) >= {"error", "message", "requestId"}
+    assert body["requestId"] == response.headers["X-Request-ID"]
+    assert "Traceback" not in response.text
+    for header in SECURITY_HEADERS:
+        assert header in response.headers
+
+
+@pytest.mark.parametrize("method, path, kwargs, status", [
+    ("GET", "/no/such/path", {}, 404),
+    ("GET", "/v1/download/status/not-a-uuid", {}, 400),
+    ("GET", "/v1/download/status/3f0c2b1e-7a52-4c57-9d2e-3f1d0e1b2c3d", {}, 404),
+    ("PUT", "/v1/download/initiate", {"json": {"file_ids": [70000]}}, 405),
+    ("POST", "/v1/download/initiate", {"data": "file_ids=1", "headers": {"Content-Type": "text/plain"}}, 415),
+    ("POST", "/v1/download/initiate", {"data": "{not json", "headers": {"Content-Type": "application/json"}}, 400),
+    ("POST", "/v1/download/initiate", {"json": {"file_ids": [9999]}}, 400),
+    ("POST", "/v1/download/initiate", {"json": {"file_ids": list(range(10000, 11001))}}, 400),
+    ("POST", "/v1/download/initiate", {"data": "[" + "1" * 70000 + "]",
+                                       "headers": {"Content-Type": "application/json"}}, 413),
+])
+def test_bad_requests_get_a_4xx_in_the_error_shape(dev_stack, method, path, kwargs, status):
+    response = requests.request(method, dev_stack.url(path), timeout=10, **kwargs)
+    assert_error_shape(response, status)
+
+
+def test_client_request_id_is_echoed(dev_stack):
+    response = requests.get(dev_stack.url("/"), headers={"X-Request-ID": "client-abc-123"}, timeout=10)
+    assert response.status_code == 200
+    assert response.headers["X-Request-ID"] == "client-abc-123"
+    assert response.json()["service"] == "delineate"
+
+
+def test_error_message_names_the_offending_index(dev_stack):
+    response = requests.post(dev_stack.url("/v1/download/initiate"),
+                             json={"file_ids": [70000, 70007, 5]}, timeout=10)
+    assert_error_shape(response, 400)
+    assert response.json()["message"] == "file_ids[2]: must be >= 10000"

@@ -1,0 +1,102 @@
+"""Starts the real dev stack (`python -m chalicelib.local.stack`) and drives it over HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from chalicelib.local.processes import PROJECT_DIR, free_port
+
+AWS_NAMES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
+
+
+@dataclass
+class DevStack:
+    process: subprocess.Popen
+    base_url: str
+    marker: str
+    log_path: Path
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def stop(self, timeout: float = 30) -> int:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGINT)  # what Ctrl-C does to `make dev`
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        return self.process.returncode
+
+    def leftover_pids(self) -> list[int]:
+        """Processes still carrying this stack's marker in their environment."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                if self.marker.encode() in (entry / "environ").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+        return found
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def start_dev_stack(tmp_dir: Path, timeout: float = 90, **settings: str) -> DevStack:
+    port = free_port()
+    marker = f"DELINEATE_TEST_STACK={uuid.uuid4()}"
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith("AWS_") or name in ("AWS_DEFAULT_REGION",)}
+    env.update({"PORT": str(port), "STACK_NAME": f"e2e-{port}", "DELINEATE_TEST_STACK": marker.split("=", 1)[1],
+                "DEV_STATE_DIR": str(tmp_dir / f"state-{port}")})
+    endpoint = os.environ.get("DELINEATE_E2E_ENDPOINT")  # e.g. LocalStack for `make test-localstack`
+    if endpoint:
+        env["AWS_ENDPOINT_URL"] = endpoint
+    env.update(settings)
+    log_path = tmp_dir / f"stack-{port}.log"
+    process = subprocess.Popen([sys.executable, "-m", "chalicelib.local.stack"], cwd=PROJECT_DIR, env=env,
+                               stdout=open(log_path, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    stack = DevStack(process, f"http://127.0.0.1:{port}", marker, log_path)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"dev stack exited with {process.returncode}:\n{stack.log_tail()}")
+        try:
+            if requests.get(stack.url("/health"), timeout=2).status_code == 200:
+                return stack
+        except requests.RequestException:
+            pass
+        time.sleep(0.25)
+    stack.stop()
+    raise TimeoutError(f"dev stack not healthy within {timeout}s:\n{stack.log_tail()}")
+
+
+def poll_until_terminal(stack: DevStack, job_id: str, timeout: float = 60) -> tuple[dict, list[dict]]:
+    """Polls status like a client; returns the final document and every observation."""
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = requests.get(stack.url(f"/v1/download/status/{job_id}"), timeout=10)
+        assert response.status_code == 200, response.text
+        document = response.json()
+        seen.append({**document, "_retryAfter": response.headers.get("Retry-After")})
+        if document["status"] in ("completed", "failed", "cancelled"):
+            return document, seen
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} not terminal after {timeout}s; last: {seen[-1] if seen else None}")

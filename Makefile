@@ -46,7 +46,8 @@ bench: $(STAMP) ## measure job wall time and initiate latency against a fresh de
 	$(PY) scripts/bench.py
 
 lint: $(STAMP) ## byte-compile and shell-check what we ship
-	$(PY) -m compileall -q app.py chalicelib scripts tests && bash -n scripts/*.sh
+	$(PY) -m compileall -q app.py chalicelib scripts tests
+	for f in scripts/*.sh infra/localstack/ready.d/*.sh; do [ ! -e "$$f" ] || bash -n "$$f" || exit 1; done
 
 dlq-inspect: $(STAMP) ## show messages in the dead-letter queue of the running dev stack
 	$(PY) -m chalicelib.local.dlq inspect

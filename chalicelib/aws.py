@@ -20,6 +20,8 @@ from chalicelib.errors import DependencyUnavailable
 # The API answers within a proxy's patience, so it fails fast: a dead
 # dependency becomes a 503 in a few seconds, not a 29 s gateway timeout.
 API_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
+# The rate limiter fails open, so it gives up at once rather than delay every request.
+LIMITER_CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"mode": "standard", "max_attempts": 1})
 # Workers can wait longer; SQS redelivers whatever still fails.
 WORKER_CONFIG = Config(connect_timeout=3, read_timeout=30, retries={"mode": "standard", "max_attempts": 5})
 

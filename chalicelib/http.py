@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from typing import Any, Callable
 
+from botocore.exceptions import BotoCoreError, ClientError
 from chalice import CORSConfig, Response
 
-from chalicelib import runtime
+from chalicelib import runtime, tracing
+from chalicelib.ratelimit import Decision
 from chalicelib.errors import Conflict, NotFound, error_body, error_title
 
 log = logging.getLogger("delineate.http")
@@ -74,23 +77,53 @@ def _reshape_error(response: Response, request_id: str) -> None:
     response.body = error_body(response.status_code, message, request_id)
 
 
+def _client_id(event: Any) -> str:
+    """API Gateway's sourceIp: set by the gateway, unlike X-Forwarded-For which clients control."""
+    return str((event.context or {}).get("identity", {}).get("sourceIp") or "unknown")
+
+
+def _rate_limit(event: Any) -> Decision | None:
+    settings = runtime.settings()
+    if not settings.rate_limit_enabled or event.method == "OPTIONS":
+        return None
+    limiter = runtime.rate_limiter()
+    try:
+        return limiter.hit(_client_id(event))
+    except (BotoCoreError, ClientError) as exc:
+        # Fail open: a limiter outage must not take the API down with it.
+        log.warning("rate limiter unavailable", extra={"error": type(exc).__name__})
+        return limiter.unknown()
+
+
 def api_middleware(event: Any, get_response: Callable[[Any], Response]) -> Response:
-    request_id = request_id_for(event.headers)
-    response = get_response(event)
+    started = time.monotonic()
+    headers_in = event.headers or {}
+    request_id = request_id_for(headers_in)
+    path = (event.context or {}).get("path") or event.path
+    with tracing.traced("delineate-api", headers_in.get("x-amzn-trace-id"), requestId=request_id,
+                        method=event.method, path=path):
+        decision = _rate_limit(event)
+        if decision is not None and not decision.allowed:
+            response = Response(body=error_body(429, "rate limit exceeded; retry after the reset", request_id),
+                                status_code=429, headers={"Retry-After": str(decision.reset_seconds)})
+        else:
+            response = get_response(event)
     if response.status_code >= 400:
         _reshape_error(response, request_id)
     headers = response.headers
     headers[REQUEST_ID_HEADER] = request_id
     headers.update(SECURITY_HEADERS)
-    origin = _allowed_origin((event.headers or {}).get("origin"))
+    if decision is not None:
+        headers.update(decision.headers())
+    origin = _allowed_origin(headers_in.get("origin"))
     if origin:
         headers["Access-Control-Allow-Origin"] = origin
         headers["Access-Control-Expose-Headers"] = ",".join(EXPOSED_HEADERS)
         if origin != "*":
             headers["Vary"] = "Origin"
-    if response.status_code >= 500:
-        log.error("request failed", extra={"requestId": request_id, "status": response.status_code,
-                                           "path": event.path})
+    fields = {"requestId": request_id, "method": event.method, "path": path, "status": response.status_code,
+              "durationMs": round((time.monotonic() - started) * 1000, 1)}
+    log.log(logging.ERROR if response.status_code >= 500 else logging.INFO, "request", extra=fields)
     return response
 
 

@@ -13,6 +13,7 @@ import time
 from datetime import timedelta
 from typing import Callable, Iterable
 
+from chalicelib import tracing
 from chalicelib.config import Settings
 from chalicelib.jobs import ClaimOutcome, JobStore, RecordOutcome
 from chalicelib.models import FileResult, FileStatus, Job, JobStatus, result_key, source_key, utc_now
@@ -49,9 +50,16 @@ class Worker:
 
     def handle_record(self, record: dict) -> None:
         receives = int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
+        started = time.monotonic()
         try:
             message = WorkMessage.from_body(record.get("body", ""))
-            self.handle(message, record["messageId"])
+            with tracing.traced(f"delineate-{message.kind.value}", message.trace, jobId=message.job_id,
+                                fileId=message.file_id, receiveCount=receives):
+                self.handle(message, record["messageId"])
+            log.info("work message handled", extra={
+                "kind": message.kind.value, "jobId": message.job_id, "fileId": message.file_id,
+                "messageId": record["messageId"], "receiveCount": receives,
+                "durationMs": round((time.monotonic() - started) * 1000, 1)})
         except Exception as exc:
             if receives >= self._settings.max_receive_count:
                 self._give_up(record.get("body", ""), receives, exc)

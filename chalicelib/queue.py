@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
+from chalicelib import tracing
+
 SQS_BATCH_LIMIT = 10
 SEND_ATTEMPTS = 3
 
@@ -32,11 +34,15 @@ class WorkMessage:
     kind: MessageKind
     job_id: str
     file_id: int | None = None
+    trace: str | None = None  # X-Ray trace header of the sender, continued by the worker
 
     def to_body(self) -> str:
         body: dict[str, Any] = {"v": 1, "kind": self.kind.value, "jobId": self.job_id}
         if self.file_id is not None:
             body["fileId"] = self.file_id
+        trace = self.trace or tracing.current_header()
+        if trace:
+            body["trace"] = trace
         return json.dumps(body, separators=(",", ":"))
 
     @classmethod
@@ -46,13 +52,14 @@ class WorkMessage:
             kind = MessageKind(data["kind"])
             job_id = data["jobId"]
             file_id = data.get("fileId")
+            trace = data.get("trace") if isinstance(data.get("trace"), str) else None
         except (ValueError, TypeError, KeyError) as exc:
             raise MalformedMessage(f"not a work message: {body[:200]!r}") from exc
         if not isinstance(job_id, str) or not job_id:
             raise MalformedMessage("jobId must be a non-empty string")
         if kind is MessageKind.FILE and (isinstance(file_id, bool) or not isinstance(file_id, int)):
             raise MalformedMessage("a file message needs an integer fileId")
-        return cls(kind, job_id, file_id if kind is MessageKind.FILE else None)
+        return cls(kind, job_id, file_id if kind is MessageKind.FILE else None, trace)
 
 
 class SendFailed(RuntimeError):

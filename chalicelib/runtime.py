@@ -11,11 +11,13 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from chalicelib.aws import API_CONFIG, WORKER_CONFIG, make_clients
+from chalicelib import logs, tracing
+from chalicelib.aws import API_CONFIG, LIMITER_CONFIG, WORKER_CONFIG, make_clients
 from chalicelib.config import Settings, get_settings
 from chalicelib.jobs import JobStore
 from chalicelib.processing import Worker
 from chalicelib.queue import WorkQueue
+from chalicelib.ratelimit import RateLimiter
 from chalicelib.service import DownloadService
 from chalicelib.storage import Storage
 from chalicelib.sweeper import Sweeper
@@ -35,8 +37,15 @@ def settings() -> Settings:
     return _build("settings", get_settings)
 
 
+def _instrument() -> None:
+    """Logging and X-Ray patching happen before the first boto3 client exists."""
+    logs.configure()
+    tracing.configure()
+
+
 def _parts(role: str) -> tuple[JobStore, WorkQueue, Storage]:
     def factory():
+        _instrument()
         config = API_CONFIG if role == "api" else WORKER_CONFIG
         clients = make_clients(config)
         current = settings()
@@ -63,6 +72,16 @@ def sweeper() -> Sweeper:
         return Sweeper(store, queue, settings())
 
     return _build("sweeper", factory)
+
+
+def rate_limiter() -> RateLimiter:
+    def factory():
+        _instrument()
+        current = settings()
+        table = make_clients(LIMITER_CONFIG).dynamodb.Table(current.jobs_table)
+        return RateLimiter(table, current.rate_limit_max_requests, current.rate_limit_window_ms)
+
+    return _build("rate_limiter", factory)
 
 
 def override(**objects: Any) -> None:

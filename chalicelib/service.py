@@ -7,6 +7,7 @@ import time
 from datetime import datetime, timedelta
 from typing import Callable
 
+from chalicelib import tracing
 from chalicelib.aws import dependency
 from chalicelib.config import Settings
 from chalicelib.errors import Conflict, IdempotencyKeyReused, NotFound
@@ -42,6 +43,7 @@ class DownloadService:
                 raise IdempotencyKeyReused(
                     f"Idempotency-Key was already used with a different body (job {conflict.job_id})"
                 ) from None
+        tracing.annotate(jobId=job.job_id)
         if created or job.status is JobStatus.QUEUED:
             with dependency(QUEUE):
                 self._queue.send(WorkMessage(MessageKind.JOB, job.job_id))

@@ -47,3 +47,34 @@ def test_error_message_names_the_offending_index(dev_stack):
                              json={"file_ids": [70000, 70007, 5]}, timeout=10)
     assert_error_shape(response, 400)
     assert response.json()["message"] == "file_ids[2]: must be >= 10000"
+
+
+def test_cors_preflight_is_answered(dev_stack):
+    response = requests.options(dev_stack.url("/v1/download/initiate"), timeout=10, headers={
+        "Origin": "https://app.example", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type,idempotency-key"})
+    assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert "POST" in response.headers["Access-Control-Allow-Methods"]
+    assert "idempotency-key" in response.headers["Access-Control-Allow-Headers"].lower()
+
+
+def test_every_response_carries_rate_limit_headers_when_enabled(tmp_path):
+    from tests.e2e.conftest import FAST_FILES
+    from tests.support.devstack import start_dev_stack
+
+    stack = start_dev_stack(tmp_path, **{**FAST_FILES, "LOCAL_CONSUMERS": "1", "RATE_LIMIT_ENABLED": "true",
+                                         "RATE_LIMIT_MAX_REQUESTS": "5",
+                                         "RATE_LIMIT_WINDOW_MS": "3600000"})  # no window boundary mid-test
+    try:  # the harness's own /health polls share the window, so count down to the first 429
+        answers = []
+        while len(answers) < 10 and (not answers or answers[-1].status_code != 429):
+            answers.append(requests.get(stack.url("/v1/download/status/not-a-uuid"), timeout=10))
+    finally:
+        stack.stop()
+    codes = [a.status_code for a in answers]
+    assert codes[-1] == 429 and set(codes[:-1]) == {400}
+    remaining = [int(a.headers["RateLimit-Remaining"]) for a in answers]
+    assert remaining[:-1] == list(range(remaining[0], -1, -1)) and remaining[-1] == 0
+    assert all(a.headers["RateLimit-Limit"] == "5" for a in answers)
+    assert int(answers[-1].headers["Retry-After"]) >= 1

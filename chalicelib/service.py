@@ -124,14 +124,17 @@ class DownloadService:
                 "size": size}
 
     def start(self, file_id: int) -> tuple[bool, dict]:
-        """The original blocking endpoint, bounded: waits up to START_WAIT_MS for a one-file job.
+        """The original blocking endpoint, bounded: waits up to START_WAIT_MS (within
+        REQUEST_TIMEOUT_MS) for a one-file job.
 
         Returns (finished, document): the original 200 shape when the file is
         ready in time, else the 202 job document to poll, so no proxy cuts it.
         """
         started = time.monotonic()
         job, _ = self.initiate(InitiateRequest((file_id,)))
-        deadline = started + self._settings.start_wait_ms / 1000
+        # Never wait past the request budget: leave a second to answer before a proxy cuts us.
+        budget_ms = min(self._settings.start_wait_ms, max(0, self._settings.request_timeout_ms - 1000))
+        deadline = started + budget_ms / 1000
         interval = 0.1
         while time.monotonic() < deadline:
             job = self._job(job.job_id)

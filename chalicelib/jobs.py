@@ -300,15 +300,22 @@ class JobStore:
             return ClaimOutcome.HELD_ELSEWHERE
         return ClaimOutcome.CLAIMED
 
-    def note_resume(self, job_id: str) -> int:
-        """Counts a sweeper resume and refreshes updatedAt so the job is not swept again at once."""
-        result = self._table.update_item(
-            Key=_job_key(job_id),
-            UpdateExpression="ADD resumes :one SET updatedAt = :now",
-            ConditionExpression="attribute_exists(active)",
-            ExpressionAttributeValues={":one": 1, ":now": iso(self._clock())},
-            ReturnValues="UPDATED_NEW",
-        )
+    def note_resume(self, job_id: str) -> int | None:
+        """Counts a sweeper resume and refreshes updatedAt so the job is not swept again at once.
+
+        None when the job became terminal since it was read (cancelled, say): not resumed."""
+        try:
+            result = self._table.update_item(
+                Key=_job_key(job_id),
+                UpdateExpression="ADD resumes :one SET updatedAt = :now",
+                ConditionExpression="attribute_exists(active)",
+                ExpressionAttributeValues={":one": 1, ":now": iso(self._clock())},
+                ReturnValues="UPDATED_NEW",
+            )
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+            return None
         return _int(result["Attributes"]["resumes"])
 
     def stalled_job_ids(self, idle_seconds: int, limit: int = 100) -> list[str]:

@@ -40,7 +40,8 @@ class Sweeper:
             idle = self._settings.stalled_job_seconds
             reason = f"stalled: no progress for {idle}s after {job.resumes} resumes"
             return "failed" if self._store.fail(job_id, reason) else None
-        self._store.note_resume(job_id)
+        if self._store.note_resume(job_id) is None:
+            return None
         if job.status is JobStatus.PROCESSING and job.all_files_done:
             self._queue.send(WorkMessage(MessageKind.BUNDLE, job_id))
         else:

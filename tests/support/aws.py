@@ -86,3 +86,27 @@ def drain(handler, queue_url: str, max_rounds: int = 500) -> int:
         delete_records(queue_url, [record for record in records if record["messageId"] not in failed])
         handled += len(records)
     raise AssertionError(f"queue not drained after {max_rounds} rounds")
+
+
+def receive_records_visible_again(queue_url: str, max_messages: int = 10) -> list[dict]:
+    """Like receive_records, with a zero visibility timeout: a record that is not
+    deleted is redelivered on the next receive, so redrive is reached without waiting."""
+    response = boto3.client("sqs").receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=max_messages, AttributeNames=["All"],
+        WaitTimeSeconds=0, VisibilityTimeout=0,
+    )
+    return [
+        {**sqs_record(message["Body"], message["MessageId"],
+                      int(message["Attributes"]["ApproximateReceiveCount"])),
+         "receiptHandle": message["ReceiptHandle"]}
+        for message in response.get("Messages", [])
+    ]
+
+
+def queue_depth(queue_url: str) -> int:
+    """Messages waiting plus in flight, without receiving (receives count towards redrive)."""
+    attributes = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])

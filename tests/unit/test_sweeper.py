@@ -1,0 +1,148 @@
+"""The sweeper: no job stays queued or processing forever; a stalled one is resumed, then failed."""
+
+from __future__ import annotations
+
+import pytest
+
+from app import process_work, sweep_stalled_jobs
+from chalicelib import runtime
+from chalicelib.jobs import JobStore
+from chalicelib.models import FileResult, FileStatus
+from chalicelib.queue import MessageKind, WorkMessage, WorkQueue
+from chalicelib.sweeper import Sweeper
+from chalicelib.validation import InitiateRequest
+from tests.support.aws import delete_records, drain, put_source, queue_depth, receive_records
+
+
+@pytest.fixture
+def later(deployed, clock):
+    """A sweeper whose clock the test moves: 'idle for STALLED_JOB_SECONDS' without waiting."""
+    store = JobStore(deployed.table, deployed.settings.job_ttl_seconds, clock=clock)
+    return Sweeper(store, WorkQueue(deployed.sqs, deployed.queue_url), deployed.settings)
+
+
+def go_idle(clock, settings) -> None:
+    """Past the stall threshold by a margin: jobs are stamped by the real clock,
+    which runs ahead of the test's clock by the time the test's setup took."""
+    clock.advance(settings.stalled_job_seconds + 60)
+
+
+def lose_queued_messages(deployed) -> list[dict]:
+    """The work that went missing: a crash between write and send, a purge, a bad deploy."""
+    records = receive_records(deployed.queue_url)
+    delete_records(deployed.queue_url, records)
+    return records
+
+
+def initiate(*file_ids: int) -> str:
+    job, _ = runtime.service().initiate(InitiateRequest(file_ids))
+    return job.job_id
+
+
+def kinds_waiting(deployed) -> list[tuple]:
+    records = receive_records(deployed.queue_url)
+    for record in records:  # leave them for the next receive
+        deployed.sqs.change_message_visibility(QueueUrl=deployed.queue_url, ReceiptHandle=record["receiptHandle"],
+                                               VisibilityTimeout=0)
+    return [(WorkMessage.from_body(r["body"]).kind, WorkMessage.from_body(r["body"]).job_id) for r in records]
+
+
+def test_queued_job_whose_message_was_lost_is_resumed_and_then_completes(deployed, consumer, clock, later):
+    put_source(deployed.bucket, 70000)
+    job_id = initiate(70000, 70003)
+    lose_queued_messages(deployed)
+    go_idle(clock, deployed.settings)
+
+    outcome = later.sweep()
+
+    assert outcome == {"resumed": [job_id], "failed": []}
+    assert kinds_waiting(deployed) == [(MessageKind.JOB, job_id)]
+    drain(process_work, deployed.queue_url)
+    document = deployed.status(job_id)
+    assert (document["status"], document["completedFiles"], document["availableFiles"]) == ("completed", 2, 1)
+
+
+def test_processing_job_whose_bundle_message_was_lost_is_resumed_with_a_bundle_message(
+        deployed, consumer, clock, later):
+    source = put_source(deployed.bucket, 70000)
+    job = deployed.create_job(70000, processing=True)
+    consumer.store.record_file(job.job_id, FileResult(70000, FileStatus.AVAILABLE, len(source)))
+    go_idle(clock, deployed.settings)
+
+    later.sweep()
+
+    assert kinds_waiting(deployed) == [(MessageKind.BUNDLE, job.job_id)]
+    drain(process_work, deployed.queue_url)
+    assert deployed.status(job.job_id)["status"] == "completed"
+
+
+def test_job_still_stalled_after_max_resumes_is_failed_with_a_reason(deployed, clock, later):
+    job_id = initiate(70000)
+    settings = deployed.settings
+    outcomes = []
+
+    for _ in range(settings.max_job_resumes + 1):
+        lose_queued_messages(deployed)
+        go_idle(clock, settings)
+        outcomes.append(later.sweep())
+
+    document = deployed.status(job_id)
+    assert settings.max_job_resumes == 3
+    assert outcomes == [{"resumed": [job_id], "failed": []}] * 3 + [{"resumed": [], "failed": [job_id]}]
+    assert document["status"] == "failed"
+    assert document["error"] == "stalled: no progress for 900s after 3 resumes"
+    assert queue_depth(deployed.queue_url) == 0
+
+
+def test_fresh_and_finished_jobs_are_left_alone(deployed, consumer, clock, later):
+    finished = initiate(70003)
+    drain(process_work, deployed.queue_url)
+    go_idle(clock, deployed.settings)
+    fresh, _ = later._store.create(InitiateRequest((70000,)))
+    lose_queued_messages(deployed)
+
+    outcome = later.sweep()
+
+    assert outcome == {"resumed": [], "failed": []}
+    assert deployed.status(finished)["status"] == "completed"
+    assert deployed.status(fresh.job_id)["status"] == "queued"
+    assert queue_depth(deployed.queue_url) == 0
+
+
+def test_job_cancelled_while_being_swept_is_left_alone_and_the_sweep_goes_on(deployed, clock, later, monkeypatch):
+    cancelled_meanwhile = initiate(70000)
+    other = initiate(70001)
+    lose_queued_messages(deployed)
+    go_idle(clock, deployed.settings)
+    read = later._store.get
+
+    def read_then_lose_a_race(job_id):
+        job = read(job_id)
+        if job_id == cancelled_meanwhile:  # a client cancels between the sweeper's read and its write
+            runtime.service().cancel(job_id)
+        return job
+
+    monkeypatch.setattr(later._store, "get", read_then_lose_a_race)
+
+    outcome = later.sweep()
+
+    assert outcome == {"resumed": [other], "failed": []}
+    assert deployed.status(cancelled_meanwhile)["status"] == "cancelled"
+    assert kinds_waiting(deployed) == [(MessageKind.JOB, other)]
+
+
+def test_scheduled_handler_sweeps_with_the_configured_threshold(deployed, monkeypatch):
+    monkeypatch.setenv("STALLED_JOB_SECONDS", "0")
+    runtime.reset()
+    job_id = initiate(70000)
+    lose_queued_messages(deployed)
+    deployed.table.update_item(  # last touched a minute ago
+        Key={"pk": f"JOB#{job_id}", "sk": "JOB"}, UpdateExpression="SET updatedAt = :then",
+        ExpressionAttributeValues={":then": "2000-01-01T00:00:00Z"})
+
+    outcome = sweep_stalled_jobs({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {},
+                                  "time": "2026-01-01T00:00:00Z", "resources": [], "region": "us-east-1",
+                                  "account": "123456789012", "id": "e", "version": "0"}, None)
+
+    assert outcome == {"resumed": [job_id], "failed": []}
+    assert kinds_waiting(deployed) == [(MessageKind.JOB, job_id)]

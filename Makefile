@@ -35,12 +35,13 @@ test-localstack: $(STAMP) ## end-to-end tier against LocalStack in host mode
 
 package: $(STAMP) ## build/$(STAGE)/sam.yaml: chalice package merged with infra/, then cfn-lint
 	$(PY) scripts/package.py --stage $(STAGE)
+	$(VENV)/bin/cfn-lint infra/template.yaml build/$(STAGE)/sam.yaml
 
 deploy: package ## deploy build/$(STAGE) to the AWS account in your environment
-	scripts/deploy.sh deploy $(STAGE)
+	STAGE=$(STAGE) scripts/deploy.sh deploy
 
 destroy: ## delete the deployed stack
-	scripts/deploy.sh destroy $(STAGE)
+	STAGE=$(STAGE) scripts/deploy.sh destroy
 
 bench: $(STAMP) ## measure job wall time and initiate latency against a fresh dev stack
 	$(PY) scripts/bench.py

@@ -1,0 +1,243 @@
+#!/usr/bin/env python
+"""Builds the cloud deployment: build/<stage>/sam.yaml and deployment.zip.
+
+    python scripts/package.py --stage prod [--out build/prod]
+
+The data plane is defined once, in infra/template.yaml. This script merges it
+with infra/chalice-overrides.yaml (the Chalice-specific amendments: roles,
+references to the stack's resources, event source settings) into one merge
+template, runs `chalice package --merge-template` with it, and checks the
+result for the invariants a deploy would otherwise discover late (or never):
+every function has its own role, the queue's visibility timeout covers the
+worker, a batch fits in the worker's timeout, and so on.
+
+`chalice package` needs no credentials, only a region; AWS_DEFAULT_REGION
+defaults to us-east-1 here (the template itself is region-neutral).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = ROOT / "infra" / "template.yaml"
+OVERRIDES = ROOT / "infra" / "chalice-overrides.yaml"
+CHALICE_CONFIG = ROOT / ".chalice" / "config.json"
+
+WORKER = "ProcessWork"
+WORKER_EVENT = "ProcessWorkSqsEventSource"
+# AWS: a queue that triggers a function should time messages out after at
+# least six times the function's timeout, so a throttled or retried batch is
+# not redelivered while it is still being worked on.
+VISIBILITY_FACTOR = 6
+
+
+class PackagingError(RuntimeError):
+    """The packaged template breaks an invariant of the deployment."""
+
+
+class _NoAliasDumper(yaml.SafeDumper):
+    """CloudFormation rejects YAML aliases ("YAML aliases are not allowed"), and
+    Chalice's swagger shares lists (`consumes`), which PyYAML writes as &id001."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+# -- CloudFormation YAML --------------------------------------------------------
+
+class CfnLoader(yaml.SafeLoader):
+    """SafeLoader that reads CloudFormation short forms (!Ref, !GetAtt, !Sub, ...)
+    as their long forms ({"Ref": ...}, {"Fn::GetAtt": [...]}, ...)."""
+
+
+def _cfn_tag(loader: CfnLoader, suffix: str, node: yaml.Node) -> Any:
+    name = suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+CfnLoader.add_multi_constructor("!", _cfn_tag)
+
+
+def load_cfn_yaml(path: Path) -> dict:
+    """A CloudFormation YAML template as plain data, intrinsics in long form.
+
+    The JSON round trip drops YAML aliases (a shared mapping would otherwise be
+    written back as &id001 anchors) and proves the result is plain data.
+    """
+    with open(path, encoding="utf-8") as handle:
+        return json.loads(json.dumps(yaml.load(handle, Loader=CfnLoader)))
+
+
+# -- merge template -------------------------------------------------------------
+
+def deep_merge(base: Any, amendment: Any) -> Any:
+    """Same rule as Chalice's TemplateDeepMerger: mappings merge, anything else replaces."""
+    if isinstance(base, dict) and isinstance(amendment, dict):
+        merged = dict(base)
+        for key, value in amendment.items():
+            merged[key] = deep_merge(base.get(key), value)
+        return merged
+    return copy.deepcopy(amendment)
+
+
+def build_merge_template(template: dict, overrides: dict) -> dict:
+    """infra/template.yaml plus the Chalice amendments; the data plane stays defined once."""
+    data_plane = set(template.get("Resources", {}))
+    redefined = sorted(name for name, body in overrides.get("Resources", {}).items()
+                       if name in data_plane and "Type" in body)
+    if redefined:
+        raise PackagingError(f"chalice-overrides.yaml redefines data-plane resources: {redefined}; "
+                             "amend them in infra/template.yaml instead")
+    return deep_merge(template, overrides)
+
+
+# -- checks ---------------------------------------------------------------------
+
+def _functions(template: dict) -> dict[str, dict]:
+    return {name: body for name, body in template["Resources"].items()
+            if body.get("Type") == "AWS::Serverless::Function"}
+
+
+def _stage_config(stage: str) -> dict:
+    config = json.loads(CHALICE_CONFIG.read_text(encoding="utf-8"))
+    return config.get("stages", {}).get(stage, {})
+
+
+def _mixed_intrinsics(node: Any, path: str = "") -> list[str]:
+    """Paths of mappings holding an intrinsic function next to other keys.
+
+    Chalice's merge treats {"Fn::Sub": ...} as a mapping, so an override using
+    a different function (say !GetAtt) is merged into it instead of replacing it.
+    """
+    found: list[str] = []
+    if isinstance(node, dict):
+        intrinsic = [key for key in node if key == "Ref" or key.startswith("Fn::")]
+        if intrinsic and len(node) > 1:
+            found.append(f"{path or '/'}: {sorted(node)}")
+        for key, value in node.items():
+            found += _mixed_intrinsics(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found += _mixed_intrinsics(value, f"{path}/{index}")
+    return found
+
+
+def check_packaged(template: dict, stage: str, overrides: dict) -> list[str]:
+    """Every invariant the packaged template must hold; returns the violations."""
+    problems: list[str] = [f"an override merged into a Chalice intrinsic at {path}"
+                           for path in _mixed_intrinsics(template.get("Resources", {}), "/Resources")]
+    resources = template["Resources"]
+    untyped = sorted(name for name, body in resources.items() if "Type" not in body)
+    if untyped:
+        problems.append(f"overrides amend resources Chalice did not emit: {untyped}")
+    functions = _functions(template)
+    for name, function in functions.items():
+        role = function["Properties"].get("Role")
+        target = role.get("Fn::GetAtt", [None])[0] if isinstance(role, dict) else None
+        if resources.get(target, {}).get("Type") != "AWS::IAM::Role":
+            problems.append(f"{name}: Role must be !GetAtt <its role>.Arn from chalice-overrides.yaml, got {role!r}")
+    roles = [body["Properties"]["Role"]["Fn::GetAtt"][0] for body in functions.values()
+             if isinstance(body["Properties"].get("Role"), dict)]
+    if len(set(roles)) != len(roles):
+        problems.append(f"functions share a role: {roles}")
+
+    worker = functions.get(WORKER)
+    if worker is None:
+        return problems + [f"no {WORKER} function in the packaged template"]
+    timeout = int(worker["Properties"]["Timeout"])
+    visibility = template["Parameters"]["VisibilityTimeoutSeconds"]
+    for key in ("Default", "MinValue"):
+        if int(visibility[key]) < VISIBILITY_FACTOR * timeout:
+            problems.append(f"VisibilityTimeoutSeconds.{key}={visibility[key]} < "
+                            f"{VISIBILITY_FACTOR} x {WORKER} timeout ({timeout} s)")
+
+    event = worker["Properties"]["Events"][WORKER_EVENT]["Properties"]
+    env = worker["Properties"].get("Environment", {}).get("Variables", {})
+    delay_max_s = int(env.get("DOWNLOAD_DELAY_MAX_MS", "200000")) / 1000
+    if int(event["BatchSize"]) * delay_max_s >= timeout:
+        problems.append(f"BatchSize {event['BatchSize']} x {delay_max_s:g} s per file does not fit "
+                        f"in the {timeout} s timeout")
+    if event.get("FunctionResponseTypes") != ["ReportBatchItemFailures"]:
+        problems.append("the SQS event source must report batch item failures")
+
+    stage_env = set(_stage_config(stage).get("environment_variables", {}))
+    from_stack = set()
+    for body in overrides.get("Resources", {}).values():
+        from_stack |= set(body.get("Properties", {}).get("Environment", {}).get("Variables", {}))
+    shadowed = sorted(stage_env & from_stack)
+    if shadowed:
+        problems.append(f".chalice/config.json stage {stage!r} sets {shadowed}, which come from the stack")
+    return problems
+
+
+# -- chalice package ------------------------------------------------------------
+
+def run_chalice_package(stage: str, merge_template: Path, outdir: Path) -> None:
+    chalice = Path(sys.executable).with_name("chalice")
+    command = [str(chalice) if chalice.exists() else "chalice", "package", "--stage", stage,
+               "--merge-template", str(merge_template), str(outdir)]
+    env = dict(os.environ)
+    env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    subprocess.run(command, cwd=ROOT, env=env, check=True)
+
+
+def package(stage: str, outdir: Path) -> Path:
+    """Writes <outdir>/sam.yaml and deployment.zip; returns the template's path."""
+    if _stage_config(stage).get("manage_iam_role") is not False:
+        raise PackagingError(f"stage {stage!r} is not a cloud stage: it needs \"manage_iam_role\": false "
+                             "so the roles of infra/chalice-overrides.yaml are used")
+    overrides = load_cfn_yaml(OVERRIDES)
+    merged = build_merge_template(load_cfn_yaml(TEMPLATE), overrides)
+    if outdir.exists():
+        shutil.rmtree(outdir)
+    outdir.mkdir(parents=True)
+    merge_template = outdir / "merge-template.yaml"
+    merge_template.write_text(yaml.safe_dump(merged, sort_keys=False), encoding="utf-8")
+    run_chalice_package(stage, merge_template, outdir)
+
+    sam = outdir / "sam.yaml"
+    packaged = yaml.safe_load(sam.read_text(encoding="utf-8"))
+    sam.write_text(yaml.dump(packaged, Dumper=_NoAliasDumper, allow_unicode=True), encoding="utf-8")
+    problems = check_packaged(packaged, stage, overrides)
+    if problems:
+        raise PackagingError("packaged template is not deployable:\n  - " + "\n  - ".join(problems))
+    return sam
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stage", default=os.environ.get("STAGE", "prod"))
+    parser.add_argument("--out", type=Path, help="output directory (default: build/<stage>)")
+    args = parser.parse_args(argv)
+    outdir = (args.out or ROOT / "build" / args.stage).resolve()
+    try:
+        sam = package(args.stage, outdir)
+    except (PackagingError, subprocess.CalledProcessError) as exc:
+        print(f"package: {exc}", file=sys.stderr)
+        return 1
+    print(f"package: wrote {sam.relative_to(ROOT) if sam.is_relative_to(ROOT) else sam} "
+          f"and {sam.with_name('deployment.zip').name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -29,6 +29,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import boto3
+import localstack_client.session
 import requests
 from botocore.exceptions import ClientError
 
@@ -67,7 +68,10 @@ class Smoke:
     def __init__(self, endpoint: str, stack_name: str):
         self.endpoint = endpoint
         self.stack_name = stack_name
-        self.session = boto3.session.Session(region_name=REGION, **CREDENTIALS)
+        # localstack-client maps every service to the LocalStack gateway, so the
+        # checks cannot reach a real AWS endpoint by accident.
+        self.session = localstack_client.session.Session(
+            region_name=REGION, localstack_host=urlparse(endpoint).netloc, **CREDENTIALS)
         self.outputs: dict[str, str] = {}
         self.failures: list[str] = []
         self.passed = 0
@@ -75,7 +79,7 @@ class Smoke:
         self._multipart_bytes = b""
 
     def client(self, service: str, **kwargs):
-        return self.session.client(service, endpoint_url=self.endpoint, **kwargs)
+        return self.session.client(service, **kwargs)
 
     def step(self, name: str, fn: Callable[[], str | None]) -> bool:
         started = time.monotonic()

@@ -6,7 +6,7 @@ import os
 
 from chalice import Chalice, Rate, Response
 
-from chalicelib import http, runtime
+from chalicelib import http, openapi, runtime
 from chalicelib.errors import Conflict
 from chalicelib.validation import (
     parse_include,
@@ -28,6 +28,16 @@ WORK_QUEUE_NAME = os.environ.get("WORK_QUEUE_NAME", "delineate-work")
 @app.route("/", methods=["GET"])
 def index():
     return {"service": "delineate", "version": runtime.settings().version, "docs": "/docs"}
+
+
+@app.route("/openapi.json", methods=["GET"])
+def openapi_document():
+    return openapi.document_response()
+
+
+@app.route("/docs", methods=["GET"])
+def docs():
+    return openapi.docs_response()
 
 
 @app.route("/health", methods=["GET"])

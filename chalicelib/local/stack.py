@@ -119,18 +119,31 @@ def run() -> int:
         processes.append(spawn([chalice, "local", "--host", "127.0.0.1", "--port", str(port),
                                 "--stage", env.get("CHALICE_STAGE", "local"), "--no-autoreload"],
                                env, logs / "api.log"))
-        for index in range(consumers):
-            processes.append(spawn(python_module("chalicelib.local.consumer"), env, logs / f"consumer-{index}.log"))
-        processes.append(spawn(python_module("chalicelib.local.sweeper"), env, logs / "sweeper.log"))
+        # Workers are replaceable, like Lambda execution environments: one that
+        # crashes is started again, and SQS redelivers what it held.
+        workers = {f"consumer-{index}": python_module("chalicelib.local.consumer") for index in range(consumers)}
+        workers["sweeper"] = python_module("chalicelib.local.sweeper")
+        replaceable = {}
+        for name, args in workers.items():
+            process = spawn(args, env, logs / f"{name}.log")
+            processes.append(process)
+            replaceable[process.pid] = name
         wait_until(lambda: _http_ok(f"http://127.0.0.1:{port}/health"), timeout=60, what="the API /health")
         print(f"Delineate is up in {time.monotonic() - started:.1f}s: http://127.0.0.1:{port} "
               f"(emulator {env['AWS_ENDPOINT_URL']}, {consumers} consumers, logs in {logs})", flush=True)
         while True:
-            for process in processes:
-                if process.poll() is not None:
+            for index, process in enumerate(processes):
+                if process.poll() is None:
+                    continue
+                name = replaceable.pop(process.pid, None)
+                if name is None:  # the emulator or the API: the stack cannot go on without it
                     log.error("%s exited with %s; stopping", " ".join(process.args[:3]), process.returncode)
                     return 1
-            time.sleep(0.5)
+                log.warning("%s (pid %d) exited with %s; starting a replacement",
+                            name, process.pid, process.returncode)
+                processes[index] = spawn(workers[name], env, logs / f"{name}.log")
+                replaceable[processes[index].pid] = name
+            time.sleep(0.2)
     except Stopped as stop:
         log.info("%s received; stopping %d processes", stop, len(processes))
         return 0

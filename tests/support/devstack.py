@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
@@ -24,6 +24,7 @@ class DevStack:
     base_url: str
     marker: str
     log_path: Path
+    env: dict = field(default_factory=dict)
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -51,6 +52,58 @@ class DevStack:
                 continue
         return found
 
+    # -- fault injection: the stack's own processes and its emulator -------------
+
+    @property
+    def state_dir(self) -> Path:
+        return Path(self.env["DEV_STATE_DIR"])
+
+    def stack_env(self) -> dict[str, str]:
+        """What `make dev` wrote to $DEV_STATE_DIR/stack.env: endpoint, table, queues, bucket."""
+        pairs = (line.partition("=") for line in (self.state_dir / "stack.env").read_text().splitlines())
+        return {name: value for name, _, value in pairs if name}
+
+    def aws(self, service: str, **config):
+        """A boto3 client talking to this stack's emulator (short timeouts unless told)."""
+        import boto3
+        from botocore.config import Config
+
+        env = self.stack_env()
+        options = {"connect_timeout": 2, "read_timeout": 10, "retries": {"max_attempts": 2}, **config}
+        return boto3.client(service, endpoint_url=env["AWS_ENDPOINT_URL"], region_name=env["AWS_DEFAULT_REGION"],
+                            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"], config=Config(**options))
+
+    def pids_running(self, needle: str) -> list[int]:
+        """This stack's processes whose command line contains `needle` (e.g. a module name)."""
+        found = []
+        for pid in self.leftover_pids():
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if needle in cmdline and state != "Z":
+                found.append(pid)
+        return sorted(found)
+
+    def consumer_pids(self) -> list[int]:
+        return self.pids_running("chalicelib.local.consumer")
+
+    def emulator_pid(self) -> int:
+        (pid,) = self.pids_running("moto.server")
+        return pid
+
+    def wait_for_consumers(self, count: int, timeout: float = 30) -> list[int]:
+        """Until `count` consumers run (the stack replaces crashed ones)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pids = self.consumer_pids()
+            if len(pids) == count:
+                return pids
+            time.sleep(0.1)
+        raise AssertionError(f"expected {count} consumers, found {self.consumer_pids()}:\n{self.log_tail()}")
+
     def log_tail(self, lines: int = 60) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -72,7 +125,7 @@ def start_dev_stack(tmp_dir: Path, timeout: float = 90, **settings: str) -> DevS
     log_path = tmp_dir / f"stack-{port}.log"
     process = subprocess.Popen([sys.executable, "-m", "chalicelib.local.stack"], cwd=PROJECT_DIR, env=env,
                                stdout=open(log_path, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
-    stack = DevStack(process, f"http://127.0.0.1:{port}", marker, log_path)
+    stack = DevStack(process, f"http://127.0.0.1:{port}", marker, log_path, env)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -115,7 +115,7 @@ class Worker:
             return
         if file_id not in self._store.file_results(job.job_id):  # skip the delay on redelivery
             self._simulate_preparation()
-            size = self._storage.object_size(source_key(file_id))
+            size = self._storage.readable_size(source_key(file_id))  # raises if archived
             status = FileStatus.AVAILABLE if size is not None else FileStatus.UNAVAILABLE
             if self._store.record_file(job.job_id, FileResult(file_id, status, size)) is RecordOutcome.JOB_CLOSED:
                 return
@@ -148,5 +148,17 @@ class Worker:
         url = self._storage.presign(key, expires_in, filename=f"delineate-{job.job_id}.zip")
         url_expiry = utc_now() + timedelta(seconds=expires_in)
         if not self._store.complete(job.job_id, key, size, url, url_expiry):
-            self._storage.delete(key)  # cancelled or failed while we built it
+            self._discard_bundle(job.job_id, key)
+
+    def _discard_bundle(self, job_id: str, key: str) -> None:
+        """Deletes a bundle nobody will be handed: the job was cancelled or failed while it was built.
+
+        When the job is completed instead, another build of the same message
+        (a redelivery while this one ran) or of a later claim got there first
+        and wrote the very same key: that object is the job's result, keep it.
+        """
+        job = self._store.get(job_id)
+        if job is not None and job.status is JobStatus.COMPLETED and job.result_key == key:
+            return
+        self._storage.delete(key)
 

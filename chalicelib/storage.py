@@ -10,6 +10,18 @@ from chalicelib.aws import error_code
 from chalicelib.bundle import write_zip_bundle
 
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
+# Objects in these classes exist (HEAD answers) but GET refuses them until restored.
+_ARCHIVED = frozenset({"GLACIER", "DEEP_ARCHIVE"})
+_RESTORED = 'ongoing-request="false"'
+
+
+class SourceUnreadable(RuntimeError):
+    """A source object exists but cannot be read, so it cannot go into a bundle.
+
+    Raised rather than recorded: a restore may be under way, so the message is
+    retried, and when it keeps failing it is dead-lettered and the job fails
+    with this reason.
+    """
 
 
 class Storage:
@@ -25,6 +37,19 @@ class Storage:
             if error_code(exc) in _MISSING:
                 return None
             raise
+
+    def readable_size(self, key: str) -> int | None:
+        """Like object_size, but an object GET would refuse (archived, not restored) raises SourceUnreadable."""
+        try:
+            head = self._s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if error_code(exc) in _MISSING:
+                return None
+            raise
+        storage_class = head.get("StorageClass", "STANDARD")
+        if storage_class in _ARCHIVED and _RESTORED not in head.get("Restore", ""):
+            raise SourceUnreadable(f"{key} is in {storage_class} and not restored")
+        return int(head["ContentLength"])
 
     def presign(self, key: str, expires_in: int, filename: str | None = None) -> str:
         """A GET URL. Signing is local (no AWS call), so the read path can mint freely."""

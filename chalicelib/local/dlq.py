@@ -1,4 +1,7 @@
-"""Inspect or redrive the dead-letter queue of the running dev stack (reads .dev/stack.env).
+"""Inspect or redrive the dead-letter queue of the running dev stack.
+
+It reads $DEV_STATE_DIR/stack.env (default .dev/stack.env), written by `make dev`,
+so it finds the stack that `make dev` with the same DEV_STATE_DIR started.
 
   python -m chalicelib.local.dlq inspect     print dead-lettered messages (left in place)
   python -m chalicelib.local.dlq redrive     move them back to the work queue
@@ -12,19 +15,26 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 
 import boto3
 
 from chalicelib.local.processes import PROJECT_DIR
 
 
+def state_dir() -> Path:
+    return Path(os.environ.get("DEV_STATE_DIR") or PROJECT_DIR / ".dev")
+
+
 def _load_stack_env() -> None:
-    path = PROJECT_DIR / ".dev" / "stack.env"
+    """The running stack's endpoint and queues win over the shell's: they name the stack to act on."""
+    path = state_dir() / "stack.env"
     if not path.exists():
-        sys.exit("no running dev stack (.dev/stack.env missing): start it with `make dev`")
+        sys.exit(f"no running dev stack ({path} missing): start it with `make dev`")
     for line in path.read_text().splitlines():
         name, _, value = line.partition("=")
-        os.environ.setdefault(name, value)
+        if name:
+            os.environ[name] = value
 
 
 def _receive(sqs, url: str, visibility: int) -> list[dict]:
@@ -42,6 +52,9 @@ def inspect(sqs, dlq_url: str) -> int:
     for message in seen.values():
         print(json.dumps({"messageId": message["MessageId"], "body": message["Body"],
                           "receiveCount": message["Attributes"].get("ApproximateReceiveCount")}))
+        # Leave it in place and visible, so a redrive right after an inspect finds it.
+        sqs.change_message_visibility(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"],
+                                      VisibilityTimeout=0)
     print(f"{len(seen)} message(s) in the dead-letter queue", file=sys.stderr)
     return len(seen)
 

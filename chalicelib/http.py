@@ -60,6 +60,7 @@ def _allowed_origin(origin: str | None) -> str | None:
 def _reshape_error(response: Response, request_id: str) -> None:
     """Every 4xx/5xx leaves in the DESIGN.md shape, whoever produced it (us or Chalice)."""
     body = response.body
+    built_by_route = isinstance(body, dict) and "Code" not in body
     if isinstance(body, (bytes, str)):
         try:
             body = json.loads(body)
@@ -70,6 +71,11 @@ def _reshape_error(response: Response, request_id: str) -> None:
     if "error" in body and "message" in body:
         body["requestId"] = request_id
         response.body = body
+        return
+    if built_by_route and body:
+        # A route's own document for this status, e.g. /health's 503 report
+        # (DESIGN.md: "unhealthy" and the failing check "error"): left as built.
+        # Chalice's errors, and ours raised as ChaliceViewError, carry "Code".
         return
     message = body.get("Message") or body.get("message") or error_title(response.status_code)
     if response.status_code >= 500 and response.status_code not in (503, 504):

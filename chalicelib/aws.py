@@ -17,11 +17,47 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.errors import DependencyUnavailable
 
-# The API answers within a proxy's patience, so it fails fast: a dead
-# dependency becomes a 503 in a few seconds, not a 29 s gateway timeout.
-API_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
-# The rate limiter fails open, so it gives up at once rather than delay every request.
-LIMITER_CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"mode": "standard", "max_attempts": 1})
+# An API request makes at most this many AWS calls one after another before it
+# can answer: the rate limiter's, then initiate's job write and message send.
+# (/health pings its three dependencies at once, so it counts as one.)
+_SEQUENTIAL_API_CALLS = 3
+_FIRST_RETRY_BACKOFF_SECONDS = 1.0  # botocore standard mode: random() * 2**0 before the first retry
+
+
+def _call_budget_seconds(request_timeout_ms: int) -> float:
+    return request_timeout_ms / 1000 / (_SEQUENTIAL_API_CALLS + 1)  # one share left to answer
+
+
+def api_config(request_timeout_ms: int) -> Config:
+    """The API fails fast: a dead dependency is a 503 within REQUEST_TIMEOUT_MS, not a gateway timeout.
+
+    botocore's timeouts are per attempt, not per call, and an emulator or
+    endpoint that hangs (a stopped process still accepts TCP connections) is
+    only noticed by the read timeout. So each call gets a share of the request
+    budget that covers all its attempts and the backoff between them, and a
+    retry is made only when the share leaves room for one. (botocore's
+    `max_attempts` counts retries, not attempts: `total_max_attempts` is the
+    number of tries, the initial one included.)
+    """
+    budget = _call_budget_seconds(request_timeout_ms)
+    attempts = 2 if budget >= 4 * _FIRST_RETRY_BACKOFF_SECONDS else 1
+    per_attempt = (budget - (attempts - 1) * _FIRST_RETRY_BACKOFF_SECONDS) / attempts
+    connect = min(2.0, per_attempt * 0.3)
+    read = min(5.0, per_attempt - connect)
+    return Config(connect_timeout=connect, read_timeout=read,
+                  retries={"mode": "standard", "total_max_attempts": attempts})
+
+
+def limiter_config(request_timeout_ms: int) -> Config:
+    """The rate limiter fails open, so it gives up after one attempt rather than delay every request."""
+    budget = _call_budget_seconds(request_timeout_ms)
+    connect = min(1.0, budget * 0.3)
+    return Config(connect_timeout=connect, read_timeout=min(2.0, budget - connect),
+                  retries={"mode": "standard", "total_max_attempts": 1})
+
+
+API_CONFIG = api_config(30000)
+LIMITER_CONFIG = limiter_config(30000)
 # Workers can wait longer; SQS redelivers whatever still fails.
 WORKER_CONFIG = Config(connect_timeout=3, read_timeout=30, retries={"mode": "standard", "max_attempts": 5})
 

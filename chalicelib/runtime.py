@@ -12,7 +12,7 @@ import threading
 from typing import Any
 
 from chalicelib import logs, tracing
-from chalicelib.aws import API_CONFIG, LIMITER_CONFIG, WORKER_CONFIG, make_clients
+from chalicelib.aws import WORKER_CONFIG, api_config, limiter_config, make_clients
 from chalicelib.config import Settings, get_settings
 from chalicelib.jobs import JobStore
 from chalicelib.processing import Worker
@@ -46,9 +46,9 @@ def _instrument() -> None:
 def _parts(role: str) -> tuple[JobStore, WorkQueue, Storage]:
     def factory():
         _instrument()
-        config = API_CONFIG if role == "api" else WORKER_CONFIG
-        clients = make_clients(config)
         current = settings()
+        config = api_config(current.request_timeout_ms) if role == "api" else WORKER_CONFIG
+        clients = make_clients(config)
         return (
             JobStore(clients.dynamodb.Table(current.jobs_table), current.job_ttl_seconds),
             WorkQueue(clients.sqs, current.work_queue_url),
@@ -78,7 +78,7 @@ def rate_limiter() -> RateLimiter:
     def factory():
         _instrument()
         current = settings()
-        table = make_clients(LIMITER_CONFIG).dynamodb.Table(current.jobs_table)
+        table = make_clients(limiter_config(current.request_timeout_ms)).dynamodb.Table(current.jobs_table)
         return RateLimiter(table, current.rate_limit_max_requests, current.rate_limit_window_ms)
 
     return _build("rate_limiter", factory)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Callable
 
@@ -164,14 +165,20 @@ class DownloadService:
     # -- health -------------------------------------------------------------------
 
     def health(self) -> tuple[bool, dict]:
-        checks = {}
-        for name, ping in ((STORAGE, self._storage.ping), (DATABASE, self._store.ping), (QUEUE, self._queue.ping)):
-            try:
-                ping()
-                checks[name] = "ok"
-            except Exception:  # any failure of a dependency is what /health reports
-                checks[name] = "error"
+        """Pings the three dependencies at once: a hung one costs one call's timeout, not three."""
+        pings = {STORAGE: self._storage.ping, DATABASE: self._store.ping, QUEUE: self._queue.ping}
+        with ThreadPoolExecutor(max_workers=len(pings), thread_name_prefix="health") as pool:
+            futures = {name: pool.submit(ping) for name, ping in pings.items()}
+            checks = {name: _check(future) for name, future in futures.items()}
         return all(value == "ok" for value in checks.values()), checks
+
+
+def _check(future: Future) -> str:
+    try:
+        future.result()
+    except Exception:  # any failure of a dependency is what /health reports
+        return "error"
+    return "ok"
 
 
 def status_path(job_id: str) -> str:

@@ -136,6 +136,7 @@ def test_start_answers_200_when_the_file_is_ready_in_time(client, stack):
     ("POST", "/v1/download/initiate", None, {"file_ids": [70000]}, {"Idempotency-Key": " "}, 400),
     ("POST", "/v1/download/initiate", None, "[" + "1" * 70000 + "]", {}, 413),
     ("POST", "/v1/download/initiate", None, "file_ids=1", {"Content-Type": "text/plain"}, 415),
+    ("GET", f"/v1/download/status/{UNKNOWN_JOB}", STATUS, None, {"Content-Type": "text/plain"}, 415),
     ("POST", "/v1/download/check", None, {"file_id": True}, {}, 400),
     ("POST", "/v1/download/start", None, {}, {}, 400),
 ])

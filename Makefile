@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 STAGE ?= prod
 
-.PHONY: help venv dev test test-unit test-e2e test-localstack package deploy destroy bench lint dlq-inspect dlq-redrive clean
+.PHONY: help venv dev test test-unit test-e2e test-contract test-fuzz test-faults test-localstack package deploy destroy bench lint dlq-inspect dlq-redrive clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -21,14 +21,23 @@ venv: $(STAMP) ## create .venv with the pinned dependencies
 dev: $(STAMP) ## run the whole system: emulator, resources, samples, API on $PORT, consumers
 	$(PY) -m chalicelib.local.stack
 
-test: $(STAMP) ## unit + end-to-end tests (offline)
-	$(PY) -m pytest -q tests
+test: $(STAMP) ## unit, contract, infra and end-to-end tiers (offline, a few minutes)
+	$(PY) -m pytest -q tests --ignore=tests/fuzz --ignore=tests/faults
 
 test-unit: $(STAMP) ## unit tier only (moto, in process)
 	$(PY) -m pytest -q tests/unit
 
 test-e2e: $(STAMP) ## end-to-end tier only (real processes over HTTP)
 	$(PY) -m pytest -q tests/e2e
+
+test-contract: $(STAMP) ## routes, OpenAPI document and responses agree (moto, in process)
+	$(PY) -m pytest -q tests/contract
+
+test-fuzz: $(STAMP) ## schemathesis against a dev stack: >= 1,000 requests, no 5xx, all as documented
+	$(PY) -m pytest -q tests/fuzz
+
+test-faults: $(STAMP) ## fault injection against the real dev processes; table in build/faults-results.md
+	$(PY) -m pytest -q tests/faults
 
 test-localstack: $(STAMP) ## end-to-end tier against LocalStack in host mode
 	scripts/test-localstack.sh

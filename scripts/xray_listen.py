@@ -1,0 +1,95 @@
+"""A stand-in for the X-Ray daemon on loopback: receives the segments the dev stack
+emits and prints each trace as a tree, so a trace can be read without an AWS account.
+
+    .venv/bin/python scripts/xray_listen.py --port 2000 --seconds 60 [--json build/trace.json]
+    AWS_XRAY_DAEMON_ADDRESS=127.0.0.1:2000 make dev      # in another terminal
+
+The SDK sends one UDP datagram per (sub)segment: a JSON header line, then the
+document. Segments of one trace arrive from several processes (API, consumers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import time
+from collections import defaultdict
+from pathlib import Path
+
+
+def receive(port: int, seconds: float) -> list[dict]:
+    documents = []
+    deadline = time.monotonic() + seconds
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", port))
+        while (left := deadline - time.monotonic()) > 0:
+            sock.settimeout(left)
+            try:
+                datagram = sock.recv(65535)
+            except socket.timeout:
+                break
+            _, _, body = datagram.decode("utf-8", "replace").partition("\n")
+            try:
+                documents.append(json.loads(body))
+            except json.JSONDecodeError:
+                continue
+    return documents
+
+
+def _line(entity: dict, depth: int) -> str:
+    duration = (entity.get("end_time", entity["start_time"]) - entity["start_time"]) * 1000
+    annotations = entity.get("annotations") or {}
+    extra = " ".join(f"{key}={value}" for key, value in annotations.items())
+    aws = entity.get("aws") or {}
+    operation = aws.get("operation", "")
+    label = f"{entity['name']}" + (f" {operation}" if operation else "")
+    return f"{'  ' * depth}- {label} ({duration:.0f} ms){' ' + extra if extra else ''}"
+
+
+def render(documents: list[dict]) -> str:
+    """Trees by parent_id: segments that continue another process's segment hang under it."""
+    by_trace: dict[str, list[dict]] = defaultdict(list)
+    for document in documents:
+        by_trace[document["trace_id"]].append(document)
+    out = []
+    for trace_id, segments in by_trace.items():
+        entities: dict[str, dict] = {}
+        children: dict[str | None, list[dict]] = defaultdict(list)
+
+        def index(entity: dict, parent: str | None) -> None:
+            entities[entity["id"]] = entity
+            children[parent].append(entity)
+            for sub in entity.get("subsegments", []):
+                index(sub, entity["id"])
+
+        for segment in segments:
+            index(segment, segment.get("parent_id"))
+        roots = [entity for parent, items in children.items() if parent not in entities for entity in items]
+
+        def walk(entity: dict, depth: int) -> None:
+            out.append(_line(entity, depth))
+            for child in sorted(children.get(entity["id"], []), key=lambda item: item["start_time"]):
+                walk(child, depth + 1)
+
+        out.append(f"trace {trace_id}: {len(segments)} segments")
+        for root in sorted(roots, key=lambda item: item["start_time"]):
+            walk(root, 1)
+    return "\n".join(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=2000)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--json", type=Path, help="also write the raw segment documents here")
+    args = parser.parse_args()
+    documents = receive(args.port, args.seconds)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(documents, indent=1))
+    print(render(documents))
+
+
+if __name__ == "__main__":
+    main()

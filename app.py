@@ -15,7 +15,9 @@ from chalicelib.validation import (
     parse_single_file,
 )
 
-app = Chalice(app_name="delineate")
+# configure_logs=False: Chalice would add its own plain-text handler to the
+# "delineate" logger, printing every event a second time (chalicelib/logs.py).
+app = Chalice(app_name="delineate", configure_logs=False)
 app.api.cors = http.cors_config()
 app.register_middleware(http.api_middleware, "http")
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from aws_xray_sdk import global_sdk_config
@@ -79,7 +83,7 @@ def test_one_trace_follows_a_job_from_the_api_through_every_file_to_the_bundle(s
     assert "s3" in _subsegment_names(bundle)
 
 
-def test_logs_are_one_json_line_per_event_with_ids(stack, monkeypatch, capsys):
+def test_logs_are_one_json_line_per_event_with_ids(stack, monkeypatch, capfd):
     import app
 
     monkeypatch.setenv("LOG_LEVEL", "INFO")
@@ -93,12 +97,13 @@ def test_logs_are_one_json_line_per_event_with_ids(stack, monkeypatch, capsys):
     finally:
         logs.configure("WARNING")
     job_id = json.loads(response.body)["jobId"]
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    lines = [json.loads(line) for line in capfd.readouterr().out.splitlines() if line.strip()]  # JSON only
     request = next(line for line in lines if line["message"] == "request")
     assert request["requestId"] == "req-42" and request["status"] == 202 and request["level"] == "INFO"
     assert request["durationMs"] >= 0
     handled = [line for line in lines if line["message"] == "work message handled"]
     assert any(line.get("fileId") == 70000 and line["jobId"] == job_id for line in handled)
+    assert len([line for line in lines if line["message"] == "request"]) == 1  # one line per event
 
 
 def test_logs_are_quiet_by_default():
@@ -149,3 +154,16 @@ def test_rate_limiter_fails_open_when_its_table_is_unreachable(limited, monkeypa
         response = client.http.get("/")
     assert response.status_code == 200
     assert response.headers["RateLimit-Limit"] == "3"
+
+
+def test_a_fresh_process_prints_each_event_once_as_json():
+    """As in Lambda: app.py is imported first, then logging is configured (Chalice must not add its own handler)."""
+    script = ("import app, logging; from chalicelib import logs; logs.configure('INFO'); "
+              "logging.getLogger('delineate.test').info('event', extra={'jobId': 'j-1'})")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                            cwd=Path(__file__).resolve().parents[2], env={**os.environ, "AWS_XRAY_SDK_ENABLED": "false"})
+
+    lines = result.stdout.splitlines()
+    assert result.returncode == 0, result.stderr
+    assert len(lines) == 1, lines
+    assert json.loads(lines[0])["jobId"] == "j-1"

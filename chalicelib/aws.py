@@ -40,7 +40,8 @@ def api_config(request_timeout_ms: int) -> Config:
     number of tries, the initial one included.)
     """
     budget = _call_budget_seconds(request_timeout_ms)
-    attempts = 2 if budget >= 4 * _FIRST_RETRY_BACKOFF_SECONDS else 1
+    # Two attempts only when each can still wait as long as one would at the default budget.
+    attempts = 2 if budget >= 8 * _FIRST_RETRY_BACKOFF_SECONDS else 1
     per_attempt = (budget - (attempts - 1) * _FIRST_RETRY_BACKOFF_SECONDS) / attempts
     connect = min(2.0, per_attempt * 0.3)
     read = min(5.0, per_attempt - connect)

@@ -107,7 +107,9 @@ class JobStore:
 
         Returns (job, created). Raises IdempotencyConflict when the key was used
         with a different body. Job and key are written in one transaction, so a
-        key never points at a job that does not exist.
+        key never points at a job that does not exist; without a key the job is
+        one conditional PutItem (a transaction costs twice the write capacity,
+        and the embedded emulator copies the whole table for each one).
         """
         now = self._clock()
         expires = now + self._ttl
@@ -127,10 +129,12 @@ class JobStore:
             "active": ACTIVE,
             "requestHash": request.fingerprint,
         }
-        puts = [{"Put": {"TableName": self._table.name, "Item": item,
-                         "ConditionExpression": "attribute_not_exists(pk)"}}]
-        if request.idempotency_key:
-            puts.append({"Put": {
+        if not request.idempotency_key:
+            self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
+            return job_from_item(item), True
+        puts = [
+            {"Put": {"TableName": self._table.name, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}},
+            {"Put": {
                 "TableName": self._table.name,
                 "Item": {**_idempotency_key(request.idempotency_key), "jobId": job_id,
                          "requestHash": request.fingerprint, "ttl": int(expires.timestamp())},
@@ -138,7 +142,8 @@ class JobStore:
                 "ConditionExpression": "attribute_not_exists(pk) OR #ttl < :now",
                 "ExpressionAttributeNames": {"#ttl": "ttl"},
                 "ExpressionAttributeValues": {":now": int(now.timestamp())},
-            }})
+            }},
+        ]
         try:
             self._client.transact_write_items(TransactItems=puts)
         except self._client.exceptions.TransactionCanceledException:
@@ -165,6 +170,12 @@ class JobStore:
         if item is None or _int(item.get("ttl")) < int(self._clock().timestamp()):
             return None
         return job_from_item(item)
+
+    def file_recorded(self, job_id: str, file_id: int) -> bool:
+        """Whether one file is counted already: one GetItem, not a query over the job's files
+        (which, once per file message, would read a 1,000-file job's results a thousand times)."""
+        key = {"pk": f"JOB#{job_id}", "sk": _file_sk(file_id)}
+        return "Item" in self._table.get_item(Key=key, ConsistentRead=True, ProjectionExpression="sk")
 
     def file_results(self, job_id: str) -> dict[int, FileResult]:
         results: dict[int, FileResult] = {}

@@ -113,7 +113,7 @@ class Worker:
             raise MalformedMessage(f"file {file_id} is not part of job {job.job_id}")
         if job.status is not JobStatus.PROCESSING:
             return
-        if file_id not in self._store.file_results(job.job_id):  # skip the delay on redelivery
+        if not self._store.file_recorded(job.job_id, file_id):  # skip the delay on redelivery
             self._simulate_preparation()
             size = self._storage.readable_size(source_key(file_id))  # raises if archived
             status = FileStatus.AVAILABLE if size is not None else FileStatus.UNAVAILABLE

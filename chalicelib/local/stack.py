@@ -115,9 +115,9 @@ def run() -> int:
         log.info("resources from infra/template.yaml ready; %d sample files seeded", seeded)
         _write_env_file(env, state_dir)
 
-        chalice = str(Path(sys.executable).with_name("chalice"))
-        processes.append(spawn([chalice, "local", "--host", "127.0.0.1", "--port", str(port),
-                                "--stage", env.get("CHALICE_STAGE", "local"), "--no-autoreload"],
+        processes.append(spawn(python_module("chalicelib.local.api", "local", "--host", "127.0.0.1",
+                                             "--port", str(port), "--stage", env.get("CHALICE_STAGE", "local"),
+                                             "--no-autoreload"),
                                env, logs / "api.log"))
         # Workers are replaceable, like Lambda execution environments: one that
         # crashes is started again, and SQS redelivers what it held.

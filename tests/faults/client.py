@@ -71,8 +71,13 @@ def wait_for(predicate: Callable[[], object], timeout: float, interval: float = 
 
 
 def wait_terminal(stack: DevStack, job_ids: Iterable[str], timeout: float, tally: Tally | None = None,
-                  on_sample: Callable[[str, dict], None] | None = None) -> dict[str, dict]:
-    """Polls every job until terminal or the deadline; jobs still running at the deadline are lost."""
+                  on_sample: Callable[[str, dict], None] | None = None, interval: float = 0.1) -> dict[str, dict]:
+    """Polls every job until terminal or the deadline; jobs still running at the deadline are lost.
+
+    `interval` is the pause between rounds over the pending jobs: with hundreds
+    of jobs, poll like clients honouring Retry-After, or the polls alone
+    saturate the single-process emulator and starve the consumers.
+    """
     pending = set(job_ids)
     final: dict[str, dict] = {}
     deadline = time.monotonic() + timeout
@@ -86,7 +91,7 @@ def wait_terminal(stack: DevStack, job_ids: Iterable[str], timeout: float, tally
                     final[job_id] = document
                     pending.discard(job_id)
             if pending:
-                time.sleep(0.1)
+                time.sleep(interval)
     if tally:
         tally.lost.extend(f"{job_id}: not terminal after {timeout}s" for job_id in sorted(pending))
     return final

@@ -51,7 +51,7 @@ def test_consumer_killed_mid_file_its_message_is_redelivered_and_the_job_complet
     victim = random.choice(consumers)
     os.kill(victim, signal.SIGKILL)
     killed_at = time.monotonic()
-    replacements = stack.wait_for_consumers(2)
+    replacements = stack.wait_for_consumers(2, replacing=(victim,))
 
     final = wait_terminal(stack, [job_id], timeout=60, tally=tally)
     judge_completed(stack, tally, final, {job_id: file_ids}, sample_sources(file_ids))
@@ -81,7 +81,7 @@ def test_consumers_killed_during_the_bundle_build_the_bundle_is_built_once(fault
     for pid in victims:
         os.kill(pid, signal.SIGKILL)
     status_at_kill = job_item(dynamodb, env["JOBS_TABLE_NAME"], job_id)["status"]["S"]
-    replacements = stack.wait_for_consumers(2)
+    replacements = stack.wait_for_consumers(2, replacing=tuple(victims))
 
     final = wait_terminal(stack, [job_id], timeout=60, tally=tally)
     judge_completed(stack, tally, final, {job_id: list(sources)}, sources)

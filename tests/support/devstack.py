@@ -94,12 +94,15 @@ class DevStack:
         (pid,) = self.pids_running("moto.server")
         return pid
 
-    def wait_for_consumers(self, count: int, timeout: float = 30) -> list[int]:
-        """Until `count` consumers run (the stack replaces crashed ones)."""
+    def wait_for_consumers(self, count: int, timeout: float = 30, replacing: tuple[int, ...] = ()) -> list[int]:
+        """Until `count` consumers run, none of them in `replacing` (killed ones the stack replaces).
+
+        A SIGKILLed process lingers in /proc for a moment after the signal is sent.
+        """
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             pids = self.consumer_pids()
-            if len(pids) == count:
+            if len(pids) == count and not set(pids) & set(replacing):
                 return pids
             time.sleep(0.1)
         raise AssertionError(f"expected {count} consumers, found {self.consumer_pids()}:\n{self.log_tail()}")

@@ -92,5 +92,11 @@ class WorkQueue:
                 return
         raise SendFailed(f"SQS rejected {len(pending)} message(s) after {SEND_ATTEMPTS} attempts")
 
+    def waiting(self) -> int:
+        """Messages visible and not yet received: a backlog, not lost work."""
+        attributes = self._sqs.get_queue_attributes(
+            QueueUrl=self.url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+        return int(attributes.get("ApproximateNumberOfMessages", 0))
+
     def ping(self) -> None:
         self._sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])

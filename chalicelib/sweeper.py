@@ -1,7 +1,8 @@
 """Finds jobs whose work went missing and resumes them, or fails them for good.
 
 A job is stalled when it is not terminal and nothing has changed it for
-STALLED_JOB_SECONDS (longer than the slowest file). Resuming re-sends the job
+STALLED_JOB_SECONDS (longer than the slowest file) and no messages wait in
+the work queue (a backlog explains idleness; a drained queue does not). Resuming re-sends the job
 message, whose fan-out only re-sends the files still pending, or the bundle
 message; after MAX_JOB_RESUMES it is failed, so no job waits forever.
 """
@@ -24,6 +25,13 @@ class Sweeper:
 
     def sweep(self) -> dict:
         outcome = {"resumed": [], "failed": []}
+        # While messages wait in the queue, an idle job may simply be behind
+        # them: resuming would double the backlog and, after MAX_JOB_RESUMES,
+        # fail jobs that were only waiting. Lost work is judged once it drains.
+        backlog = self._queue.waiting()
+        if backlog:
+            log.info("sweep deferred: work queue backlog", extra={"waiting": backlog})
+            return outcome
         for job_id in self._store.stalled_job_ids(self._settings.stalled_job_seconds):
             action = self.revive(job_id)
             if action:

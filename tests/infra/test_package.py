@@ -49,7 +49,7 @@ EXPECTED_ACTIONS = {
         "logs:CreateLogStream", "logs:PutLogEvents",
         "xray:PutTraceSegments", "xray:PutTelemetryRecords",
         "dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem",
-        "sqs:SendMessage",
+        "sqs:SendMessage", "sqs:GetQueueAttributes",
     },
 }
 

@@ -146,3 +146,16 @@ def test_scheduled_handler_sweeps_with_the_configured_threshold(deployed, monkey
 
     assert outcome == {"resumed": [job_id], "failed": []}
     assert kinds_waiting(deployed) == [(MessageKind.JOB, job_id)]
+
+
+def test_jobs_behind_a_backlog_are_not_resumed_until_it_drains(deployed, clock, later):
+    waiting = initiate(70000)  # its message is still in the queue, just not received yet
+    go_idle(clock, deployed.settings)
+
+    deferred = later.sweep()
+    lost = lose_queued_messages(deployed)
+    after_drain = later.sweep()
+
+    assert deferred == {"resumed": [], "failed": []}
+    assert [WorkMessage.from_body(record["body"]).job_id for record in lost] == [waiting]
+    assert after_drain == {"resumed": [waiting], "failed": []}

@@ -58,7 +58,6 @@ def limiter_config(request_timeout_ms: int) -> Config:
 
 
 API_CONFIG = api_config(30000)
-LIMITER_CONFIG = limiter_config(30000)
 # Workers can wait longer; SQS redelivers whatever still fails.
 WORKER_CONFIG = Config(connect_timeout=3, read_timeout=30, retries={"mode": "standard", "max_attempts": 5})
 

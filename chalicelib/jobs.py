@@ -43,8 +43,8 @@ def _job_key(job_id: str) -> dict:
     return {"pk": f"JOB#{job_id}", "sk": JOB_SK}
 
 
-def _file_sk(file_id: int) -> str:
-    return f"FILE#{file_id}"
+def _file_key(job_id: str, file_id: int) -> dict:
+    return {"pk": f"JOB#{job_id}", "sk": f"FILE#{file_id}"}
 
 
 def _idempotency_key(key: str) -> dict:
@@ -174,8 +174,8 @@ class JobStore:
     def file_recorded(self, job_id: str, file_id: int) -> bool:
         """Whether one file is counted already: one GetItem, not a query over the job's files
         (which, once per file message, would read a 1,000-file job's results a thousand times)."""
-        key = {"pk": f"JOB#{job_id}", "sk": _file_sk(file_id)}
-        return "Item" in self._table.get_item(Key=key, ConsistentRead=True, ProjectionExpression="sk")
+        return "Item" in self._table.get_item(Key=_file_key(job_id, file_id), ConsistentRead=True,
+                                              ProjectionExpression="sk")
 
     def file_results(self, job_id: str) -> dict[int, FileResult]:
         results: dict[int, FileResult] = {}
@@ -251,7 +251,7 @@ class JobStore:
     def record_file(self, job_id: str, result: FileResult) -> RecordOutcome:
         """Counts one finished file exactly once (file item + counters, one transaction)."""
         now = self._clock()
-        item = {"pk": f"JOB#{job_id}", "sk": _file_sk(result.file_id), "fileId": result.file_id,
+        item = {**_file_key(job_id, result.file_id), "fileId": result.file_id,
                 "status": result.status.value, "finishedAt": iso(now),
                 "ttl": int((now + self._ttl).timestamp())}
         if result.size is not None:

@@ -29,23 +29,25 @@ class Storage:
         self._s3 = s3
         self.bucket = bucket
 
-    def object_size(self, key: str) -> int | None:
-        """Size of the object, or None when it does not exist."""
+    def _head(self, key: str) -> dict | None:
+        """HeadObject's answer, or None when the object does not exist."""
         try:
-            return int(self._s3.head_object(Bucket=self.bucket, Key=key)["ContentLength"])
+            return self._s3.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
             if error_code(exc) in _MISSING:
                 return None
             raise
 
+    def object_size(self, key: str) -> int | None:
+        """Size of the object, or None when it does not exist."""
+        head = self._head(key)
+        return None if head is None else int(head["ContentLength"])
+
     def readable_size(self, key: str) -> int | None:
         """Like object_size, but an object GET would refuse (archived, not restored) raises SourceUnreadable."""
-        try:
-            head = self._s3.head_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            if error_code(exc) in _MISSING:
-                return None
-            raise
+        head = self._head(key)
+        if head is None:
+            return None
         storage_class = head.get("StorageClass", "STANDARD")
         if storage_class in _ARCHIVED and _RESTORED not in head.get("Restore", ""):
             raise SourceUnreadable(f"{key} is in {storage_class} and not restored")

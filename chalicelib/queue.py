@@ -93,10 +93,10 @@ class WorkQueue:
         raise SendFailed(f"SQS rejected {len(pending)} message(s) after {SEND_ATTEMPTS} attempts")
 
     def waiting(self) -> int:
-        """Messages visible and not yet received: a backlog, not lost work."""
-        attributes = self._sqs.get_queue_attributes(
-            QueueUrl=self.url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
-        return int(attributes.get("ApproximateNumberOfMessages", 0))
+        """Messages not yet received, delayed ones included: a backlog, not lost work."""
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed"]
+        attributes = self._sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=names)["Attributes"]
+        return sum(int(attributes.get(name, 0)) for name in names)
 
     def ping(self) -> None:
         self._sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])

@@ -1,10 +1,12 @@
 """Finds jobs whose work went missing and resumes them, or fails them for good.
 
 A job is stalled when it is not terminal and nothing has changed it for
-STALLED_JOB_SECONDS (longer than the slowest file) and no messages wait in
-the work queue (a backlog explains idleness; a drained queue does not). Resuming re-sends the job
-message, whose fan-out only re-sends the files still pending, or the bundle
-message; after MAX_JOB_RESUMES it is failed, so no job waits forever.
+STALLED_JOB_SECONDS (longer than the slowest file). While messages wait in
+the work queue an idle job may simply be behind them, so the threshold grows
+to BACKLOG_GRACE_FACTOR times that: a backlog delays the verdict but cannot
+postpone it forever. Resuming re-sends the job message, whose fan-out only
+re-sends the files still pending, or the bundle message; after
+MAX_JOB_RESUMES it is failed, so no job waits forever.
 """
 
 from __future__ import annotations
@@ -18,6 +20,11 @@ from chalicelib.queue import MessageKind, WorkMessage, WorkQueue
 
 log = logging.getLogger("delineate.sweeper")
 
+# Resuming a job that is only queued behind a backlog doubles the backlog and,
+# after MAX_JOB_RESUMES, fails a job that was merely waiting; never judging
+# while a backlog lasts would leave lost work stuck under sustained load.
+BACKLOG_GRACE_FACTOR = 4
+
 
 class Sweeper:
     def __init__(self, store: JobStore, queue: WorkQueue, settings: Settings) -> None:
@@ -25,14 +32,12 @@ class Sweeper:
 
     def sweep(self) -> dict:
         outcome = {"resumed": [], "failed": []}
-        # While messages wait in the queue, an idle job may simply be behind
-        # them: resuming would double the backlog and, after MAX_JOB_RESUMES,
-        # fail jobs that were only waiting. Lost work is judged once it drains.
+        idle = self._settings.stalled_job_seconds
         backlog = self._queue.waiting()
         if backlog:
-            log.info("sweep deferred: work queue backlog", extra={"waiting": backlog})
-            return outcome
-        for job_id in self._store.stalled_job_ids(self._settings.stalled_job_seconds):
+            idle *= BACKLOG_GRACE_FACTOR
+            log.info("work queue backlog: stall threshold raised", extra={"waiting": backlog, "idleSeconds": idle})
+        for job_id in self._store.stalled_job_ids(idle):
             action = self.revive(job_id)
             if action:
                 outcome[action].append(job_id)

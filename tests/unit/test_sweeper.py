@@ -9,7 +9,7 @@ from chalicelib import runtime
 from chalicelib.jobs import JobStore
 from chalicelib.models import FileResult, FileStatus
 from chalicelib.queue import MessageKind, WorkMessage, WorkQueue
-from chalicelib.sweeper import Sweeper
+from chalicelib.sweeper import BACKLOG_GRACE_FACTOR, Sweeper
 from chalicelib.validation import InitiateRequest
 from tests.support.aws import delete_records, drain, put_source, queue_depth, receive_records
 
@@ -159,3 +159,33 @@ def test_jobs_behind_a_backlog_are_not_resumed_until_it_drains(deployed, clock, 
     assert deferred == {"resumed": [], "failed": []}
     assert [WorkMessage.from_body(record["body"]).job_id for record in lost] == [waiting]
     assert after_drain == {"resumed": [waiting], "failed": []}
+
+
+def test_delayed_messages_count_as_a_backlog(deployed, clock, later):
+    deployed.sqs.set_queue_attributes(QueueUrl=deployed.queue_url, Attributes={"DelaySeconds": "900"})
+    try:
+        waiting = initiate(70000)
+    finally:
+        deployed.sqs.set_queue_attributes(QueueUrl=deployed.queue_url, Attributes={"DelaySeconds": "0"})
+    go_idle(clock, deployed.settings)
+
+    assert later.sweep() == {"resumed": [], "failed": []}
+    assert receive_records(deployed.queue_url) == []  # invisible, yet waiting: not lost
+    assert deployed.status(waiting)["status"] == "queued"
+
+
+def test_a_backlog_that_never_drains_only_delays_the_verdict(deployed, clock, later):
+    lost = initiate(70000)
+    lose_queued_messages(deployed)
+    deployed.sqs.send_message(QueueUrl=deployed.queue_url,  # someone else's work, never drained
+                              MessageBody=WorkMessage(MessageKind.JOB, "0" * 32).to_body())
+    settings = deployed.settings
+
+    clock.advance(settings.stalled_job_seconds * BACKLOG_GRACE_FACTOR - 60)
+    before_grace = later.sweep()
+    clock.advance(120)
+    after_grace = later.sweep()
+
+    assert before_grace == {"resumed": [], "failed": []}
+    assert after_grace == {"resumed": [lost], "failed": []}
+    assert sorted(job for _, job in kinds_waiting(deployed)) == sorted(["0" * 32, lost])

@@ -71,8 +71,13 @@ def source_key(file_id: int) -> str:
     return f"downloads/{file_id}.zip"
 
 
-def result_key(job_id: str) -> str:
-    return f"results/{job_id}.zip"
+def result_prefix(job_id: str) -> str:
+    return f"results/{job_id}/"
+
+
+def result_key(job_id: str, build_id: str) -> str:
+    """Each build of a bundle writes its own object, so a key once handed out is never overwritten."""
+    return f"{result_prefix(job_id)}{build_id}.zip"
 
 
 @dataclass(frozen=True)

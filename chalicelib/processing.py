@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 import random
 import time
+import uuid
 from datetime import timedelta
 from typing import Callable, Iterable
 
 from chalicelib import tracing
 from chalicelib.config import Settings
 from chalicelib.jobs import ClaimOutcome, JobStore, RecordOutcome
-from chalicelib.models import FileResult, FileStatus, Job, JobStatus, result_key, source_key, utc_now
+from chalicelib.models import FileResult, FileStatus, Job, JobStatus, result_key, result_prefix, source_key, utc_now
 from chalicelib.queue import MalformedMessage, MessageKind, WorkMessage, WorkQueue
 from chalicelib.storage import Storage
 
@@ -142,23 +143,22 @@ class Worker:
         if not members:
             self._store.complete(job.job_id, None, None, None, None)
             return
-        key = result_key(job.job_id)
+        # A redelivery of the claiming message may build concurrently (its
+        # visibility lapsed mid-build); each build has its own key and the
+        # first to complete the job publishes it.
+        key = result_key(job.job_id, uuid.uuid4().hex)
         size = self._storage.write_bundle(key, members)
         expires_in = self._settings.presign_expiry_seconds
         url = self._storage.presign(key, expires_in, filename=f"delineate-{job.job_id}.zip")
         url_expiry = utc_now() + timedelta(seconds=expires_in)
         if not self._store.complete(job.job_id, key, size, url, url_expiry):
-            self._discard_bundle(job.job_id, key)
-
-    def _discard_bundle(self, job_id: str, key: str) -> None:
-        """Deletes a bundle nobody will be handed: the job was cancelled or failed while it was built.
-
-        When the job is completed instead, another build of the same message
-        (a redelivery while this one ran) or of a later claim got there first
-        and wrote the very same key: that object is the job's result, keep it.
-        """
-        job = self._store.get(job_id)
-        if job is not None and job.status is JobStatus.COMPLETED and job.result_key == key:
+            # Nobody will be handed this build: the job was cancelled or failed
+            # meanwhile, or another build completed it first.
+            self._storage.delete(key)
             return
-        self._storage.delete(key)
+        # A build whose consumer died between upload and completion left an
+        # object nobody references; one still running deletes its own.
+        orphans = self._storage.prune(result_prefix(job.job_id), keep=key)
+        if orphans:
+            log.info("orphaned bundle builds deleted", extra={"jobId": job.job_id, "keys": orphans})
 

@@ -66,5 +66,13 @@ class Storage:
     def delete(self, key: str) -> None:
         self._s3.delete_object(Bucket=self.bucket, Key=key)
 
+    def prune(self, prefix: str, keep: str) -> list[str]:
+        """Deletes every object under `prefix` but `keep`; returns what it deleted."""
+        pages = self._s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        doomed = [item["Key"] for page in pages for item in page.get("Contents", []) if item["Key"] != keep]
+        for key in doomed:
+            self.delete(key)
+        return doomed
+
     def ping(self) -> None:
         self._s3.head_bucket(Bucket=self.bucket)

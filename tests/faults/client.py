@@ -189,5 +189,13 @@ def job_item(dynamodb, table: str, job_id: str) -> dict:
 
 
 def result_keys(s3, bucket: str, job_id: str) -> list[str]:
-    listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"results/{job_id}")
+    """Every bundle object of the job (each build writes its own key under the job's folder)."""
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"results/{job_id}/")
     return [entry["Key"] for entry in listed.get("Contents", [])]
+
+
+def published_keys(stack: DevStack, job_id: str) -> list[str]:
+    """The bundle the job hands out, as a one-item list ([] when it hands out none)."""
+    env = stack.stack_env()
+    key = job_item(stack.aws("dynamodb"), env["JOBS_TABLE_NAME"], job_id).get("resultKey", {}).get("S")
+    return [key] if key else []

@@ -26,6 +26,7 @@ from tests.faults.client import (
     Tally,
     initiate,
     judge_completed,
+    published_keys,
     queue_depth,
     result_keys,
     sample_sources,
@@ -93,9 +94,10 @@ def replay(sqs, queue_url: str, bodies: list[str], rng: random.Random, spread_se
 
 def snapshot(stack, s3, bucket: str, job_id: str) -> tuple:
     document = status(stack, job_id)
-    head = s3.head_object(Bucket=bucket, Key=f"results/{job_id}.zip") if document["downloadUrl"] else {}
+    keys = published_keys(stack, job_id)
+    head = s3.head_object(Bucket=bucket, Key=keys[0]) if keys else {}
     fields = ("status", "progress", "completedFiles", "availableFiles", "size", "updatedAt", "completedAt", "error")
-    return tuple(document[name] for name in fields) + (head.get("ETag"), head.get("LastModified"))
+    return tuple(document[name] for name in fields) + (tuple(keys), head.get("ETag"), head.get("LastModified"))
 
 
 def test_every_message_twice_or_thrice_changes_nothing(fault_stack, record):
@@ -142,13 +144,13 @@ def test_every_message_twice_or_thrice_changes_nothing(fault_stack, record):
     assert watch.regressions == []
     assert tally.lost == [] and tally.miscounted == [] and tally.server_errors == 0
     for job_id, document in final.items():
-        expected = [f"results/{job_id}.zip"] if document["availableFiles"] else []
-        assert result_keys(s3, env["S3_BUCKET_NAME"], job_id) == expected
+        assert result_keys(s3, env["S3_BUCKET_NAME"], job_id) == published_keys(stack, job_id)
+        assert len(published_keys(stack, job_id)) == (1 if document["availableFiles"] else 0)
 
 
 def open_uploads(s3, bucket: str, job_id: str) -> int:
     """Bundle builds of this job still uploading (each build is one multipart upload)."""
-    return len(s3.list_multipart_uploads(Bucket=bucket, Prefix=f"results/{job_id}.zip").get("Uploads", []))
+    return len(s3.list_multipart_uploads(Bucket=bucket, Prefix=f"results/{job_id}/").get("Uploads", []))
 
 
 def test_bundle_build_outlasting_the_visibility_timeout_keeps_its_bundle(fault_stack, record):
@@ -176,4 +178,5 @@ def test_bundle_build_outlasting_the_visibility_timeout_keeps_its_bundle(fault_s
     assert max(concurrent_builds) >= 2, "no redelivery overlapped the build: nothing was injected"
 
     assert tally.lost == [] and tally.miscounted == [] and tally.server_errors == 0
-    assert result_keys(s3, env["S3_BUCKET_NAME"], job_id) == [f"results/{job_id}.zip"]
+    assert len(published_keys(stack, job_id)) == 1
+    assert result_keys(s3, env["S3_BUCKET_NAME"], job_id) == published_keys(stack, job_id)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -17,7 +17,7 @@ from chalicelib import runtime
 from chalicelib.aws import WORKER_CONFIG, make_clients
 from chalicelib.config import Settings
 from chalicelib.jobs import JobStore
-from chalicelib.models import Job, JobStatus
+from chalicelib.models import Job
 from chalicelib.processing import Worker
 from chalicelib.queue import WorkQueue
 from chalicelib.storage import Storage
@@ -116,6 +116,10 @@ class Deployed:
     def result_keys(self) -> list[str]:
         listing = self.s3.list_objects_v2(Bucket=self.bucket, Prefix="results/")
         return [item["Key"] for item in listing.get("Contents", [])]
+
+    def published_key(self, job_id: str) -> str:
+        """The bundle object the job hands out (each build writes its own key)."""
+        return self.job_item(job_id)["resultKey"]
 
     def read(self, key: str) -> bytes:
         return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()

@@ -11,7 +11,6 @@ import pytest
 from chalice.test import Client
 
 import app
-from chalicelib.models import result_key
 from tests.support.aws import drain, put_source
 
 UNKNOWN_JOB = "3f0c2b1e-7a52-4c57-9d2e-3f1d0e1b2c3d"
@@ -113,7 +112,7 @@ def test_job_runs_to_a_bundle_of_exactly_the_available_files(client, deployed):
         70000: "available", 70007: "available", 70001: "unavailable"}
     redirect = client.http.get(f"/v1/download/{job_id}")
     assert redirect.status_code == 302 and redirect.headers["Location"].startswith("http")
-    bundle = boto3.client("s3").get_object(Bucket=deployed.bucket, Key=result_key(job_id))["Body"].read()
+    bundle = boto3.client("s3").get_object(Bucket=deployed.bucket, Key=deployed.published_key(job_id))["Body"].read()
     archive = zipfile.ZipFile(io.BytesIO(bundle))
     assert {name: archive.read(name) for name in archive.namelist()} == sources
     assert_error(client.http.delete(f"/v1/download/{job_id}"), 409)

@@ -132,5 +132,5 @@ def test_missing_times_stay_missing():
 
 def test_object_keys_follow_the_bucket_layout():
     assert source_key(70000) == "downloads/70000.zip"
-    assert result_key("abc") == "results/abc.zip"
+    assert result_key("abc", "b1") == "results/abc/b1.zip"
     assert FileResult(70007, FileStatus.AVAILABLE, 10).s3_key == "downloads/70007.zip"

@@ -13,7 +13,7 @@ import requests
 
 from app import process_work
 from chalicelib import runtime
-from chalicelib.models import FileResult, FileStatus, result_key
+from chalicelib.models import FileResult, FileStatus
 from chalicelib.processing import Worker
 from chalicelib.queue import MessageKind, SendFailed, WorkMessage
 from chalicelib.validation import InitiateRequest
@@ -52,7 +52,7 @@ def failed_ids(result: dict) -> list[str]:
 
 
 def bundle_members(deployed, job_id: str) -> dict[str, bytes]:
-    with zipfile.ZipFile(io.BytesIO(deployed.read(result_key(job_id)))) as archive:
+    with zipfile.ZipFile(io.BytesIO(deployed.read(deployed.published_key(job_id)))) as archive:
         return {name: archive.read(name) for name in archive.namelist()}
 
 
@@ -81,10 +81,10 @@ def test_job_with_two_of_three_sources_completes_with_a_bundle_of_exactly_those_
     assert document["error"] is None
     assert document["completedAt"] is not None
     assert bundle_members(deployed, job_id) == {"70000.zip": sources[70000], "70007.zip": sources[70007]}
-    bundle = deployed.read(result_key(job_id))
+    bundle = deployed.read(deployed.published_key(job_id))
     assert document["size"] == len(bundle)
     assert requests.get(document["downloadUrl"], timeout=5).content == bundle
-    assert deployed.result_keys() == [result_key(job_id)]
+    assert deployed.result_keys() == [deployed.published_key(job_id)]
     assert consumer.bundle_builds == 1
 
 
@@ -217,6 +217,56 @@ def test_two_consumers_racing_to_bundle_the_same_job_build_it_once(deployed, con
     assert (first, rival) == (NO_FAILURES, [NO_FAILURES])
     assert consumer.bundle_builds == 1
     assert deployed.status(job.job_id)["status"] == "completed"
+    assert bundle_members(deployed, job.job_id) == {"70000.zip": source}
+
+
+def test_a_redelivery_building_alongside_the_first_build_never_overwrites_the_published_bundle(
+        deployed, consumer, monkeypatch):
+    """The claiming message's visibility lapses mid-build: SQS hands the same message to a second consumer."""
+    source = put_source(deployed.bucket, 70000)
+    job = deployed.create_job(70000, processing=True)
+    consumer.store.record_file(job.job_id, FileResult(70000, FileStatus.AVAILABLE, len(source)))
+    build = consumer.storage.write_bundle
+    builds: list[str] = []
+    seen: dict[str, object] = {}
+
+    def slow_first_build(key, members):
+        builds.append(key)
+        if len(builds) == 1:  # the redelivery starts, finishes and publishes while the first build still runs
+            seen["redelivery"] = deliver(record(MessageKind.BUNDLE, job.job_id, message_id="same"))
+            seen["key"] = deployed.published_key(job.job_id)
+            seen["etag"] = deployed.s3.head_object(Bucket=deployed.bucket, Key=seen["key"])["ETag"]
+        return build(key, members)
+
+    monkeypatch.setattr(consumer.storage, "write_bundle", slow_first_build)
+
+    assert deliver(record(MessageKind.BUNDLE, job.job_id, message_id="same")) == NO_FAILURES
+
+    key = seen["key"]
+    assert seen["redelivery"] == NO_FAILURES
+    assert consumer.bundle_builds == 2 and len(set(builds)) == 2  # the claim names the message: its redelivery builds too
+    assert key == builds[1]
+    assert deployed.published_key(job.job_id) == key
+    assert deployed.result_keys() == [key]  # the later build deleted its own object
+    assert deployed.s3.head_object(Bucket=deployed.bucket, Key=key)["ETag"] == seen["etag"]
+    assert bundle_members(deployed, job.job_id) == {"70000.zip": source}
+
+
+def test_a_build_orphaned_by_a_dead_consumer_is_deleted_when_a_later_build_publishes(deployed, consumer):
+    """A consumer uploaded its bundle and died before completing the job; its redelivery rebuilds."""
+    source = put_source(deployed.bucket, 70000)
+    job = deployed.create_job(70000, processing=True)
+    consumer.store.record_file(job.job_id, FileResult(70000, FileStatus.AVAILABLE, len(source)))
+    orphan = f"results/{job.job_id}/dead-consumer.zip"
+    deployed.s3.put_object(Bucket=deployed.bucket, Key=orphan, Body=b"left behind")
+    elsewhere = f"results/{job.job_id}-other.zip"  # shares the job id's characters, not its folder
+    deployed.s3.put_object(Bucket=deployed.bucket, Key=elsewhere, Body=b"not this job's")
+
+    assert deliver(record(MessageKind.BUNDLE, job.job_id)) == NO_FAILURES
+
+    published = deployed.published_key(job.job_id)
+    assert published != orphan
+    assert sorted(deployed.result_keys()) == sorted([published, elsewhere])
     assert bundle_members(deployed, job.job_id) == {"70000.zip": source}
 
 

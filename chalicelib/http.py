@@ -12,8 +12,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalice import CORSConfig, Response
 
 from chalicelib import runtime, tracing
-from chalicelib.ratelimit import Decision
 from chalicelib.errors import Conflict, NotFound, error_body, error_title
+from chalicelib.ratelimit import Decision
 
 log = logging.getLogger("delineate.http")
 

@@ -56,26 +56,26 @@ def render(documents: list[dict]) -> str:
     for trace_id, segments in by_trace.items():
         entities: dict[str, dict] = {}
         children: dict[str | None, list[dict]] = defaultdict(list)
-
-        def index(entity: dict, parent: str | None) -> None:
-            entities[entity["id"]] = entity
-            children[parent].append(entity)
-            for sub in entity.get("subsegments", []):
-                index(sub, entity["id"])
-
         for segment in segments:
-            index(segment, segment.get("parent_id"))
+            _index(segment, segment.get("parent_id"), entities, children)
         roots = [entity for parent, items in children.items() if parent not in entities for entity in items]
-
-        def walk(entity: dict, depth: int) -> None:
-            out.append(_line(entity, depth))
-            for child in sorted(children.get(entity["id"], []), key=lambda item: item["start_time"]):
-                walk(child, depth + 1)
-
         out.append(f"trace {trace_id}: {len(segments)} segments")
         for root in sorted(roots, key=lambda item: item["start_time"]):
-            walk(root, 1)
+            _walk(root, 1, children, out)
     return "\n".join(out)
+
+
+def _index(entity: dict, parent: str | None, entities: dict, children: dict) -> None:
+    entities[entity["id"]] = entity
+    children[parent].append(entity)
+    for sub in entity.get("subsegments", []):
+        _index(sub, entity["id"], entities, children)
+
+
+def _walk(entity: dict, depth: int, children: dict, out: list[str]) -> None:
+    out.append(_line(entity, depth))
+    for child in sorted(children.get(entity["id"], []), key=lambda item: item["start_time"]):
+        _walk(child, depth + 1, children, out)
 
 
 def main() -> None:

@@ -17,9 +17,8 @@ import time
 from contextlib import contextmanager
 
 from chalicelib.local.consumer import LONG_POLL_SECONDS
-from chalicelib.queue import WorkMessage
-
 from chalicelib.local.samples import SAMPLE_FILE_IDS
+from chalicelib.queue import WorkMessage
 from tests.faults.client import (
     SMALL_SAMPLES,
     Tally,

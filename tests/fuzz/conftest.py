@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import requests
+
 from tests.support.devstack import start_dev_stack
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -29,12 +29,20 @@ def receive(port: int, seconds: float) -> list[dict]:
                 datagram = sock.recv(65535)
             except socket.timeout:
                 break
-            _, _, body = datagram.decode("utf-8", "replace").partition("\n")
-            try:
-                documents.append(json.loads(body))
-            except json.JSONDecodeError:
-                continue
+            document = parse_datagram(datagram)
+            if document is not None:
+                documents.append(document)
     return documents
+
+
+def parse_datagram(datagram: bytes) -> dict | None:
+    """The (sub)segment document after the daemon header line, or None for anything else."""
+    _, _, body = datagram.decode("utf-8", "replace").partition("\n")
+    try:
+        document = json.loads(body)
+    except json.JSONDecodeError:
+        return None
+    return document if isinstance(document, dict) else None
 
 
 def _line(entity: dict, depth: int) -> str:

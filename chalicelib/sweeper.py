@@ -38,19 +38,18 @@ class Sweeper:
             idle *= BACKLOG_GRACE_FACTOR
             log.info("work queue backlog: stall threshold raised", extra={"waiting": backlog, "idleSeconds": idle})
         for job_id in self._store.stalled_job_ids(idle):
-            action = self.revive(job_id)
+            action = self.revive(job_id, idle)
             if action:
                 outcome[action].append(job_id)
         if outcome["resumed"] or outcome["failed"]:
             log.warning("swept stalled jobs", extra=outcome)
         return outcome
 
-    def revive(self, job_id: str) -> str | None:
+    def revive(self, job_id: str, idle: int) -> str | None:
         job = self._store.get(job_id)
         if job is None or job.status.terminal:
             return None
         if job.resumes >= self._settings.max_job_resumes:
-            idle = self._settings.stalled_job_seconds
             reason = f"stalled: no progress for {idle}s after {job.resumes} resumes"
             return "failed" if self._store.fail(job_id, reason) else None
         if self._store.note_resume(job_id) is None:

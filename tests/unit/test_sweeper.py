@@ -189,3 +189,17 @@ def test_a_backlog_that_never_drains_only_delays_the_verdict(deployed, clock, la
     assert before_grace == {"resumed": [], "failed": []}
     assert after_grace == {"resumed": [lost], "failed": []}
     assert sorted(job for _, job in kinds_waiting(deployed)) == sorted(["0" * 32, lost])
+
+
+def test_a_job_failed_behind_a_backlog_says_how_long_it_was_idle(deployed, clock, later):
+    lost = initiate(70000)
+    lose_queued_messages(deployed)
+    deployed.sqs.send_message(QueueUrl=deployed.queue_url, MessageBody=WorkMessage(MessageKind.JOB, "0" * 32).to_body())
+    settings = deployed.settings
+    deployed.table.update_item(Key={"pk": f"JOB#{lost}", "sk": "JOB"}, UpdateExpression="SET resumes = :max",
+                               ExpressionAttributeValues={":max": settings.max_job_resumes})
+
+    clock.advance(settings.stalled_job_seconds * BACKLOG_GRACE_FACTOR + 60)
+
+    assert later.sweep() == {"resumed": [], "failed": [lost]}
+    assert deployed.status(lost)["error"] == "stalled: no progress for 3600s after 3 resumes"

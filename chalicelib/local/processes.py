@@ -10,7 +10,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Sequence, TypeVar
+
+T = TypeVar("T")
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 _PR_SET_PDEATHSIG = 1
@@ -53,13 +55,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.2, what: str = "") -> None:
+def wait_until(predicate: Callable[[], T], timeout: float, interval: float = 0.2, what: str = "") -> T:
+    """Polls until predicate() is truthy and returns that value: a deadline, never a bare sleep."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def env_with_pythonpath(env: dict[str, str]) -> dict[str, str]:

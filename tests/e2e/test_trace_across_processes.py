@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 
 import pytest
 import requests
 
+from chalicelib.local.processes import wait_until
 from scripts.xray_listen import parse_datagram, render
 from tests.support.devstack import poll_until_terminal, start_dev_stack
 
@@ -80,12 +80,8 @@ def test_initiate_fan_out_each_file_and_the_bundle_are_one_trace(traced_stack):
         return [d for d in list(listener.documents) if d.get("type") != "subsegment"
                 and (d.get("annotations") or {}).get("jobId") == job_id]
 
-    deadline = time.monotonic() + 15
-    while not any(d["name"] == "delineate-bundle" for d in job_segments()):  # sent when each segment ends
-        assert time.monotonic() < deadline, f"no bundle segment for {job_id}: {[d['name'] for d in job_segments()]}"
-        time.sleep(0.1)
-
-    [bundle] = [d for d in job_segments() if d["name"] == "delineate-bundle"]
+    [bundle] = wait_until(lambda: [d for d in job_segments() if d["name"] == "delineate-bundle"],  # sent as it ends
+                          timeout=15, interval=0.1, what=f"the bundle segment of {job_id}")
     trace_id = bundle["trace_id"]
     trace = segments_of(listener.documents, trace_id)
     [api] = [segment for segment in trace if "parent_id" not in segment]

@@ -14,6 +14,7 @@ from typing import Callable, Iterable
 
 import requests
 
+from chalicelib.local.processes import wait_until
 from chalicelib.local.samples import SAMPLE_FILE_IDS, sample_zip
 from tests.support.devstack import DevStack
 
@@ -59,15 +60,8 @@ def status(stack: DevStack, job_id: str, session=None, tally: Tally | None = Non
 
 
 def wait_for(predicate: Callable[[], object], timeout: float, interval: float = 0.1, what: str = "") -> object:
-    """Polls until predicate() is truthy; returns its value. Never a bare sleep."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
+    """wait_until, polling twice as often: fault scenarios time what they observe."""
+    return wait_until(predicate, timeout, interval, what)
 
 
 def wait_terminal(stack: DevStack, job_ids: Iterable[str], timeout: float, tally: Tally | None = None,

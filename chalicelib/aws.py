@@ -45,16 +45,20 @@ def api_config(request_timeout_ms: int) -> Config:
     per_attempt = (budget - (attempts - 1) * _FIRST_RETRY_BACKOFF_SECONDS) / attempts
     connect = min(2.0, per_attempt * 0.3)
     read = min(5.0, per_attempt - connect)
-    return Config(connect_timeout=connect, read_timeout=read,
-                  retries={"mode": "standard", "total_max_attempts": attempts})
+    return Config(
+        connect_timeout=connect, read_timeout=read, retries={"mode": "standard", "total_max_attempts": attempts}
+    )
 
 
 def limiter_config(request_timeout_ms: int) -> Config:
     """The rate limiter fails open, so it gives up after one attempt rather than delay every request."""
     budget = _call_budget_seconds(request_timeout_ms)
     connect = min(1.0, budget * 0.3)
-    return Config(connect_timeout=connect, read_timeout=min(2.0, budget - connect),
-                  retries={"mode": "standard", "total_max_attempts": 1})
+    return Config(
+        connect_timeout=connect,
+        read_timeout=min(2.0, budget - connect),
+        retries={"mode": "standard", "total_max_attempts": 1},
+    )
 
 
 API_CONFIG = api_config(30000)

@@ -19,8 +19,9 @@ READ_CHUNK = 1024 * 1024
 class MultipartUploadWriter(io.RawIOBase):
     """A write-only, non-seekable file object backed by an S3 multipart upload."""
 
-    def __init__(self, s3: Any, bucket: str, key: str, part_size: int = PART_SIZE,
-                 extra_args: dict | None = None) -> None:
+    def __init__(
+        self, s3: Any, bucket: str, key: str, part_size: int = PART_SIZE, extra_args: dict | None = None
+    ) -> None:
         super().__init__()
         self._s3, self._bucket, self._key, self._part_size = s3, bucket, key, part_size
         self._upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key, **(extra_args or {}))["UploadId"]
@@ -46,24 +47,27 @@ class MultipartUploadWriter(io.RawIOBase):
 
     def _upload_part(self, payload: bytes) -> None:
         number = len(self._parts) + 1
-        response = self._s3.upload_part(Bucket=self._bucket, Key=self._key, UploadId=self._upload_id,
-                                        PartNumber=number, Body=payload)
+        response = self._s3.upload_part(
+            Bucket=self._bucket, Key=self._key, UploadId=self._upload_id, PartNumber=number, Body=payload
+        )
         self._parts.append({"PartNumber": number, "ETag": response["ETag"]})
 
     def complete(self) -> int:
         if self._buffer or not self._parts:
             self._upload_part(bytes(self._buffer))
             self._buffer.clear()
-        self._s3.complete_multipart_upload(Bucket=self._bucket, Key=self._key, UploadId=self._upload_id,
-                                           MultipartUpload={"Parts": self._parts})
+        self._s3.complete_multipart_upload(
+            Bucket=self._bucket, Key=self._key, UploadId=self._upload_id, MultipartUpload={"Parts": self._parts}
+        )
         return self._position
 
     def abort(self) -> None:
         self._s3.abort_multipart_upload(Bucket=self._bucket, Key=self._key, UploadId=self._upload_id)
 
 
-def write_zip_bundle(s3: Any, bucket: str, key: str, members: Iterable[tuple[str, str, int]],
-                     part_size: int = PART_SIZE) -> int:
+def write_zip_bundle(
+    s3: Any, bucket: str, key: str, members: Iterable[tuple[str, str, int]], part_size: int = PART_SIZE
+) -> int:
     """Streams each (archive name, source key, size) into a zip at `key`; returns its size.
 
     Members are stored, not deflated: the sources are zips already. The known

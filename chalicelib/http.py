@@ -19,8 +19,14 @@ log = logging.getLogger("delineate.http")
 
 CATCH_ALL_DEPTH = 12
 REQUEST_ID_HEADER = "X-Request-ID"
-EXPOSED_HEADERS = [REQUEST_ID_HEADER, "Location", "Retry-After",
-                   "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"]
+EXPOSED_HEADERS = [
+    REQUEST_ID_HEADER,
+    "Location",
+    "Retry-After",
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+]
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -106,12 +112,16 @@ def api_middleware(event: Any, get_response: Callable[[Any], Response]) -> Respo
     headers_in = event.headers or {}
     request_id = request_id_for(headers_in)
     path = (event.context or {}).get("path") or event.path
-    with tracing.traced("delineate-api", headers_in.get("x-amzn-trace-id"), requestId=request_id,
-                        method=event.method, path=path):
+    with tracing.traced(
+        "delineate-api", headers_in.get("x-amzn-trace-id"), requestId=request_id, method=event.method, path=path
+    ):
         decision = _rate_limit(event)
         if decision is not None and not decision.allowed:
-            response = Response(body=error_body(429, "rate limit exceeded; retry after the reset", request_id),
-                                status_code=429, headers={"Retry-After": str(decision.reset_seconds)})
+            response = Response(
+                body=error_body(429, "rate limit exceeded; retry after the reset", request_id),
+                status_code=429,
+                headers={"Retry-After": str(decision.reset_seconds)},
+            )
         else:
             response = get_response(event)
     if response.status_code >= 400:
@@ -127,8 +137,13 @@ def api_middleware(event: Any, get_response: Callable[[Any], Response]) -> Respo
         headers["Access-Control-Expose-Headers"] = ",".join(EXPOSED_HEADERS)
         if origin != "*":
             headers["Vary"] = "Origin"
-    fields = {"requestId": request_id, "method": event.method, "path": path, "status": response.status_code,
-              "durationMs": round((time.monotonic() - started) * 1000, 1)}
+    fields = {
+        "requestId": request_id,
+        "method": event.method,
+        "path": path,
+        "status": response.status_code,
+        "durationMs": round((time.monotonic() - started) * 1000, 1),
+    }
     log.log(logging.ERROR if response.status_code >= 500 else logging.INFO, "request", extra=fields)
     return response
 

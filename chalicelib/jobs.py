@@ -134,15 +134,21 @@ class JobStore:
             return job_from_item(item), True
         puts = [
             {"Put": {"TableName": self._table.name, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}},
-            {"Put": {
-                "TableName": self._table.name,
-                "Item": {**_idempotency_key(request.idempotency_key), "jobId": job_id,
-                         "requestHash": request.fingerprint, "ttl": int(expires.timestamp())},
-                # An expired key (TTL not yet swept) may be reused.
-                "ConditionExpression": "attribute_not_exists(pk) OR #ttl < :now",
-                "ExpressionAttributeNames": {"#ttl": "ttl"},
-                "ExpressionAttributeValues": {":now": int(now.timestamp())},
-            }},
+            {
+                "Put": {
+                    "TableName": self._table.name,
+                    "Item": {
+                        **_idempotency_key(request.idempotency_key),
+                        "jobId": job_id,
+                        "requestHash": request.fingerprint,
+                        "ttl": int(expires.timestamp()),
+                    },
+                    # An expired key (TTL not yet swept) may be reused.
+                    "ConditionExpression": "attribute_not_exists(pk) OR #ttl < :now",
+                    "ExpressionAttributeNames": {"#ttl": "ttl"},
+                    "ExpressionAttributeValues": {":now": int(now.timestamp())},
+                }
+            },
         ]
         try:
             self._client.transact_write_items(TransactItems=puts)
@@ -174,8 +180,9 @@ class JobStore:
     def file_recorded(self, job_id: str, file_id: int) -> bool:
         """Whether one file is counted already: one GetItem, not a query over the job's files
         (which, once per file message, would read a 1,000-file job's results a thousand times)."""
-        return "Item" in self._table.get_item(Key=_file_key(job_id, file_id), ConsistentRead=True,
-                                              ProjectionExpression="sk")
+        return "Item" in self._table.get_item(
+            Key=_file_key(job_id, file_id), ConsistentRead=True, ProjectionExpression="sk"
+        )
 
     def file_results(self, job_id: str) -> dict[int, FileResult]:
         results: dict[int, FileResult] = {}
@@ -195,13 +202,24 @@ class JobStore:
 
     # -- transitions --------------------------------------------------------------
 
-    def _transition(self, job_id: str, target: JobStatus, sets: dict[str, Any] | None = None,
-                    removes: Iterable[str] = (), extra_condition: str = "",
-                    extra_values: dict[str, Any] | None = None) -> bool:
+    def _transition(
+        self,
+        job_id: str,
+        target: JobStatus,
+        sets: dict[str, Any] | None = None,
+        removes: Iterable[str] = (),
+        extra_condition: str = "",
+        extra_values: dict[str, Any] | None = None,
+    ) -> bool:
         now = self._clock()
         sources = sorted(status.value for status in ALLOWED_FROM[target])
-        values = {":target": target.value, ":now": iso(now), ":nowEpoch": int(now.timestamp()),
-                  **{f":from{i}": status for i, status in enumerate(sources)}, **(extra_values or {})}
+        values = {
+            ":target": target.value,
+            ":now": iso(now),
+            ":nowEpoch": int(now.timestamp()),
+            **{f":from{i}": status for i, status in enumerate(sources)},
+            **(extra_values or {}),
+        }
         names = {"#status": "status", "#ttl": "ttl"}
         assignments = ["#status = :target", "updatedAt = :now"]
         for index, (name, value) in enumerate((sets or {}).items()):
@@ -216,9 +234,13 @@ class JobStore:
         if extra_condition:
             condition += f" AND ({extra_condition})"
         try:
-            self._table.update_item(Key=_job_key(job_id), UpdateExpression=expression,
-                                    ConditionExpression=condition, ExpressionAttributeNames=names,
-                                    ExpressionAttributeValues=values)
+            self._table.update_item(
+                Key=_job_key(job_id),
+                UpdateExpression=expression,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
         except ClientError as exc:
             if _is_conditional_failure(exc):
                 return False
@@ -229,47 +251,76 @@ class JobStore:
         return self._transition(job_id, JobStatus.PROCESSING)
 
     def cancel(self, job_id: str) -> bool:
-        return self._transition(job_id, JobStatus.CANCELLED,
-                                removes=("bundleClaim", "bundleLeaseUntil"))
+        return self._transition(job_id, JobStatus.CANCELLED, removes=("bundleClaim", "bundleLeaseUntil"))
 
     def fail(self, job_id: str, reason: str) -> bool:
-        return self._transition(job_id, JobStatus.FAILED, sets={"error": reason[:1000]},
-                                removes=("bundleClaim", "bundleLeaseUntil"))
+        return self._transition(
+            job_id, JobStatus.FAILED, sets={"error": reason[:1000]}, removes=("bundleClaim", "bundleLeaseUntil")
+        )
 
-    def complete(self, job_id: str, result_key: str | None, size: int | None,
-                 download_url: str | None, url_expires_at: datetime | None) -> bool:
+    def complete(
+        self,
+        job_id: str,
+        result_key: str | None,
+        size: int | None,
+        download_url: str | None,
+        url_expires_at: datetime | None,
+    ) -> bool:
         """processing -> completed, only once every file is counted."""
         now = self._clock()
         sets: dict[str, Any] = {"completedAt": iso(now)}
         if result_key is not None:
-            sets.update(resultKey=result_key, size=size, downloadUrl=download_url,
-                        downloadUrlExpiresAt=iso(url_expires_at))
-        return self._transition(job_id, JobStatus.COMPLETED, sets=sets,
-                                removes=("bundleClaim", "bundleLeaseUntil"),
-                                extra_condition="completedFiles >= totalFiles")
+            sets.update(
+                resultKey=result_key, size=size, downloadUrl=download_url, downloadUrlExpiresAt=iso(url_expires_at)
+            )
+        return self._transition(
+            job_id,
+            JobStatus.COMPLETED,
+            sets=sets,
+            removes=("bundleClaim", "bundleLeaseUntil"),
+            extra_condition="completedFiles >= totalFiles",
+        )
 
     def record_file(self, job_id: str, result: FileResult) -> RecordOutcome:
         """Counts one finished file exactly once (file item + counters, one transaction)."""
         now = self._clock()
-        item = {**_file_key(job_id, result.file_id), "fileId": result.file_id,
-                "status": result.status.value, "finishedAt": iso(now),
-                "ttl": int((now + self._ttl).timestamp())}
+        item = {
+            **_file_key(job_id, result.file_id),
+            "fileId": result.file_id,
+            "status": result.status.value,
+            "finishedAt": iso(now),
+            "ttl": int((now + self._ttl).timestamp()),
+        }
         if result.size is not None:
             item["size"] = result.size
         available = 1 if result.status is FileStatus.AVAILABLE else 0
         try:
-            self._client.transact_write_items(TransactItems=[
-                {"Put": {"TableName": self._table.name, "Item": item,
-                         "ConditionExpression": "attribute_not_exists(sk)"}},
-                {"Update": {
-                    "TableName": self._table.name, "Key": _job_key(job_id),
-                    "UpdateExpression": "ADD completedFiles :one, availableFiles :available SET updatedAt = :now",
-                    "ConditionExpression": "#status = :processing",
-                    "ExpressionAttributeNames": {"#status": "status"},
-                    "ExpressionAttributeValues": {":one": 1, ":available": available, ":now": iso(now),
-                                                  ":processing": JobStatus.PROCESSING.value},
-                }},
-            ])
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table.name,
+                            "Item": item,
+                            "ConditionExpression": "attribute_not_exists(sk)",
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self._table.name,
+                            "Key": _job_key(job_id),
+                            "UpdateExpression": "ADD completedFiles :one, availableFiles :available SET updatedAt = :now",
+                            "ConditionExpression": "#status = :processing",
+                            "ExpressionAttributeNames": {"#status": "status"},
+                            "ExpressionAttributeValues": {
+                                ":one": 1,
+                                ":available": available,
+                                ":now": iso(now),
+                                ":processing": JobStatus.PROCESSING.value,
+                            },
+                        }
+                    },
+                ]
+            )
         except self._client.exceptions.TransactionCanceledException as exc:
             reasons = [reason.get("Code") for reason in exc.response.get("CancellationReasons", [])]
             if reasons and reasons[0] == "ConditionalCheckFailed":
@@ -298,8 +349,10 @@ class JobStore:
                 ),
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={
-                    ":claimant": claimant, ":processing": JobStatus.PROCESSING.value,
-                    ":now": int(now.timestamp()), ":until": int(now.timestamp()) + lease_seconds,
+                    ":claimant": claimant,
+                    ":processing": JobStatus.PROCESSING.value,
+                    ":now": int(now.timestamp()),
+                    ":until": int(now.timestamp()) + lease_seconds,
                 },
             )
         except ClientError as exc:
@@ -347,4 +400,3 @@ class IdempotencyConflict(Exception):
     def __init__(self, job_id: str) -> None:
         super().__init__(job_id)
         self.job_id = job_id
-

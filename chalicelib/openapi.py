@@ -21,9 +21,18 @@ from chalice import Response
 
 DOCUMENT_PATH = Path(__file__).with_name("openapi.json")
 # Listed once under "Response headers" rather than on every response.
-EVERY_RESPONSE_HEADERS = frozenset({"X-Request-ID", "X-Content-Type-Options", "X-Frame-Options",
-                                    "Strict-Transport-Security", "Referrer-Policy", "RateLimit-Limit",
-                                    "RateLimit-Remaining", "RateLimit-Reset"})
+EVERY_RESPONSE_HEADERS = frozenset(
+    {
+        "X-Request-ID",
+        "X-Content-Type-Options",
+        "X-Frame-Options",
+        "Strict-Transport-Security",
+        "Referrer-Policy",
+        "RateLimit-Limit",
+        "RateLimit-Remaining",
+        "RateLimit-Reset",
+    }
+)
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 _STYLE = """
@@ -39,8 +48,9 @@ th{background:#f6f8fa}.status{font-weight:700}.muted{color:#57606a}ul.props{marg
 nav ul{columns:2}a{color:#0969da}
 """
 _STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
-DOCS_CSP = (f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; base-uri 'none'; "
-            "form-action 'none'; frame-ancestors 'none'")
+DOCS_CSP = (
+    f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 
 
 @lru_cache(maxsize=1)
@@ -54,8 +64,11 @@ def document_response() -> Response:
 
 
 def docs_response() -> Response:
-    return Response(body=render_html(document()), status_code=200,
-                    headers={"Content-Type": "text/html; charset=utf-8", "Content-Security-Policy": DOCS_CSP})
+    return Response(
+        body=render_html(document()),
+        status_code=200,
+        headers={"Content-Type": "text/html; charset=utf-8", "Content-Security-Policy": DOCS_CSP},
+    )
 
 
 # -- rendering ------------------------------------------------------------------
@@ -110,8 +123,15 @@ def _type_of(schema: dict) -> str:
     else:
         kind = _e(kind)
     facts = []
-    for key, label in (("minimum", "≥"), ("maximum", "≤"), ("minLength", "min length"), ("maxLength", "max length"),
-                       ("minItems", "min items"), ("maxItems", "max items"), ("format", "format")):
+    for key, label in (
+        ("minimum", "≥"),
+        ("maximum", "≤"),
+        ("minLength", "min length"),
+        ("maxLength", "max length"),
+        ("minItems", "min items"),
+        ("maxItems", "max items"),
+        ("format", "format"),
+    ):
         if key in schema:
             facts.append(f"{label} {_e(schema[key])}")
     if "pattern" in schema:
@@ -149,8 +169,10 @@ def _parameters(spec: dict, operation: dict) -> str:
         f"<td>{_type_of(p.get('schema', {}))}</td><td>{_text(p.get('description'))}</td></tr>"
         for p in params
     )
-    return ("<h4>Parameters</h4><table><tr><th>Name</th><th>In</th><th>Required</th><th>Type</th>"
-            f"<th>Notes</th></tr>{rows}</table>")
+    return (
+        "<h4>Parameters</h4><table><tr><th>Name</th><th>In</th><th>Required</th><th>Type</th>"
+        f"<th>Notes</th></tr>{rows}</table>"
+    )
 
 
 def _request_body(spec: dict, operation: dict) -> str:
@@ -158,8 +180,10 @@ def _request_body(spec: dict, operation: dict) -> str:
     if not body:
         return ""
     body = _resolve(spec, body)
-    parts = [f"<p>{_code(media)}: {_type_of(content.get('schema', {}))}</p>"
-             for media, content in body.get("content", {}).items()]
+    parts = [
+        f"<p>{_code(media)}: {_type_of(content.get('schema', {}))}</p>"
+        for media, content in body.get("content", {}).items()
+    ]
     return "<h4>Request body</h4>" + "".join(parts)
 
 
@@ -167,22 +191,34 @@ def _responses(spec: dict, operation: dict) -> str:
     rows = []
     for status, response in sorted(operation.get("responses", {}).items()):
         response = _resolve(spec, response)
-        content = "".join(f"{_code(media)} {_type_of(c.get('schema', {}))}<br>"
-                          for media, c in response.get("content", {}).items()) or '<span class="muted">no body</span>'
+        content = (
+            "".join(
+                f"{_code(media)} {_type_of(c.get('schema', {}))}<br>"
+                for media, c in response.get("content", {}).items()
+            )
+            or '<span class="muted">no body</span>'
+        )
         extra_headers = [name for name in response.get("headers", {}) if name not in EVERY_RESPONSE_HEADERS]
         header_list = ", ".join(_code(name) for name in extra_headers)
-        rows.append(f'<tr><td class="status">{_e(status)}</td><td>{_text(response.get("description"))}</td>'
-                    f"<td>{content}</td><td>{header_list}</td></tr>")
-    return ("<h4>Responses</h4><table><tr><th>Status</th><th>Meaning</th><th>Body</th><th>Headers</th></tr>"
-            + "".join(rows) + "</table>")
+        rows.append(
+            f'<tr><td class="status">{_e(status)}</td><td>{_text(response.get("description"))}</td>'
+            f"<td>{content}</td><td>{header_list}</td></tr>"
+        )
+    return (
+        "<h4>Responses</h4><table><tr><th>Status</th><th>Meaning</th><th>Body</th><th>Headers</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
 
 
 def _operation(spec: dict, path: str, method: str, operation: dict) -> str:
     anchor = operation.get("operationId", f"{method}-{path}")
-    return (f'<section class="op" id="{_e(anchor)}"><h3><span class="method {method}">{method.upper()}</span>'
-            f"{_code(path)}</h3><p><strong>{_e(operation.get('summary', ''))}</strong></p>"
-            f"{_text(operation.get('description'))}{_parameters(spec, operation)}"
-            f"{_request_body(spec, operation)}{_responses(spec, operation)}</section>")
+    return (
+        f'<section class="op" id="{_e(anchor)}"><h3><span class="method {method}">{method.upper()}</span>'
+        f"{_code(path)}</h3><p><strong>{_e(operation.get('summary', ''))}</strong></p>"
+        f"{_text(operation.get('description'))}{_parameters(spec, operation)}"
+        f"{_request_body(spec, operation)}{_responses(spec, operation)}</section>"
+    )
 
 
 def _common_headers(spec: dict) -> str:
@@ -191,21 +227,29 @@ def _common_headers(spec: dict) -> str:
         f"<td>{_type_of(header.get('schema', {}))}</td><td>{_text(header.get('description'))}</td></tr>"
         for name, header in spec["components"]["headers"].items()
     )
-    return ("<h2 id=headers>Response headers</h2><table><tr><th>Name</th><th>Sent</th><th>Type</th>"
-            f"<th>Notes</th></tr>{rows}</table>")
+    return (
+        "<h2 id=headers>Response headers</h2><table><tr><th>Name</th><th>Sent</th><th>Type</th>"
+        f"<th>Notes</th></tr>{rows}</table>"
+    )
 
 
 def render_html(spec: dict) -> str:
     info = spec.get("info", {})
-    operations = [(path, method, op) for path, item in spec["paths"].items()
-                  for method, op in item.items() if method in METHODS]
-    nav = "".join(f'<li><a href="#{_e(op.get("operationId", ""))}">{method.upper()} {_e(path)}</a></li>'
-                  for path, method, op in operations)
+    operations = [
+        (path, method, op) for path, item in spec["paths"].items() for method, op in item.items() if method in METHODS
+    ]
+    nav = "".join(
+        f'<li><a href="#{_e(op.get("operationId", ""))}">{method.upper()} {_e(path)}</a></li>'
+        for path, method, op in operations
+    )
     schemas = "".join(
         f'<section id="schema-{_e(name)}"><h3>{_e(name)}</h3>{_text(schema.get("description"))}'
         f"{_schema_block(schema) if not schema.get('properties') else ''}{_properties(schema)}"
-        + "".join(f"<p class=muted>Example:</p><pre>{_e(json.dumps(example, indent=2))}</pre>"
-                  for example in schema.get("examples", [])[:1] if isinstance(example, dict))
+        + "".join(
+            f"<p class=muted>Example:</p><pre>{_e(json.dumps(example, indent=2))}</pre>"
+            for example in schema.get("examples", [])[:1]
+            if isinstance(example, dict)
+        )
         + "</section>"
         for name, schema in spec["components"]["schemas"].items()
     )

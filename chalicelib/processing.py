@@ -29,9 +29,15 @@ class UnknownJob(LookupError):
 
 
 class Worker:
-    def __init__(self, store: JobStore, queue: WorkQueue, storage: Storage, settings: Settings,
-                 sleep: Callable[[float], None] = time.sleep,
-                 delay_ms: Callable[[int, int], float] = random.uniform) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        queue: WorkQueue,
+        storage: Storage,
+        settings: Settings,
+        sleep: Callable[[float], None] = time.sleep,
+        delay_ms: Callable[[int, int], float] = random.uniform,
+    ) -> None:
         self._store, self._queue, self._storage, self._settings = store, queue, storage, settings
         self._sleep = sleep
         self._delay_ms = delay_ms
@@ -54,13 +60,25 @@ class Worker:
         started = time.monotonic()
         try:
             message = WorkMessage.from_body(record.get("body", ""))
-            with tracing.traced(f"delineate-{message.kind.value}", message.trace, jobId=message.job_id,
-                                fileId=message.file_id, receiveCount=receives):
+            with tracing.traced(
+                f"delineate-{message.kind.value}",
+                message.trace,
+                jobId=message.job_id,
+                fileId=message.file_id,
+                receiveCount=receives,
+            ):
                 self.handle(message, record["messageId"])
-            log.info("work message handled", extra={
-                "kind": message.kind.value, "jobId": message.job_id, "fileId": message.file_id,
-                "messageId": record["messageId"], "receiveCount": receives,
-                "durationMs": round((time.monotonic() - started) * 1000, 1)})
+            log.info(
+                "work message handled",
+                extra={
+                    "kind": message.kind.value,
+                    "jobId": message.job_id,
+                    "fileId": message.file_id,
+                    "messageId": record["messageId"],
+                    "receiveCount": receives,
+                    "durationMs": round((time.monotonic() - started) * 1000, 1),
+                },
+            )
         except Exception as exc:
             if receives >= self._settings.max_receive_count:
                 self._give_up(record.get("body", ""), receives, exc)
@@ -137,9 +155,11 @@ class Worker:
             log.info("bundle not built here", extra={"jobId": job.job_id, "outcome": outcome.value})
             return
         results = self._store.file_results(job.job_id)
-        members = [(f"{file_id}.zip", source_key(file_id), results[file_id].size)
-                   for file_id in job.file_ids
-                   if file_id in results and results[file_id].status is FileStatus.AVAILABLE]
+        members = [
+            (f"{file_id}.zip", source_key(file_id), results[file_id].size)
+            for file_id in job.file_ids
+            if file_id in results and results[file_id].status is FileStatus.AVAILABLE
+        ]
         if not members:
             self._store.complete(job.job_id, None, None, None, None)
             return
@@ -161,4 +181,3 @@ class Worker:
         orphans = self._storage.prune(result_prefix(job.job_id), keep=key)
         if orphans:
             log.info("orphaned bundle builds deleted", extra={"jobId": job.job_id, "keys": orphans})
-

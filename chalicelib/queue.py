@@ -77,15 +77,14 @@ class WorkQueue:
     def send_many(self, messages: Sequence[WorkMessage]) -> None:
         """SendMessageBatch in tens; entries SQS rejects are retried, then raised."""
         for start in range(0, len(messages), SQS_BATCH_LIMIT):
-            self._send_batch(messages[start:start + SQS_BATCH_LIMIT])
+            self._send_batch(messages[start : start + SQS_BATCH_LIMIT])
 
     def _send_batch(self, batch: Iterable[WorkMessage]) -> None:
         pending = {str(index): message for index, message in enumerate(batch)}
         for _ in range(SEND_ATTEMPTS):
             response = self._sqs.send_message_batch(
                 QueueUrl=self.url,
-                Entries=[{"Id": entry_id, "MessageBody": message.to_body()}
-                         for entry_id, message in pending.items()],
+                Entries=[{"Id": entry_id, "MessageBody": message.to_body()} for entry_id, message in pending.items()],
             )
             pending = {failure["Id"]: pending[failure["Id"]] for failure in response.get("Failed", [])}
             if not pending:

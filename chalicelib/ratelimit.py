@@ -22,13 +22,15 @@ class Decision:
     reset_seconds: int
 
     def headers(self) -> dict[str, str]:
-        return {"RateLimit-Limit": str(self.limit), "RateLimit-Remaining": str(self.remaining),
-                "RateLimit-Reset": str(self.reset_seconds)}
+        return {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.reset_seconds),
+        }
 
 
 class RateLimiter:
-    def __init__(self, table: Any, max_requests: int, window_ms: int,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, table: Any, max_requests: int, window_ms: int, clock: Callable[[], float] = time.time) -> None:
         self._table, self._max, self._window_ms, self._clock = table, max_requests, window_ms, clock
 
     def hit(self, client: str) -> Decision:

@@ -22,9 +22,15 @@ DATABASE, QUEUE, STORAGE = "database", "queue", "storage"
 
 
 class DownloadService:
-    def __init__(self, store: JobStore, queue: WorkQueue, storage: Storage, settings: Settings,
-                 clock: Callable[[], datetime] = utc_now,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        queue: WorkQueue,
+        storage: Storage,
+        settings: Settings,
+        clock: Callable[[], datetime] = utc_now,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._store, self._queue, self._storage, self._settings = store, queue, storage, settings
         self._clock = clock
         self._sleep = sleep
@@ -97,8 +103,9 @@ class DownloadService:
         margin = timedelta(seconds=self._settings.presign_refresh_margin_seconds)
         if job.download_url and job.download_url_expires_at and job.download_url_expires_at - self._clock() > margin:
             return job.download_url
-        return self._storage.presign(job.result_key, self._settings.presign_expiry_seconds,
-                                     filename=f"delineate-{job.job_id}.zip")
+        return self._storage.presign(
+            job.result_key, self._settings.presign_expiry_seconds, filename=f"delineate-{job.job_id}.zip"
+        )
 
     def _files(self, job: Job) -> list[dict]:
         with dependency(DATABASE):
@@ -110,8 +117,9 @@ class DownloadService:
             url = None
             if status is FileStatus.AVAILABLE:
                 url = self._storage.presign(source_key(file_id), self._settings.presign_expiry_seconds)
-            files.append({"fileId": file_id, "status": status.value,
-                          "size": result.size if result else None, "downloadUrl": url})
+            files.append(
+                {"fileId": file_id, "status": status.value, "size": result.size if result else None, "downloadUrl": url}
+            )
         return files
 
     # -- single files -------------------------------------------------------------
@@ -121,8 +129,7 @@ class DownloadService:
         with dependency(STORAGE):
             size = self._storage.object_size(key)
         available = size is not None
-        return {"file_id": file_id, "available": available, "s3Key": key if available else None,
-                "size": size}
+        return {"file_id": file_id, "available": available, "s3Key": key if available else None, "size": size}
 
     def start(self, file_id: int) -> tuple[bool, dict]:
         """The original blocking endpoint, bounded: waits up to START_WAIT_MS (within
@@ -159,8 +166,15 @@ class DownloadService:
         else:
             size, url = None, None
             message = job.error or f"File {file_id} is not available"
-        return {"file_id": file_id, "status": "completed" if available else "failed", "downloadUrl": url,
-                "size": size, "processingTimeMs": elapsed_ms, "message": message, "jobId": job.job_id}
+        return {
+            "file_id": file_id,
+            "status": "completed" if available else "failed",
+            "downloadUrl": url,
+            "size": size,
+            "processingTimeMs": elapsed_ms,
+            "message": message,
+            "jobId": job.job_id,
+        }
 
     # -- health -------------------------------------------------------------------
 

@@ -33,8 +33,12 @@ def configure() -> None:
     if _patched or not enabled():
         return
     os.environ.setdefault("AWS_XRAY_CONTEXT_MISSING", "IGNORE_ERROR")
-    xray_recorder.configure(service="delineate", context_missing=os.environ["AWS_XRAY_CONTEXT_MISSING"],
-                            sampling=False, streaming_threshold=100)
+    xray_recorder.configure(
+        service="delineate",
+        context_missing=os.environ["AWS_XRAY_CONTEXT_MISSING"],
+        sampling=False,
+        streaming_threshold=100,
+    )
     patch(["boto3"])
     # The SDK warns on every AWS call made outside a segment (a consumer's
     # long polls, for one): noise, not news.

@@ -73,9 +73,7 @@ def parse_idempotency_key(value: str | None) -> str | None:
         return None
     key = value.strip()
     if not key or len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or not key.isprintable():
-        raise ValidationError(
-            f"Idempotency-Key: must be 1-{MAX_IDEMPOTENCY_KEY_LENGTH} printable characters"
-        )
+        raise ValidationError(f"Idempotency-Key: must be 1-{MAX_IDEMPOTENCY_KEY_LENGTH} printable characters")
     return key
 
 

@@ -59,27 +59,38 @@ def latencies(stack, method: str, path: str, runs: int, **kwargs) -> list[float]
 def main() -> None:
     results: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
-        stack = start_dev_stack(Path(tmp), DOWNLOAD_DELAY_MIN_MS="2000", DOWNLOAD_DELAY_MAX_MS="3000",
-                                LOCAL_CONSUMERS="4", RATE_LIMIT_ENABLED="false")
+        stack = start_dev_stack(
+            Path(tmp),
+            DOWNLOAD_DELAY_MIN_MS="2000",
+            DOWNLOAD_DELAY_MAX_MS="3000",
+            LOCAL_CONSUMERS="4",
+            RATE_LIMIT_ENABLED="false",
+        )
         try:
             walls = []
             for _ in range(3):
                 wall, document = job_wall_time(stack, SAMPLES[:12])
                 assert document["status"] == "completed" and document["completedFiles"] == 12, document
                 walls.append(wall)
-            results["job_12_files_4_consumers_2_3s"] = {"runs_s": [round(w, 2) for w in walls],
-                                                        "median_s": round(statistics.median(walls), 2),
-                                                        "ideal_s": 9.0, "sequential_s": "24-36"}
-            job_id = requests.post(stack.url("/v1/download/initiate"), json={"file_ids": [70000]},
-                                   timeout=10).json()["jobId"]
+            results["job_12_files_4_consumers_2_3s"] = {
+                "runs_s": [round(w, 2) for w in walls],
+                "median_s": round(statistics.median(walls), 2),
+                "ideal_s": 9.0,
+                "sequential_s": "24-36",
+            }
+            job_id = requests.post(stack.url("/v1/download/initiate"), json={"file_ids": [70000]}, timeout=10).json()[
+                "jobId"
+            ]
             samples = latencies(stack, "GET", f"/v1/download/status/{job_id}", 100)
             results["status_ms"] = {"p50": round(percentile(samples, 50), 1), "p99": round(percentile(samples, 99), 1)}
             for size in (1, 1000):
                 body = {"file_ids": list(range(10000, 10000 + size))}
                 # (the 1,000-file jobs then flood the queue: measure them last)
                 samples = latencies(stack, "POST", "/v1/download/initiate", 30, json=body)
-                results[f"initiate_{size}_files_ms"] = {"p50": round(percentile(samples, 50), 1),
-                                                        "p99": round(percentile(samples, 99), 1)}
+                results[f"initiate_{size}_files_ms"] = {
+                    "p50": round(percentile(samples, 50), 1),
+                    "p99": round(percentile(samples, 99), 1),
+                }
         finally:
             stack.stop()
     Path("build").mkdir(exist_ok=True)

@@ -71,7 +71,8 @@ class Smoke:
         # localstack-client maps every service to the LocalStack gateway, so the
         # checks cannot reach a real AWS endpoint by accident.
         self.session = localstack_client.session.Session(
-            region_name=REGION, localstack_host=urlparse(endpoint).netloc, **CREDENTIALS)
+            region_name=REGION, localstack_host=urlparse(endpoint).netloc, **CREDENTIALS
+        )
         self.outputs: dict[str, str] = {}
         self.failures: list[str] = []
         self.passed = 0
@@ -103,14 +104,10 @@ class Smoke:
         try:
             body = requests.get(f"{self.endpoint}/_localstack/health", timeout=5).json()
         except requests.ConnectionError:
-            raise AssertionError(
-                f"nothing answers on {self.endpoint}: run scripts/localstack.sh start"
-            ) from None
+            raise AssertionError(f"nothing answers on {self.endpoint}: run scripts/localstack.sh start") from None
         services = body.get("services", {})
         needed = ("s3", "sqs", "dynamodb", "cloudformation")
-        down = {
-            s: services.get(s) for s in needed if services.get(s) not in ("available", "running")
-        }
+        down = {s: services.get(s) for s in needed if services.get(s) not in ("available", "running")}
         expect(not down, f"services not up: {down}")
         return f"LocalStack {body.get('version')}"
 
@@ -181,9 +178,7 @@ class Smoke:
         s3 = self.client("s3")
         try:
             for upload in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
-                s3.abort_multipart_upload(
-                    Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]
-                )
+                s3.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
             for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
                 keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
                 if keys:
@@ -251,9 +246,7 @@ class Smoke:
             expect(reasons[:1] == ["ConditionalCheckFailed"], f"cancellation reasons {reasons}")
         else:
             raise AssertionError("second transaction was not cancelled by its condition")
-        count = ddb.get_item(TableName=table, Key=job, ConsistentRead=True)["Item"][
-            "completedFiles"
-        ]
+        count = ddb.get_item(TableName=table, Key=job, ConsistentRead=True)["Item"]["completedFiles"]
         expect(count == {"N": "1"}, f"completedFiles is {count}, want 1 (no double count)")
         return f"conditional transaction counted once; retry cancelled with {reasons}"
 
@@ -292,9 +285,7 @@ class Smoke:
         parsed = urlparse(url)
         # The stack output must be usable as-is by an SDK pointed at the endpoint.
         via_env = self._client_from_env("sqs")
-        attrs = via_env.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]
+        attrs = via_env.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
         expect(attrs["QueueArn"] == self.outputs["WorkQueueArn"], f"ARN mismatch: {attrs}")
         return f"{url} (host {parsed.netloc}); works with AWS_ENDPOINT_URL={self.endpoint}"
 
@@ -323,22 +314,16 @@ class Smoke:
         expect(messages[0]["Body"] == body, f"received {messages[0]['Body']!r}")
         sqs.delete_message(QueueUrl=url, ReceiptHandle=messages[0]["ReceiptHandle"])
         attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-        left = int(attrs["ApproximateNumberOfMessages"]) + int(
-            attrs["ApproximateNumberOfMessagesNotVisible"]
-        )
+        left = int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
         expect(left == 0, f"{left} messages left after delete")
         return f"send/receive/delete ok; VisibilityTimeout={attrs['VisibilityTimeout']}"
 
     def sqs_redrive(self) -> str:
         sqs = self.client("sqs")
         url, dlq = self.outputs["WorkQueueUrl"], self.outputs["DeadLetterQueueUrl"]
-        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])[
-            "Attributes"
-        ]
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])["Attributes"]
         policy = json.loads(attrs["RedrivePolicy"])
-        expect(
-            policy["deadLetterTargetArn"] == self.outputs["DeadLetterQueueArn"], f"policy {policy}"
-        )
+        expect(policy["deadLetterTargetArn"] == self.outputs["DeadLetterQueueArn"], f"policy {policy}")
         max_receives = int(policy["maxReceiveCount"])
         body = f"poison-{uuid.uuid4()}"
         sqs.send_message(QueueUrl=url, MessageBody=body)
@@ -380,9 +365,9 @@ class Smoke:
         upload = s3.create_multipart_upload(Bucket=bucket, Key=key, ContentType="application/zip")
         parts = []
         for number, data in enumerate(parts_data, start=1):
-            etag = s3.upload_part(
-                Bucket=bucket, Key=key, UploadId=upload["UploadId"], PartNumber=number, Body=data
-            )["ETag"]
+            etag = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload["UploadId"], PartNumber=number, Body=data)[
+                "ETag"
+            ]
             parts.append({"PartNumber": number, "ETag": etag})
         s3.complete_multipart_upload(
             Bucket=bucket, Key=key, UploadId=upload["UploadId"], MultipartUpload={"Parts": parts}
@@ -395,9 +380,7 @@ class Smoke:
     def s3_presigned_get(self) -> str:
         s3 = self.client("s3")
         bucket, key = self.outputs["BucketName"], "results/smoke.zip"
-        url = s3.generate_presigned_url(
-            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=900
-        )
+        url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=900)
         response = requests.get(url, timeout=10)
         expect(
             response.status_code == 200,
@@ -406,11 +389,7 @@ class Smoke:
         expect(response.content == self._multipart_bytes, "presigned GET returned other bytes")
         # Informational: does LocalStack check the signature? (AWS would answer 403.)
         tampered = requests.get(url.replace("Signature=", "Signature=0"), timeout=10)
-        checked = (
-            "validated"
-            if tampered.status_code == 403
-            else f"NOT validated (tampered -> {tampered.status_code})"
-        )
+        checked = "validated" if tampered.status_code == 403 else f"NOT validated (tampered -> {tampered.status_code})"
         parsed = urlparse(url)
         return f"{parsed.netloc}{parsed.path} -> {len(response.content)} bytes; signature {checked}"
 
@@ -419,9 +398,7 @@ class Smoke:
         ddb, sqs = self.client("dynamodb"), self.client("sqs")
         table = self.outputs["JobsTableName"]
         deleted = 0
-        for page in ddb.get_paginator("scan").paginate(
-            TableName=table, ProjectionExpression="pk, sk"
-        ):
+        for page in ddb.get_paginator("scan").paginate(TableName=table, ProjectionExpression="pk, sk"):
             for key in page["Items"]:
                 ddb.delete_item(TableName=table, Key=key)
                 deleted += 1
@@ -451,9 +428,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--endpoint", default=default_endpoint())
     parser.add_argument("--stack-name", default="delineate-smoke")
-    parser.add_argument(
-        "--keep", action="store_true", help="leave the stack deployed and print the app env"
-    )
+    parser.add_argument("--keep", action="store_true", help="leave the stack deployed and print the app env")
     args = parser.parse_args()
 
     smoke = Smoke(args.endpoint, args.stack_name)

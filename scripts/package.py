@@ -56,6 +56,7 @@ class _NoAliasDumper(yaml.SafeDumper):
 
 # -- CloudFormation YAML --------------------------------------------------------
 
+
 class CfnLoader(yaml.SafeLoader):
     """SafeLoader that reads CloudFormation short forms (!Ref, !GetAtt, !Sub, ...)
     as their long forms ({"Ref": ...}, {"Fn::GetAtt": [...]}, ...)."""
@@ -89,6 +90,7 @@ def load_cfn_yaml(path: Path) -> dict:
 
 # -- merge template -------------------------------------------------------------
 
+
 def deep_merge(base: Any, amendment: Any) -> Any:
     """Same rule as Chalice's TemplateDeepMerger: mappings merge, anything else replaces."""
     if isinstance(base, dict) and isinstance(amendment, dict):
@@ -102,19 +104,24 @@ def deep_merge(base: Any, amendment: Any) -> Any:
 def build_merge_template(template: dict, overrides: dict) -> dict:
     """infra/template.yaml plus the Chalice amendments; the data plane stays defined once."""
     data_plane = set(template.get("Resources", {}))
-    redefined = sorted(name for name, body in overrides.get("Resources", {}).items()
-                       if name in data_plane and "Type" in body)
+    redefined = sorted(
+        name for name, body in overrides.get("Resources", {}).items() if name in data_plane and "Type" in body
+    )
     if redefined:
-        raise PackagingError(f"chalice-overrides.yaml redefines data-plane resources: {redefined}; "
-                             "amend them in infra/template.yaml instead")
+        raise PackagingError(
+            f"chalice-overrides.yaml redefines data-plane resources: {redefined}; "
+            "amend them in infra/template.yaml instead"
+        )
     return deep_merge(template, overrides)
 
 
 # -- checks ---------------------------------------------------------------------
 
+
 def _functions(template: dict) -> dict[str, dict]:
-    return {name: body for name, body in template["Resources"].items()
-            if body.get("Type") == "AWS::Serverless::Function"}
+    return {
+        name: body for name, body in template["Resources"].items() if body.get("Type") == "AWS::Serverless::Function"
+    }
 
 
 def _stage_config(stage: str) -> dict:
@@ -143,8 +150,10 @@ def _mixed_intrinsics(node: Any, path: str = "") -> list[str]:
 
 def check_packaged(template: dict, stage: str, overrides: dict) -> list[str]:
     """Every invariant the packaged template must hold; returns the violations."""
-    problems: list[str] = [f"an override merged into a Chalice intrinsic at {path}"
-                           for path in _mixed_intrinsics(template.get("Resources", {}), "/Resources")]
+    problems: list[str] = [
+        f"an override merged into a Chalice intrinsic at {path}"
+        for path in _mixed_intrinsics(template.get("Resources", {}), "/Resources")
+    ]
     resources = template["Resources"]
     untyped = sorted(name for name, body in resources.items() if "Type" not in body)
     if untyped:
@@ -155,8 +164,11 @@ def check_packaged(template: dict, stage: str, overrides: dict) -> list[str]:
         target = role.get("Fn::GetAtt", [None])[0] if isinstance(role, dict) else None
         if resources.get(target, {}).get("Type") != "AWS::IAM::Role":
             problems.append(f"{name}: Role must be !GetAtt <its role>.Arn from chalice-overrides.yaml, got {role!r}")
-    roles = [body["Properties"]["Role"]["Fn::GetAtt"][0] for body in functions.values()
-             if isinstance(body["Properties"].get("Role"), dict)]
+    roles = [
+        body["Properties"]["Role"]["Fn::GetAtt"][0]
+        for body in functions.values()
+        if isinstance(body["Properties"].get("Role"), dict)
+    ]
     if len(set(roles)) != len(roles):
         problems.append(f"functions share a role: {roles}")
 
@@ -167,15 +179,18 @@ def check_packaged(template: dict, stage: str, overrides: dict) -> list[str]:
     visibility = template["Parameters"]["VisibilityTimeoutSeconds"]
     for key in ("Default", "MinValue"):
         if int(visibility[key]) < VISIBILITY_FACTOR * timeout:
-            problems.append(f"VisibilityTimeoutSeconds.{key}={visibility[key]} < "
-                            f"{VISIBILITY_FACTOR} x {WORKER} timeout ({timeout} s)")
+            problems.append(
+                f"VisibilityTimeoutSeconds.{key}={visibility[key]} < "
+                f"{VISIBILITY_FACTOR} x {WORKER} timeout ({timeout} s)"
+            )
 
     event = worker["Properties"]["Events"][WORKER_EVENT]["Properties"]
     env = worker["Properties"].get("Environment", {}).get("Variables", {})
     delay_max_s = int(env.get("DOWNLOAD_DELAY_MAX_MS", "200000")) / 1000
     if int(event["BatchSize"]) * delay_max_s >= timeout:
-        problems.append(f"BatchSize {event['BatchSize']} x {delay_max_s:g} s per file does not fit "
-                        f"in the {timeout} s timeout")
+        problems.append(
+            f"BatchSize {event['BatchSize']} x {delay_max_s:g} s per file does not fit in the {timeout} s timeout"
+        )
     if event.get("FunctionResponseTypes") != ["ReportBatchItemFailures"]:
         problems.append("the SQS event source must report batch item failures")
 
@@ -191,10 +206,18 @@ def check_packaged(template: dict, stage: str, overrides: dict) -> list[str]:
 
 # -- chalice package ------------------------------------------------------------
 
+
 def run_chalice_package(stage: str, merge_template: Path, outdir: Path) -> None:
     chalice = Path(sys.executable).with_name("chalice")
-    command = [str(chalice) if chalice.exists() else "chalice", "package", "--stage", stage,
-               "--merge-template", str(merge_template), str(outdir)]
+    command = [
+        str(chalice) if chalice.exists() else "chalice",
+        "package",
+        "--stage",
+        stage,
+        "--merge-template",
+        str(merge_template),
+        str(outdir),
+    ]
     env = dict(os.environ)
     env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     subprocess.run(command, cwd=ROOT, env=env, check=True)
@@ -203,8 +226,10 @@ def run_chalice_package(stage: str, merge_template: Path, outdir: Path) -> None:
 def package(stage: str, outdir: Path) -> Path:
     """Writes <outdir>/sam.yaml and deployment.zip; returns the template's path."""
     if _stage_config(stage).get("manage_iam_role") is not False:
-        raise PackagingError(f"stage {stage!r} is not a cloud stage: it needs \"manage_iam_role\": false "
-                             "so the roles of infra/chalice-overrides.yaml are used")
+        raise PackagingError(
+            f'stage {stage!r} is not a cloud stage: it needs "manage_iam_role": false '
+            "so the roles of infra/chalice-overrides.yaml are used"
+        )
     overrides = load_cfn_yaml(OVERRIDES)
     merged = build_merge_template(load_cfn_yaml(TEMPLATE), overrides)
     if outdir.exists():
@@ -234,8 +259,10 @@ def main(argv: list[str] | None = None) -> int:
     except (PackagingError, subprocess.CalledProcessError) as exc:
         print(f"package: {exc}", file=sys.stderr)
         return 1
-    print(f"package: wrote {sam.relative_to(ROOT) if sam.is_relative_to(ROOT) else sam} "
-          f"and {sam.with_name('deployment.zip').name}")
+    print(
+        f"package: wrote {sam.relative_to(ROOT) if sam.is_relative_to(ROOT) else sam} "
+        f"and {sam.with_name('deployment.zip').name}"
+    )
     return 0
 
 

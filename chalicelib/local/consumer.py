@@ -80,8 +80,11 @@ class Consumer:
             attributes = self._sqs.get_queue_attributes(QueueUrl=self._queue_url, AttributeNames=["QueueArn"])
             self._queue_arn = attributes["Attributes"]["QueueArn"]
         response = self._sqs.receive_message(
-            QueueUrl=self._queue_url, MaxNumberOfMessages=self._batch_size, WaitTimeSeconds=LONG_POLL_SECONDS,
-            AttributeNames=["All"], MessageAttributeNames=["All"],
+            QueueUrl=self._queue_url,
+            MaxNumberOfMessages=self._batch_size,
+            WaitTimeSeconds=LONG_POLL_SECONDS,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
         )
         messages = response.get("Messages", [])
         if messages:
@@ -100,8 +103,9 @@ class Consumer:
         if done:
             self._sqs.delete_message_batch(
                 QueueUrl=self._queue_url,
-                Entries=[{"Id": str(index), "ReceiptHandle": record["receiptHandle"]}
-                         for index, record in enumerate(done)],
+                Entries=[
+                    {"Id": str(index), "ReceiptHandle": record["receiptHandle"]} for index, record in enumerate(done)
+                ],
             )
 
 
@@ -114,8 +118,10 @@ def sqs_batch_size(app: Any, handler_name: str) -> int:
 
 
 def main() -> None:
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
-                        format="%(asctime)s consumer[%(process)d] %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"),
+        format="%(asctime)s consumer[%(process)d] %(levelname)s %(name)s: %(message)s",
+    )
     import app as chalice_app  # the project's app.py: the very handler deployed to Lambda
 
     consumer = Consumer(

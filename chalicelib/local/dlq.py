@@ -38,8 +38,9 @@ def _load_stack_env() -> None:
 
 
 def _receive(sqs, url: str, visibility: int) -> list[dict]:
-    return sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=visibility,
-                               AttributeNames=["All"], WaitTimeSeconds=1).get("Messages", [])
+    return sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=visibility, AttributeNames=["All"], WaitTimeSeconds=1
+    ).get("Messages", [])
 
 
 def inspect(sqs, dlq_url: str) -> int:
@@ -50,11 +51,17 @@ def inspect(sqs, dlq_url: str) -> int:
             break
         seen.update({message["MessageId"]: message for message in batch})
     for message in seen.values():
-        print(json.dumps({"messageId": message["MessageId"], "body": message["Body"],
-                          "receiveCount": message["Attributes"].get("ApproximateReceiveCount")}))
+        print(
+            json.dumps(
+                {
+                    "messageId": message["MessageId"],
+                    "body": message["Body"],
+                    "receiveCount": message["Attributes"].get("ApproximateReceiveCount"),
+                }
+            )
+        )
         # Leave it in place and visible, so a redrive right after an inspect finds it.
-        sqs.change_message_visibility(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"],
-                                      VisibilityTimeout=0)
+        sqs.change_message_visibility(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
     print(f"{len(seen)} message(s) in the dead-letter queue", file=sys.stderr)
     return len(seen)
 

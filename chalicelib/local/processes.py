@@ -28,8 +28,14 @@ def _die_with_parent() -> None:
 
 def spawn(args: Sequence[str], env: dict[str, str], log_path: Path | None = None) -> subprocess.Popen:
     output = open(log_path, "ab") if log_path else None  # noqa: SIM115 - owned by the child
-    return subprocess.Popen(list(args), env=env, cwd=PROJECT_DIR, stdout=output or None,
-                            stderr=subprocess.STDOUT if output else None, preexec_fn=_die_with_parent)
+    return subprocess.Popen(
+        list(args),
+        env=env,
+        cwd=PROJECT_DIR,
+        stdout=output or None,
+        stderr=subprocess.STDOUT if output else None,
+        preexec_fn=_die_with_parent,
+    )
 
 
 def python_module(module: str, *args: str) -> list[str]:

@@ -30,6 +30,7 @@ def sample_zip(file_id: int) -> bytes:
 
 def seed_samples(s3: Any, bucket: str) -> int:
     for file_id in SAMPLE_FILE_IDS:
-        s3.put_object(Bucket=bucket, Key=f"downloads/{file_id}.zip", Body=sample_zip(file_id),
-                      ContentType="application/zip")
+        s3.put_object(
+            Bucket=bucket, Key=f"downloads/{file_id}.zip", Body=sample_zip(file_id), ContentType="application/zip"
+        )
     return len(SAMPLE_FILE_IDS)

@@ -82,8 +82,9 @@ def _start_emulator(env: dict[str, str], processes: list, logs: Path) -> str:
         return env["AWS_ENDPOINT_URL"]
     port = int(env.get("EMULATOR_PORT") or free_port())
     endpoint = f"http://127.0.0.1:{port}"
-    processes.append(spawn(python_module("moto.server", "-H", "127.0.0.1", "-p", str(port)), env,
-                           logs / "emulator.log"))
+    processes.append(
+        spawn(python_module("moto.server", "-H", "127.0.0.1", "-p", str(port)), env, logs / "emulator.log")
+    )
     wait_until(lambda: _http_ok(f"{endpoint}/moto-api/"), timeout=30, what="the embedded emulator")
     log.info("embedded emulator (moto server) on %s", endpoint)
     return endpoint
@@ -104,21 +105,41 @@ def run() -> int:
     started = time.monotonic()
     try:
         env["AWS_ENDPOINT_URL"] = _start_emulator(env, processes, logs)
-        os.environ.update({k: env[k] for k in ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION",
-                                               "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")})
-        outputs = bootstrap.deploy(env.get("STACK_NAME", "delineate"), {
-            "VisibilityTimeoutSeconds": env["QUEUE_VISIBILITY_TIMEOUT"],
-            "MaxReceiveCount": env.get("MAX_RECEIVE_COUNT", "5"),
-        })
+        os.environ.update(
+            {
+                k: env[k]
+                for k in ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+            }
+        )
+        outputs = bootstrap.deploy(
+            env.get("STACK_NAME", "delineate"),
+            {
+                "VisibilityTimeoutSeconds": env["QUEUE_VISIBILITY_TIMEOUT"],
+                "MaxReceiveCount": env.get("MAX_RECEIVE_COUNT", "5"),
+            },
+        )
         env.update(bootstrap.service_env(outputs))
         seeded = seed_samples(boto3.client("s3"), env["S3_BUCKET_NAME"])
         log.info("resources from infra/template.yaml ready; %d sample files seeded", seeded)
         _write_env_file(env, state_dir)
 
-        processes.append(spawn(python_module("chalicelib.local.api", "local", "--host", "127.0.0.1",
-                                             "--port", str(port), "--stage", env.get("CHALICE_STAGE", "local"),
-                                             "--no-autoreload"),
-                               env, logs / "api.log"))
+        processes.append(
+            spawn(
+                python_module(
+                    "chalicelib.local.api",
+                    "local",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--stage",
+                    env.get("CHALICE_STAGE", "local"),
+                    "--no-autoreload",
+                ),
+                env,
+                logs / "api.log",
+            )
+        )
         # Workers are replaceable, like Lambda execution environments: one that
         # crashes is started again, and SQS redelivers what it held.
         workers = {f"consumer-{index}": python_module("chalicelib.local.consumer") for index in range(consumers)}
@@ -129,8 +150,11 @@ def run() -> int:
             processes.append(process)
             replaceable[process.pid] = name
         wait_until(lambda: _http_ok(f"http://127.0.0.1:{port}/health"), timeout=60, what="the API /health")
-        print(f"Delineate is up in {time.monotonic() - started:.1f}s: http://127.0.0.1:{port} "
-              f"(emulator {env['AWS_ENDPOINT_URL']}, {consumers} consumers, logs in {logs})", flush=True)
+        print(
+            f"Delineate is up in {time.monotonic() - started:.1f}s: http://127.0.0.1:{port} "
+            f"(emulator {env['AWS_ENDPOINT_URL']}, {consumers} consumers, logs in {logs})",
+            flush=True,
+        )
         while True:
             for index, process in enumerate(processes):
                 if process.poll() is None:
@@ -139,8 +163,7 @@ def run() -> int:
                 if name is None:  # the emulator or the API: the stack cannot go on without it
                     log.error("%s exited with %s; stopping", " ".join(process.args[:3]), process.returncode)
                     return 1
-                log.warning("%s (pid %d) exited with %s; starting a replacement",
-                            name, process.pid, process.returncode)
+                log.warning("%s (pid %d) exited with %s; starting a replacement", name, process.pid, process.returncode)
                 processes[index] = spawn(workers[name], env, logs / f"{name}.log")
                 replaceable[processes[index].pid] = name
             time.sleep(0.2)
@@ -155,8 +178,13 @@ def run() -> int:
 
 def _write_env_file(env: dict[str, str], state_dir: Path) -> None:
     """.dev/stack.env lets make targets (dlq-inspect, dlq-redrive) reach the running stack."""
-    names = ["AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-             *bootstrap.OUTPUT_ENV.values()]
+    names = [
+        "AWS_ENDPOINT_URL",
+        "AWS_DEFAULT_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        *bootstrap.OUTPUT_ENV.values(),
+    ]
     lines = [f"{name}={env[name]}" for name in names if name in env]
     (state_dir / "stack.env").write_text("\n".join(lines) + "\n")
 

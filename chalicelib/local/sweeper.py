@@ -20,14 +20,24 @@ log = logging.getLogger("delineate.sweeper")
 def scheduled_event() -> dict:
     """The EventBridge event shape a scheduled Lambda receives."""
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
-            "source": "aws.events", "account": "000000000000", "time": now,
-            "region": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"), "resources": [], "detail": {}}
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "000000000000",
+        "time": now,
+        "region": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        "resources": [],
+        "detail": {},
+    }
 
 
 def main() -> None:
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
-                        format="%(asctime)s sweeper[%(process)d] %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"),
+        format="%(asctime)s sweeper[%(process)d] %(levelname)s %(name)s: %(message)s",
+    )
     import app as chalice_app
 
     interval = float(os.environ.get("SWEEP_INTERVAL_SECONDS", "30"))

@@ -33,8 +33,7 @@ def _resolve(pointer: str) -> tuple[str, dict]:
 def _validate(instance, pointer: str, what: str) -> None:
     validator = Draft202012Validator({"$ref": f"{_BASE}{pointer}"}, registry=_REGISTRY, format_checker=FormatChecker())
     errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.path))
-    assert not errors, f"{what} violates {pointer}: " + "; ".join(
-        f"{list(e.path)}: {e.message}" for e in errors[:5])
+    assert not errors, f"{what} violates {pointer}: " + "; ".join(f"{list(e.path)}: {e.message}" for e in errors[:5])
 
 
 def _header_value(raw: str, schema: dict):
@@ -54,7 +53,8 @@ def assert_conforms(method: str, route: str, response) -> dict | str | None:
     status = str(response.status_code)
     assert status in operation["responses"], (
         f"{method} {route} answered {status}, not documented (documented: {sorted(operation['responses'])}); "
-        f"body: {response.body[:300]!r}")
+        f"body: {response.body[:300]!r}"
+    )
     pointer, documented = _resolve(f"{operation_pointer}/responses/{status}")
     headers = {name.lower(): value for name, value in response.headers.items()}
 
@@ -63,8 +63,11 @@ def assert_conforms(method: str, route: str, response) -> dict | str | None:
         if name.lower() not in headers:
             assert not header.get("required"), f"{method} {route} {status}: required header {name} missing"
             continue
-        _validate(_header_value(headers[name.lower()], header.get("schema", {})),
-                  f"{header_pointer}/schema", f"{method} {route} {status} header {name}")
+        _validate(
+            _header_value(headers[name.lower()], header.get("schema", {})),
+            f"{header_pointer}/schema",
+            f"{method} {route} {status} header {name}",
+        )
 
     content = documented.get("content")
     if not content:

@@ -54,8 +54,14 @@ def test_docs_page_renders_every_operation_without_scripts(client):
     response, page = call(client, "GET", "/docs")
     assert response.headers["Content-Security-Policy"] == DOCS_CSP
     assert "<script" not in page and "http://" not in page and "https://" not in page
-    for operation_id in ("initiateDownload", "getDownloadStatus", "downloadResult", "cancelDownload",
-                         "checkFile", "startDownload"):
+    for operation_id in (
+        "initiateDownload",
+        "getDownloadStatus",
+        "downloadResult",
+        "cancelDownload",
+        "checkFile",
+        "startDownload",
+    ):
         assert f'id="{operation_id}"' in page
 
 
@@ -114,32 +120,40 @@ def test_start_answers_200_when_the_file_is_ready_in_time(client, stack):
     put_source(stack["BucketName"], 70000)
     settings = runtime.settings()
     clients = make_clients(API_CONFIG)
-    runtime.override(service=DownloadService(
-        JobStore(clients.dynamodb.Table(settings.jobs_table), settings.job_ttl_seconds),
-        WorkQueue(clients.sqs, settings.work_queue_url), Storage(clients.s3, settings.bucket), settings,
-        sleep=lambda _seconds: drain(app.process_work, stack["WorkQueueUrl"])))
+    runtime.override(
+        service=DownloadService(
+            JobStore(clients.dynamodb.Table(settings.jobs_table), settings.job_ttl_seconds),
+            WorkQueue(clients.sqs, settings.work_queue_url),
+            Storage(clients.s3, settings.bucket),
+            settings,
+            sleep=lambda _seconds: drain(app.process_work, stack["WorkQueueUrl"]),
+        )
+    )
     response, result = call(client, "POST", "/v1/download/start", body={"file_id": 70000})
     assert response.status_code == 200 and result["status"] == "completed" and result["downloadUrl"]
 
 
-@pytest.mark.parametrize("method, path, route, body, headers, status", [
-    ("GET", "/v1/download/status/not-a-uuid", STATUS, None, {}, 400),
-    ("GET", f"/v1/download/status/{UNKNOWN_JOB}", STATUS, None, {}, 404),
-    ("GET", f"/v1/download/status/{UNKNOWN_JOB}?include=everything", STATUS, None, {}, 400),
-    ("GET", f"/v1/download/{UNKNOWN_JOB}", RESULT, None, {}, 404),
-    ("DELETE", f"/v1/download/{UNKNOWN_JOB}", RESULT, None, {}, 404),
-    ("DELETE", "/v1/download/nope", RESULT, None, {}, 400),
-    ("POST", "/v1/download/initiate", None, "{not json", {}, 400),
-    ("POST", "/v1/download/initiate", None, {"file_ids": [9999]}, {}, 400),
-    ("POST", "/v1/download/initiate", None, {"file_ids": []}, {}, 400),
-    ("POST", "/v1/download/initiate", None, {"file_ids": list(range(10000, 11001))}, {}, 400),
-    ("POST", "/v1/download/initiate", None, {"file_ids": [70000]}, {"Idempotency-Key": " "}, 400),
-    ("POST", "/v1/download/initiate", None, "[" + "1" * 70000 + "]", {}, 413),
-    ("POST", "/v1/download/initiate", None, "file_ids=1", {"Content-Type": "text/plain"}, 415),
-    ("GET", f"/v1/download/status/{UNKNOWN_JOB}", STATUS, None, {"Content-Type": "text/plain"}, 415),
-    ("POST", "/v1/download/check", None, {"file_id": True}, {}, 400),
-    ("POST", "/v1/download/start", None, {}, {}, 400),
-])
+@pytest.mark.parametrize(
+    "method, path, route, body, headers, status",
+    [
+        ("GET", "/v1/download/status/not-a-uuid", STATUS, None, {}, 400),
+        ("GET", f"/v1/download/status/{UNKNOWN_JOB}", STATUS, None, {}, 404),
+        ("GET", f"/v1/download/status/{UNKNOWN_JOB}?include=everything", STATUS, None, {}, 400),
+        ("GET", f"/v1/download/{UNKNOWN_JOB}", RESULT, None, {}, 404),
+        ("DELETE", f"/v1/download/{UNKNOWN_JOB}", RESULT, None, {}, 404),
+        ("DELETE", "/v1/download/nope", RESULT, None, {}, 400),
+        ("POST", "/v1/download/initiate", None, "{not json", {}, 400),
+        ("POST", "/v1/download/initiate", None, {"file_ids": [9999]}, {}, 400),
+        ("POST", "/v1/download/initiate", None, {"file_ids": []}, {}, 400),
+        ("POST", "/v1/download/initiate", None, {"file_ids": list(range(10000, 11001))}, {}, 400),
+        ("POST", "/v1/download/initiate", None, {"file_ids": [70000]}, {"Idempotency-Key": " "}, 400),
+        ("POST", "/v1/download/initiate", None, "[" + "1" * 70000 + "]", {}, 413),
+        ("POST", "/v1/download/initiate", None, "file_ids=1", {"Content-Type": "text/plain"}, 415),
+        ("GET", f"/v1/download/status/{UNKNOWN_JOB}", STATUS, None, {"Content-Type": "text/plain"}, 415),
+        ("POST", "/v1/download/check", None, {"file_id": True}, {}, 400),
+        ("POST", "/v1/download/start", None, {}, {}, 400),
+    ],
+)
 def test_errors_are_documented_with_the_error_shape(client, method, path, route, body, headers, status):
     response, error = call(client, method, path, route, body, headers)
     assert response.status_code == status

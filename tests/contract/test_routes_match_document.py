@@ -15,13 +15,18 @@ ROOT = Path(__file__).resolve().parents[2]
 def _app_operations() -> set[tuple[str, str]]:
     import app
 
-    return {(method, path) for path, methods in app.app.routes.items() for method, entry in methods.items()
-            if not entry.view_name.startswith("not_found_")}
+    return {
+        (method, path)
+        for path, methods in app.app.routes.items()
+        for method, entry in methods.items()
+        if not entry.view_name.startswith("not_found_")
+    }
 
 
 def _documented_operations() -> set[tuple[str, str]]:
-    return {(method.upper(), path) for path, item in document()["paths"].items()
-            for method in item if method in METHODS}
+    return {
+        (method.upper(), path) for path, item in document()["paths"].items() for method in item if method in METHODS
+    }
 
 
 def test_the_document_is_valid_openapi():

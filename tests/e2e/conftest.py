@@ -6,8 +6,13 @@ import pytest
 
 from tests.support.devstack import start_dev_stack
 
-FAST_FILES = {"DOWNLOAD_DELAY_MIN_MS": "200", "DOWNLOAD_DELAY_MAX_MS": "500",
-              "LOCAL_CONSUMERS": "4", "RATE_LIMIT_ENABLED": "false", "START_WAIT_MS": "8000"}
+FAST_FILES = {
+    "DOWNLOAD_DELAY_MIN_MS": "200",
+    "DOWNLOAD_DELAY_MAX_MS": "500",
+    "LOCAL_CONSUMERS": "4",
+    "RATE_LIMIT_ENABLED": "false",
+    "START_WAIT_MS": "8000",
+}
 
 
 @pytest.fixture(scope="session")

@@ -14,8 +14,7 @@ JSON = {"Content-Type": "application/json"}
 
 
 def initiate(stack, file_ids, **headers):
-    return requests.post(stack.url("/v1/download/initiate"), json={"file_ids": file_ids},
-                         headers=headers, timeout=10)
+    return requests.post(stack.url("/v1/download/initiate"), json={"file_ids": file_ids}, headers=headers, timeout=10)
 
 
 def test_job_completes_and_redirect_serves_a_zip_of_the_available_files(dev_stack):
@@ -99,8 +98,12 @@ def test_cancel_stops_a_running_job(dev_stack):
 
 def test_check_and_start_answer_for_a_single_file(dev_stack):
     check = requests.post(dev_stack.url("/v1/download/check"), json={"file_id": 70042}, timeout=10).json()
-    assert check == {"file_id": 70042, "available": True, "s3Key": "downloads/70042.zip",
-                     "size": len(sample_zip(70042))}
+    assert check == {
+        "file_id": 70042,
+        "available": True,
+        "s3Key": "downloads/70042.zip",
+        "size": len(sample_zip(70042)),
+    }
     missing = requests.post(dev_stack.url("/v1/download/check"), json={"file_id": 70043}, timeout=10).json()
     assert missing["available"] is False and missing["s3Key"] is None
 
@@ -115,5 +118,4 @@ def test_check_and_start_answer_for_a_single_file(dev_stack):
 def test_health_reports_every_dependency(dev_stack):
     response = requests.get(dev_stack.url("/health"), timeout=10)
     assert response.status_code == 200
-    assert response.json() == {"status": "healthy",
-                               "checks": {"storage": "ok", "database": "ok", "queue": "ok"}}
+    assert response.json() == {"status": "healthy", "checks": {"storage": "ok", "database": "ok", "queue": "ok"}}

@@ -18,18 +18,25 @@ def assert_error_shape(response, status):
         assert header in response.headers
 
 
-@pytest.mark.parametrize("method, path, kwargs, status", [
-    ("GET", "/no/such/path", {}, 404),
-    ("GET", "/v1/download/status/not-a-uuid", {}, 400),
-    ("GET", "/v1/download/status/3f0c2b1e-7a52-4c57-9d2e-3f1d0e1b2c3d", {}, 404),
-    ("PUT", "/v1/download/initiate", {"json": {"file_ids": [70000]}}, 405),
-    ("POST", "/v1/download/initiate", {"data": "file_ids=1", "headers": {"Content-Type": "text/plain"}}, 415),
-    ("POST", "/v1/download/initiate", {"data": "{not json", "headers": {"Content-Type": "application/json"}}, 400),
-    ("POST", "/v1/download/initiate", {"json": {"file_ids": [9999]}}, 400),
-    ("POST", "/v1/download/initiate", {"json": {"file_ids": list(range(10000, 11001))}}, 400),
-    ("POST", "/v1/download/initiate", {"data": "[" + "1" * 70000 + "]",
-                                       "headers": {"Content-Type": "application/json"}}, 413),
-])
+@pytest.mark.parametrize(
+    "method, path, kwargs, status",
+    [
+        ("GET", "/no/such/path", {}, 404),
+        ("GET", "/v1/download/status/not-a-uuid", {}, 400),
+        ("GET", "/v1/download/status/3f0c2b1e-7a52-4c57-9d2e-3f1d0e1b2c3d", {}, 404),
+        ("PUT", "/v1/download/initiate", {"json": {"file_ids": [70000]}}, 405),
+        ("POST", "/v1/download/initiate", {"data": "file_ids=1", "headers": {"Content-Type": "text/plain"}}, 415),
+        ("POST", "/v1/download/initiate", {"data": "{not json", "headers": {"Content-Type": "application/json"}}, 400),
+        ("POST", "/v1/download/initiate", {"json": {"file_ids": [9999]}}, 400),
+        ("POST", "/v1/download/initiate", {"json": {"file_ids": list(range(10000, 11001))}}, 400),
+        (
+            "POST",
+            "/v1/download/initiate",
+            {"data": "[" + "1" * 70000 + "]", "headers": {"Content-Type": "application/json"}},
+            413,
+        ),
+    ],
+)
 def test_bad_requests_get_a_4xx_in_the_error_shape(dev_stack, method, path, kwargs, status):
     response = requests.request(method, dev_stack.url(path), timeout=10, **kwargs)
     assert_error_shape(response, status)
@@ -43,16 +50,21 @@ def test_client_request_id_is_echoed(dev_stack):
 
 
 def test_error_message_names_the_offending_index(dev_stack):
-    response = requests.post(dev_stack.url("/v1/download/initiate"),
-                             json={"file_ids": [70000, 70007, 5]}, timeout=10)
+    response = requests.post(dev_stack.url("/v1/download/initiate"), json={"file_ids": [70000, 70007, 5]}, timeout=10)
     assert_error_shape(response, 400)
     assert response.json()["message"] == "file_ids[2]: must be >= 10000"
 
 
 def test_cors_preflight_is_answered(dev_stack):
-    response = requests.options(dev_stack.url("/v1/download/initiate"), timeout=10, headers={
-        "Origin": "https://app.example", "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "content-type,idempotency-key"})
+    response = requests.options(
+        dev_stack.url("/v1/download/initiate"),
+        timeout=10,
+        headers={
+            "Origin": "https://app.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type,idempotency-key",
+        },
+    )
     assert response.status_code == 200
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     assert "POST" in response.headers["Access-Control-Allow-Methods"]
@@ -63,9 +75,16 @@ def test_every_response_carries_rate_limit_headers_when_enabled(tmp_path):
     from tests.e2e.conftest import FAST_FILES
     from tests.support.devstack import start_dev_stack
 
-    stack = start_dev_stack(tmp_path, **{**FAST_FILES, "LOCAL_CONSUMERS": "1", "RATE_LIMIT_ENABLED": "true",
-                                         "RATE_LIMIT_MAX_REQUESTS": "5",
-                                         "RATE_LIMIT_WINDOW_MS": "3600000"})  # no window boundary mid-test
+    stack = start_dev_stack(
+        tmp_path,
+        **{
+            **FAST_FILES,
+            "LOCAL_CONSUMERS": "1",
+            "RATE_LIMIT_ENABLED": "true",
+            "RATE_LIMIT_MAX_REQUESTS": "5",
+            "RATE_LIMIT_WINDOW_MS": "3600000",
+        },
+    )  # no window boundary mid-test
     try:  # the harness's own /health polls share the window, so count down to the first 429
         answers = []
         while len(answers) < 10 and (not answers or answers[-1].status_code != 429):

@@ -46,8 +46,14 @@ class SegmentListener(threading.Thread):
 def traced_stack(tmp_path):
     listener = SegmentListener()
     listener.start()
-    stack = start_dev_stack(tmp_path, AWS_XRAY_DAEMON_ADDRESS=listener.address, LOCAL_CONSUMERS="2",
-                            DOWNLOAD_DELAY_MIN_MS="100", DOWNLOAD_DELAY_MAX_MS="200", RATE_LIMIT_ENABLED="false")
+    stack = start_dev_stack(
+        tmp_path,
+        AWS_XRAY_DAEMON_ADDRESS=listener.address,
+        LOCAL_CONSUMERS="2",
+        DOWNLOAD_DELAY_MIN_MS="100",
+        DOWNLOAD_DELAY_MAX_MS="200",
+        RATE_LIMIT_ENABLED="false",
+    )
     try:
         yield stack, listener
     finally:
@@ -70,18 +76,24 @@ def calls(entity: dict) -> list[str]:
 
 def test_initiate_fan_out_each_file_and_the_bundle_are_one_trace(traced_stack):
     stack, listener = traced_stack
-    response = requests.post(stack.url("/v1/download/initiate"), json={"file_ids": [70000, 70007, 70001]},
-                             timeout=10)
+    response = requests.post(stack.url("/v1/download/initiate"), json={"file_ids": [70000, 70007, 70001]}, timeout=10)
     assert response.status_code == 202
     job_id = response.json()["jobId"]
     assert poll_until_terminal(stack, job_id)[0]["status"] == "completed"
 
     def job_segments() -> list[dict]:
-        return [d for d in list(listener.documents) if d.get("type") != "subsegment"
-                and (d.get("annotations") or {}).get("jobId") == job_id]
+        return [
+            d
+            for d in list(listener.documents)
+            if d.get("type") != "subsegment" and (d.get("annotations") or {}).get("jobId") == job_id
+        ]
 
-    [bundle] = wait_until(lambda: [d for d in job_segments() if d["name"] == "delineate-bundle"],  # sent as it ends
-                          timeout=15, interval=0.1, what=f"the bundle segment of {job_id}")
+    [bundle] = wait_until(
+        lambda: [d for d in job_segments() if d["name"] == "delineate-bundle"],  # sent as it ends
+        timeout=15,
+        interval=0.1,
+        what=f"the bundle segment of {job_id}",
+    )
     trace_id = bundle["trace_id"]
     trace = segments_of(listener.documents, trace_id)
     [api] = [segment for segment in trace if "parent_id" not in segment]
@@ -90,8 +102,13 @@ def test_initiate_fan_out_each_file_and_the_bundle_are_one_trace(traced_stack):
     known = set().union(*(entity_ids(segment) for segment in trace))
 
     assert api["name"] == "delineate-api" and "dynamodb PutItem" in calls(api) and "sqs SendMessage" in calls(api)
-    assert by_name == [("delineate-bundle", None), ("delineate-file", 70000), ("delineate-file", 70001),
-                       ("delineate-file", 70007), ("delineate-job", None)]
+    assert by_name == [
+        ("delineate-bundle", None),
+        ("delineate-file", 70000),
+        ("delineate-file", 70001),
+        ("delineate-file", 70007),
+        ("delineate-job", None),
+    ]
     assert all(segment["parent_id"] in known for segment in worker)  # each hangs under a call of the trace
     assert all((segment.get("annotations") or {}).get("jobId") == job_id for segment in [api, *worker])
     assert "s3 CompleteMultipartUpload" in calls(bundle)

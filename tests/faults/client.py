@@ -46,8 +46,9 @@ class Tally:
 
 
 def initiate(stack: DevStack, file_ids, session=None, tally: Tally | None = None, **headers) -> requests.Response:
-    response = (session or requests).post(stack.url("/v1/download/initiate"), json={"file_ids": list(file_ids)},
-                                          headers=headers, timeout=30)
+    response = (session or requests).post(
+        stack.url("/v1/download/initiate"), json={"file_ids": list(file_ids)}, headers=headers, timeout=30
+    )
     return tally.saw(response) if tally else response
 
 
@@ -64,8 +65,14 @@ def wait_for(predicate: Callable[[], object], timeout: float, interval: float = 
     return wait_until(predicate, timeout, interval, what)
 
 
-def wait_terminal(stack: DevStack, job_ids: Iterable[str], timeout: float, tally: Tally | None = None,
-                  on_sample: Callable[[str, dict], None] | None = None, interval: float = 0.1) -> dict[str, dict]:
+def wait_terminal(
+    stack: DevStack,
+    job_ids: Iterable[str],
+    timeout: float,
+    tally: Tally | None = None,
+    on_sample: Callable[[str, dict], None] | None = None,
+    interval: float = 0.1,
+) -> dict[str, dict]:
     """Polls every job until terminal or the deadline; jobs still running at the deadline are lost.
 
     `interval` is the pause between rounds over the pending jobs: with hundreds
@@ -101,8 +108,9 @@ def bundle_members(stack: DevStack, job_id: str) -> dict[str, bytes]:
     return {name: archive.read(name) for name in archive.namelist()}
 
 
-def completed_problems(stack: DevStack, document: dict, file_ids: Iterable[int],
-                       sources: dict[int, bytes]) -> list[str]:
+def completed_problems(
+    stack: DevStack, document: dict, file_ids: Iterable[int], sources: dict[int, bytes]
+) -> list[str]:
     """Why a completed job is wrong: counts, progress, size, and the bundle's exact bytes."""
     unique = list(dict.fromkeys(file_ids))
     expected = {f"{file_id}.zip": sources[file_id] for file_id in unique if file_id in sources}
@@ -125,8 +133,9 @@ def completed_problems(stack: DevStack, document: dict, file_ids: Iterable[int],
     return problems
 
 
-def judge_completed(stack: DevStack, tally: Tally, final: dict[str, dict], jobs: dict[str, list[int]],
-                    sources: dict[int, bytes]) -> None:
+def judge_completed(
+    stack: DevStack, tally: Tally, final: dict[str, dict], jobs: dict[str, list[int]], sources: dict[int, bytes]
+) -> None:
     """Every job must be completed and exact; the rest go to the tally."""
     for job_id, file_ids in jobs.items():
         document = final.get(job_id)
@@ -152,10 +161,12 @@ class MonotonicWatch:
         self.samples += 1
         before = self.last.get(job_id)
         if before is not None:
-            for name, key in (("status", lambda d: STATUS_ORDER[d["status"]]),
-                              ("completedFiles", lambda d: d["completedFiles"]),
-                              ("availableFiles", lambda d: d["availableFiles"]),
-                              ("progress", lambda d: d["progress"])):
+            for name, key in (
+                ("status", lambda d: STATUS_ORDER[d["status"]]),
+                ("completedFiles", lambda d: d["completedFiles"]),
+                ("availableFiles", lambda d: d["availableFiles"]),
+                ("progress", lambda d: d["progress"]),
+            ):
                 if key(document) < key(before):
                     self.regressions.append(f"{job_id}: {name} {key(before)} -> {key(document)}")
             if before["status"] in TERMINAL and document["status"] != before["status"]:
@@ -165,21 +176,30 @@ class MonotonicWatch:
 
 def queue_depth(sqs, queue_url: str) -> int:
     """Visible + in flight + delayed messages."""
-    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=[
-        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-        "ApproximateNumberOfMessagesDelayed"])["Attributes"]
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ],
+    )["Attributes"]
     return sum(int(value) for value in attributes.values())
 
 
 def in_flight(sqs, queue_url: str) -> int:
-    return int(sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=[
-        "ApproximateNumberOfMessagesNotVisible"])["Attributes"]["ApproximateNumberOfMessagesNotVisible"])
+    return int(
+        sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])[
+            "Attributes"
+        ]["ApproximateNumberOfMessagesNotVisible"]
+    )
 
 
 def job_item(dynamodb, table: str, job_id: str) -> dict:
     """The raw job item, straight from the table (what the API does not show: claims, resumes)."""
-    return dynamodb.get_item(TableName=table, Key={"pk": {"S": f"JOB#{job_id}"}, "sk": {"S": "JOB"}},
-                             ConsistentRead=True).get("Item", {})
+    return dynamodb.get_item(
+        TableName=table, Key={"pk": {"S": f"JOB#{job_id}"}, "sk": {"S": "JOB"}}, ConsistentRead=True
+    ).get("Item", {})
 
 
 def result_keys(s3, bucket: str, job_id: str) -> list[str]:

@@ -99,8 +99,10 @@ def write_results(rows: list[ResultRow], path: Path, session) -> None:
     for row in rows:
         status = "passed" if row.passed else ("xfail" if row.notes and row.notes[0].startswith("XFAIL") else "FAILED")
         notes = "; ".join(row.notes)
-        lines.append(f"- `{row.test}` ({row.scenario}): {status}, {row.jobs} jobs, {row.seconds:.1f} s"
-                     + (f" — {notes}" if notes else ""))
+        lines.append(
+            f"- `{row.test}` ({row.scenario}): {status}, {row.jobs} jobs, {row.seconds:.1f} s"
+            + (f" — {notes}" if notes else "")
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
 

@@ -80,10 +80,13 @@ def test_cancel_at_random_moments_ends_cancelled_or_completed_never_both(fault_s
             after = requests.get(stack.url(f"/v1/download/status/{job_id}"), timeout=30).json()
             if after["status"] != "cancelled":
                 tally.lost.append(f"{job_id}: cancel answered 200 but the job is {after['status']}")
-            elif (after["completedFiles"], after["availableFiles"]) != (answer["completedFiles"],
-                                                                        answer["availableFiles"]):
-                tally.miscounted.append(f"{job_id}: progress after cancel {answer['completedFiles']} -> "
-                                        f"{after['completedFiles']}")
+            elif (after["completedFiles"], after["availableFiles"]) != (
+                answer["completedFiles"],
+                answer["availableFiles"],
+            ):
+                tally.miscounted.append(
+                    f"{job_id}: progress after cancel {answer['completedFiles']} -> {after['completedFiles']}"
+                )
             elif after["downloadUrl"] is not None or result_keys(s3, env["S3_BUCKET_NAME"], job_id):
                 tally.miscounted.append(f"{job_id}: cancelled but a bundle exists")
         elif code == 409:
@@ -91,8 +94,9 @@ def test_cancel_at_random_moments_ends_cancelled_or_completed_never_both(fault_s
                 tally.lost.append(f"{job_id}: 409 with {answer.get('status')}, final {document['status']}")
         else:
             tally.lost.append(f"{job_id}: DELETE answered {code}")
-    judge_completed(stack, tally, {job_id: final[job_id] for job_id in completed}, completed,
-                    sample_sources(SMALL_SAMPLES))
+    judge_completed(
+        stack, tally, {job_id: final[job_id] for job_id in completed}, completed, sample_sources(SMALL_SAMPLES)
+    )
     tally.fill(record)
     record.notes.append(f"{cancelled} cancelled, {len(completed)} completed")
 

@@ -47,8 +47,12 @@ def test_consumer_killed_mid_file_its_message_is_redelivered_and_the_job_complet
     job_id = initiate(stack, file_ids, tally=tally).json()["jobId"]
     record.jobs = 1
     # Both consumers hold a file message (batch size 1, so one each) of this job, mid-delay.
-    wait_for(lambda: in_flight(sqs, env["WORK_QUEUE_URL"]) >= 2, timeout=20, interval=0.05,
-             what="both consumers holding a file")
+    wait_for(
+        lambda: in_flight(sqs, env["WORK_QUEUE_URL"]) >= 2,
+        timeout=20,
+        interval=0.05,
+        what="both consumers holding a file",
+    )
     victim = random.choice(consumers)
     os.kill(victim, signal.SIGKILL)
     killed_at = time.monotonic()
@@ -76,8 +80,12 @@ def test_consumers_killed_during_the_bundle_build_the_bundle_is_built_once(fault
 
     job_id = initiate(stack, list(sources), tally=tally).json()["jobId"]
     record.jobs = 1
-    wait_for(lambda: "bundleClaim" in job_item(dynamodb, env["JOBS_TABLE_NAME"], job_id), timeout=30,
-             interval=0.02, what="a consumer claiming the bundle build")
+    wait_for(
+        lambda: "bundleClaim" in job_item(dynamodb, env["JOBS_TABLE_NAME"], job_id),
+        timeout=30,
+        interval=0.02,
+        what="a consumer claiming the bundle build",
+    )
     victims = stack.consumer_pids()
     for pid in victims:
         os.kill(pid, signal.SIGKILL)

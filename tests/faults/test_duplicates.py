@@ -65,15 +65,17 @@ class Thief(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.is_set():
-            batch = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
-                                             WaitTimeSeconds=1).get("Messages", [])
+            batch = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+                "Messages", []
+            )
             for message in batch:
                 if message["Body"] not in self.copied:
                     self.copied.add(message["Body"])
                     self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=message["Body"])
                 try:
-                    self.sqs.change_message_visibility(QueueUrl=self.queue_url,
-                                                       ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+                    self.sqs.change_message_visibility(
+                        QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                    )
                 except ClientError as exc:  # redelivered to a consumer already (1 s visibility): fine
                     if exc.response["Error"]["Code"] != "ReceiptHandleIsInvalid":
                         raise
@@ -113,8 +115,11 @@ def test_every_message_twice_or_thrice_changes_nothing(fault_stack, record):
             file_ids = rng.sample(SMALL_SAMPLES, rng.randint(1, 4)) + rng.sample(MISSING_IDS, rng.randint(0, 2))
             job_id = initiate(stack, file_ids, tally=tally).json()["jobId"]
             jobs[job_id] = file_ids
-            worker = threading.Thread(target=replay, args=(stack.aws("sqs"), queue, job_messages(job_id, file_ids),
-                                                           random.Random(job_id), 3.0), daemon=True)
+            worker = threading.Thread(
+                target=replay,
+                args=(stack.aws("sqs"), queue, job_messages(job_id, file_ids), random.Random(job_id), 3.0),
+                daemon=True,
+            )
             worker.start()
             replayers.append(worker)
         watch = MonotonicWatch()
@@ -137,8 +142,10 @@ def test_every_message_twice_or_thrice_changes_nothing(fault_stack, record):
     changed = [job_id for job_id in final if before[job_id] != after[job_id]]
     tally.miscounted += [f"{job_id}: changed by late duplicates" for job_id in changed]
     tally.fill(record)
-    record.notes.append(f"{watch.samples} status samples, {len(thief.copied)} raw bodies re-sent by the thief, "
-                        f"{len(late)} late duplicates")
+    record.notes.append(
+        f"{watch.samples} status samples, {len(thief.copied)} raw bodies re-sent by the thief, "
+        f"{len(late)} late duplicates"
+    )
 
     assert watch.samples > len(jobs)
     assert watch.regressions == []
@@ -165,12 +172,20 @@ def test_bundle_build_outlasting_the_visibility_timeout_keeps_its_bundle(fault_s
     job_id = initiate(stack, list(sources), tally=tally).json()["jobId"]
     record.jobs = 1
     concurrent_builds = []
-    final = wait_terminal(stack, [job_id], timeout=90, tally=tally, on_sample=lambda *_: concurrent_builds.append(
-        open_uploads(s3, env["S3_BUCKET_NAME"], job_id)))
+    final = wait_terminal(
+        stack,
+        [job_id],
+        timeout=90,
+        tally=tally,
+        on_sample=lambda *_: concurrent_builds.append(open_uploads(s3, env["S3_BUCKET_NAME"], job_id)),
+    )
     # The first build to finish deletes the message, so an empty queue does not mean every build
     # has finished; no open upload does. Judge once every build has finished and acted.
-    wait_for(lambda: open_uploads(s3, env["S3_BUCKET_NAME"], job_id) == 0, timeout=60,
-             what="every concurrent build of the bundle to finish")
+    wait_for(
+        lambda: open_uploads(s3, env["S3_BUCKET_NAME"], job_id) == 0,
+        timeout=60,
+        what="every concurrent build of the bundle to finish",
+    )
     judge_completed(stack, tally, final, {job_id: list(sources)}, sources)
     tally.fill(record)
     record.notes.append(f"up to {max(concurrent_builds)} builds of the bundle ran at once")

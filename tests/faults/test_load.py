@@ -47,8 +47,10 @@ def test_500_initiates_from_50_threads_all_complete_exactly(fault_stack, record)
     stack, tally = fault_stack, Tally()
     rng = random.Random(6)
     # Mostly one available file; some with a missing one too, some with nothing available (no bundle).
-    plans = [rng.choice([[sample], [sample], [sample], [sample, rng.choice(MISSING_IDS)], [rng.choice(MISSING_IDS)]])
-             for sample in rng.choices(SMALL_SAMPLES[:5], k=JOBS)]
+    plans = [
+        rng.choice([[sample], [sample], [sample], [sample, rng.choice(MISSING_IDS)], [rng.choice(MISSING_IDS)]])
+        for sample in rng.choices(SMALL_SAMPLES[:5], k=JOBS)
+    ]
     answers: list[tuple[int, float, str | None]] = [(0, 0.0, None)] * JOBS
     lock = threading.Lock()
     start = threading.Barrier(CLIENTS)
@@ -82,24 +84,37 @@ def test_500_initiates_from_50_threads_all_complete_exactly(fault_stack, record)
     # (ten pollers), then judge every bundle byte for byte (ten downloaders).
     env = stack.stack_env()
     sqs = stack.aws("sqs")
-    wait_for(lambda: queue_depth(sqs, env["WORK_QUEUE_URL"]) == 0, timeout=DRAIN_SECONDS, interval=1.0,
-             what="the work queue to drain")
+    wait_for(
+        lambda: queue_depth(sqs, env["WORK_QUEUE_URL"]) == 0,
+        timeout=DRAIN_SECONDS,
+        interval=1.0,
+        what="the work queue to drain",
+    )
     job_ids = sorted(jobs)
     chunks = [job_ids[index::10] for index in range(10)]
     with ThreadPoolExecutor(10) as pool:
-        finals = list(pool.map(lambda chunk: wait_terminal(stack, chunk, timeout=60, tally=tally, interval=1.0),
-                               chunks))
+        finals = list(
+            pool.map(lambda chunk: wait_terminal(stack, chunk, timeout=60, tally=tally, interval=1.0), chunks)
+        )
     final = {job_id: document for part in finals for job_id, document in part.items()}
     drained = time.monotonic() - began
     sources = sample_sources(SMALL_SAMPLES)
     with ThreadPoolExecutor(10) as pool:
-        list(pool.map(lambda chunk: judge_completed(stack, tally, {j: final[j] for j in chunk if j in final},
-                                                    {j: jobs[j] for j in chunk}, sources), chunks))
+        list(
+            pool.map(
+                lambda chunk: judge_completed(
+                    stack, tally, {j: final[j] for j in chunk if j in final}, {j: jobs[j] for j in chunk}, sources
+                ),
+                chunks,
+            )
+        )
     tally.fill(record)
-    summary = (f"{JOBS} initiates from {CLIENTS} threads in {initiate_seconds:.1f}s "
-               f"({JOBS / initiate_seconds:.0f}/s); initiate latency p50 {p50 * 1000:.0f} ms, "
-               f"p99 {p99 * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms, mean "
-               f"{statistics.mean(latencies) * 1000:.0f} ms; all jobs terminal {drained:.1f}s after the first initiate")
+    summary = (
+        f"{JOBS} initiates from {CLIENTS} threads in {initiate_seconds:.1f}s "
+        f"({JOBS / initiate_seconds:.0f}/s); initiate latency p50 {p50 * 1000:.0f} ms, "
+        f"p99 {p99 * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms, mean "
+        f"{statistics.mean(latencies) * 1000:.0f} ms; all jobs terminal {drained:.1f}s after the first initiate"
+    )
     record.notes.append(summary)
     print("\n" + summary)
 

@@ -47,27 +47,40 @@ MALFORMED = ["this is not json", json.dumps({"v": 1, "kind": "file", "jobId": "x
 
 
 def dead_letters(sqs, dlq_url: str) -> int:
-    return int(sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["ApproximateNumberOfMessages"])
-               ["Attributes"]["ApproximateNumberOfMessages"])
+    return int(
+        sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"][
+            "ApproximateNumberOfMessages"
+        ]
+    )
 
 
 def dlq_command(stack, action: str) -> subprocess.CompletedProcess:
     """`make dlq-inspect` / `make dlq-redrive`, pointed at this stack by DEV_STATE_DIR."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
     env["DEV_STATE_DIR"] = str(stack.state_dir)
-    return subprocess.run([sys.executable, "-m", "chalicelib.local.dlq", action], cwd=PROJECT_DIR, env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "chalicelib.local.dlq", action],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_poison_is_dead_lettered_its_job_fails_and_other_jobs_complete(fault_stack, record):
     stack, tally = fault_stack, Tally()
     env = stack.stack_env()
     sqs, s3 = stack.aws("sqs"), stack.aws("s3")
-    s3.put_object(Bucket=env["S3_BUCKET_NAME"], Key=f"downloads/{ARCHIVED_FILE}.zip", Body=b"PK\x03\x04 archived",
-                  StorageClass="GLACIER")
+    s3.put_object(
+        Bucket=env["S3_BUCKET_NAME"],
+        Key=f"downloads/{ARCHIVED_FILE}.zip",
+        Body=b"PK\x03\x04 archived",
+        StorageClass="GLACIER",
+    )
     good = {}
     for index in range(4):
-        file_ids = list(SMALL_SAMPLES[index:index + 3])
+        file_ids = list(SMALL_SAMPLES[index : index + 3])
         good[initiate(stack, file_ids, tally=tally).json()["jobId"]] = file_ids
     poisoned = initiate(stack, [SMALL_SAMPLES[0], ARCHIVED_FILE, SMALL_SAMPLES[1]], tally=tally).json()["jobId"]
     unknown_job = str(uuid.uuid4())
@@ -85,8 +98,11 @@ def test_poison_is_dead_lettered_its_job_fails_and_other_jobs_complete(fault_sta
         tally.lost.append(f"{poisoned}: {failed.get('status')} instead of failed")
     # 3 malformed + 1 unknown job + the archived file's message
     expected_dead = len(MALFORMED) + 2
-    wait_for(lambda: dead_letters(sqs, env["DEAD_LETTER_QUEUE_URL"]) == expected_dead, timeout=30,
-             what=f"{expected_dead} messages in the DLQ")
+    wait_for(
+        lambda: dead_letters(sqs, env["DEAD_LETTER_QUEUE_URL"]) == expected_dead,
+        timeout=30,
+        what=f"{expected_dead} messages in the DLQ",
+    )
     wait_for(lambda: queue_depth(sqs, env["WORK_QUEUE_URL"]) == 0, timeout=30, what="an empty work queue")
     tally.fill(record)
 
@@ -100,8 +116,13 @@ def test_poison_is_dead_lettered_its_job_fails_and_other_jobs_complete(fault_sta
     inspected = dlq_command(stack, "inspect")
     assert inspected.returncode == 0, inspected.stderr
     bodies = sorted(json.loads(line)["body"] for line in inspected.stdout.splitlines())
-    assert bodies == sorted(MALFORMED + [WorkMessage(MessageKind.JOB, unknown_job).to_body(),
-                                         *[body for body in bodies if f'"fileId":{ARCHIVED_FILE}' in body]])
+    assert bodies == sorted(
+        MALFORMED
+        + [
+            WorkMessage(MessageKind.JOB, unknown_job).to_body(),
+            *[body for body in bodies if f'"fileId":{ARCHIVED_FILE}' in body],
+        ]
+    )
     assert sum(f'"fileId":{ARCHIVED_FILE}' in body for body in bodies) == 1
     assert f"{expected_dead} message(s) in the dead-letter queue" in inspected.stderr
     again = dlq_command(stack, "inspect")
@@ -112,9 +133,14 @@ def test_poison_is_dead_lettered_its_job_fails_and_other_jobs_complete(fault_sta
     redriven = dlq_command(stack, "redrive")
     assert redriven.returncode == 0, redriven.stderr
     assert f"moved {expected_dead} message(s) back to the work queue" in redriven.stderr
-    wait_for(lambda: dead_letters(sqs, env["DEAD_LETTER_QUEUE_URL"]) == expected_dead - 1
-             and queue_depth(sqs, env["WORK_QUEUE_URL"]) == 0, timeout=30,
-             what="redriven poison back in the DLQ, the stale file message consumed")
+    wait_for(
+        lambda: (
+            dead_letters(sqs, env["DEAD_LETTER_QUEUE_URL"]) == expected_dead - 1
+            and queue_depth(sqs, env["WORK_QUEUE_URL"]) == 0
+        ),
+        timeout=30,
+        what="redriven poison back in the DLQ, the stale file message consumed",
+    )
     after = status(stack, poisoned)
     assert (after["status"], after["error"]) == ("failed", failed["error"])
 
@@ -123,8 +149,14 @@ def test_dlq_command_without_a_stack_says_how_to_start_one(tmp_path):
     env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
     env["DEV_STATE_DIR"] = str(tmp_path / "nothing-here")
 
-    result = subprocess.run([sys.executable, "-m", "chalicelib.local.dlq", "inspect"], cwd=PROJECT_DIR, env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "chalicelib.local.dlq", "inspect"],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
     assert result.returncode == 1
     assert "nothing-here/stack.env missing" in result.stderr and "make dev" in result.stderr

@@ -84,8 +84,9 @@ def steal(sqs, queue_url: str, job_id: str) -> int:
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
                 stolen += 1
             else:
-                sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"],
-                                              VisibilityTimeout=0)
+                sqs.change_message_visibility(
+                    QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                )
     return stolen
 
 
@@ -126,8 +127,9 @@ def test_processing_job_whose_file_messages_were_purged_is_resumed_and_completes
 
     job_id = initiate(stack, file_ids, tally=tally).json()["jobId"]
     record.jobs = 1
-    wait_for(lambda: status(stack, job_id)["completedFiles"] >= 1, timeout=20, interval=0.05,
-             what="the first file counted")
+    wait_for(
+        lambda: status(stack, job_id)["completedFiles"] >= 1, timeout=20, interval=0.05, what="the first file counted"
+    )
     sqs.purge_queue(QueueUrl=queue)
     lost_at = time.monotonic()
     # What the consumers held finishes; then nothing is left to do the rest: the job is stuck.

@@ -20,8 +20,13 @@ MIN_REQUESTS = 1000
 
 # Work finishes at once (no simulated delay), nobody is rate limited, and /start
 # waits briefly so most calls exercise its 202 path and some its 200 path.
-FUZZ_STACK = {"DOWNLOAD_DELAY_ENABLED": "false", "RATE_LIMIT_ENABLED": "false", "LOCAL_CONSUMERS": "2",
-              "START_WAIT_MS": "400", "LOG_LEVEL": "WARNING"}
+FUZZ_STACK = {
+    "DOWNLOAD_DELAY_ENABLED": "false",
+    "RATE_LIMIT_ENABLED": "false",
+    "LOCAL_CONSUMERS": "2",
+    "START_WAIT_MS": "400",
+    "LOG_LEVEL": "WARNING",
+}
 
 
 class Tally:
@@ -43,8 +48,9 @@ class Tally:
 
     @property
     def server_errors(self) -> int:
-        return sum(n for counts in self.by_operation.values() for key, n in counts.items()
-                   if int(key.split()[-1]) >= 500)
+        return sum(
+            n for counts in self.by_operation.values() for key, n in counts.items() if int(key.split()[-1]) >= 500
+        )
 
     def as_dict(self) -> dict:
         return {
@@ -52,8 +58,10 @@ class Tally:
             "serverErrors": self.server_errors,
             "nonConforming": len(self.failures),
             "wallSeconds": round(time.monotonic() - self.started, 1),
-            "byOperation": {op: {"requests": sum(c.values()), "statuses": dict(sorted(c.items()))}
-                            for op, c in sorted(self.by_operation.items())},
+            "byOperation": {
+                op: {"requests": sum(c.values()), "statuses": dict(sorted(c.items()))}
+                for op, c in sorted(self.by_operation.items())
+            },
             "failures": self.failures[:50],
         }
 
@@ -71,8 +79,10 @@ def tally():
     yield counts
     RESULTS_PATH.parent.mkdir(parents=True, exist_ok=True)
     RESULTS_PATH.write_text(json.dumps(counts.as_dict(), indent=2) + "\n")
-    print(f"\nfuzz: {counts.total} requests, {counts.server_errors} 5xx, {len(counts.failures)} non-conforming "
-          f"-> {RESULTS_PATH.relative_to(ROOT)}")
+    print(
+        f"\nfuzz: {counts.total} requests, {counts.server_errors} 5xx, {len(counts.failures)} non-conforming "
+        f"-> {RESULTS_PATH.relative_to(ROOT)}"
+    )
 
 
 @pytest.fixture(scope="session")

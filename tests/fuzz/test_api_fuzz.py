@@ -17,7 +17,8 @@ schema.config.generation.update(modes=["positive", "negative"], max_examples=200
 # A well-formed initiate may still be 422: the fuzzer reuses an Idempotency-Key
 # with another body, which the contract answers with 422 by design.
 schema.config.checks.positive_data_acceptance = PositiveDataAcceptanceConfig(
-    expected_statuses=[*POSITIVE_DATA_ACCEPTANCE_EXPECTED_STATUSES, "422"])
+    expected_statuses=[*POSITIVE_DATA_ACCEPTANCE_EXPECTED_STATUSES, "422"]
+)
 
 
 # API Gateway REST routes only these; `chalice local` (http.server) answers any
@@ -60,8 +61,14 @@ def test_every_response_conforms_to_the_openapi_document(case, fuzz_stack, tally
         case.validate_response(response)
     except (Exception, BaseExceptionGroup) as failure:  # FailureGroup is a BaseExceptionGroup
         # Kept for build/fuzz-results.json, then re-raised for pytest.
-        tally.failures.append({"operation": case.operation.label, "status": response.status_code,
-                               "curl": case.as_curl_command(), "failure": str(failure)[:2000]})
+        tally.failures.append(
+            {
+                "operation": case.operation.label,
+                "status": response.status_code,
+                "curl": case.as_curl_command(),
+                "failure": str(failure)[:2000],
+            }
+        )
         raise
 
 

@@ -42,9 +42,7 @@ def _mounts(service: dict) -> list[tuple[Path, PurePosixPath, str]]:
     mounts = []
     for volume in service.get("volumes", []):
         host, container, *mode = volume.split(":")
-        mounts.append(
-            ((ROOT / host).resolve(), PurePosixPath(container), mode[0] if mode else "rw")
-        )
+        mounts.append(((ROOT / host).resolve(), PurePosixPath(container), mode[0] if mode else "rw"))
     return mounts
 
 

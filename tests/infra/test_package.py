@@ -31,25 +31,49 @@ STACK_RESOURCE_ENV = {
 # What each function's code calls (chalicelib/), and nothing more.
 EXPECTED_ACTIONS = {
     "APIHandler": {
-        "logs:CreateLogStream", "logs:PutLogEvents",
-        "xray:PutTraceSegments", "xray:PutTelemetryRecords",
-        "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:Query",
         "dynamodb:DescribeTable",
-        "sqs:SendMessage", "sqs:GetQueueAttributes",
-        "s3:ListBucket", "s3:GetObject",
+        "sqs:SendMessage",
+        "sqs:GetQueueAttributes",
+        "s3:ListBucket",
+        "s3:GetObject",
     },
     "ProcessWork": {
-        "logs:CreateLogStream", "logs:PutLogEvents",
-        "xray:PutTraceSegments", "xray:PutTelemetryRecords",
-        "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query",
-        "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:SendMessage",
-        "s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:Query",
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:SendMessage",
+        "s3:ListBucket",
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:AbortMultipartUpload",
+        "s3:DeleteObject",
     },
     "SweepStalledJobs": {
-        "logs:CreateLogStream", "logs:PutLogEvents",
-        "xray:PutTraceSegments", "xray:PutTelemetryRecords",
-        "dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem",
-        "sqs:SendMessage", "sqs:GetQueueAttributes",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+        "dynamodb:Query",
+        "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
+        "sqs:SendMessage",
+        "sqs:GetQueueAttributes",
     },
 }
 
@@ -66,6 +90,7 @@ packaging = _load_packaging()
 
 # -- fixtures -------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def build_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("package") / STAGE
@@ -73,7 +98,11 @@ def build_dir(tmp_path_factory) -> Path:
     env["AWS_DEFAULT_REGION"] = "us-east-1"
     result = subprocess.run(
         [sys.executable, str(PACKAGE_SCRIPT), "--stage", STAGE, "--out", str(out)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert result.returncode == 0, f"package.py failed:\n{result.stdout}\n{result.stderr}"
     return out
@@ -96,6 +125,7 @@ def chalice_config() -> dict:
 
 # -- helpers --------------------------------------------------------------------
 
+
 def references(value) -> set[str]:
     """Logical ids (and parameters) a value refers to through Ref, GetAtt or Sub."""
     found: set[str] = set()
@@ -107,8 +137,9 @@ def references(value) -> set[str]:
                 found.add(inner[0] if isinstance(inner, list) else inner.split(".")[0])
             elif key == "Fn::Sub":
                 text = inner[0] if isinstance(inner, list) else inner
-                found |= {name.split(".")[0] for name in re.findall(r"\$\{([^}!]+)\}", text)
-                          if not name.startswith("AWS::")}
+                found |= {
+                    name.split(".")[0] for name in re.findall(r"\$\{([^}!]+)\}", text) if not name.startswith("AWS::")
+                }
                 if isinstance(inner, list):
                     found |= references(inner[1])
             else:
@@ -133,8 +164,11 @@ def role_of(resources, function) -> dict:
 
 
 def statements_of(role: dict) -> list[dict]:
-    return [statement for policy in role["Properties"].get("Policies", [])
-            for statement in policy["PolicyDocument"]["Statement"]]
+    return [
+        statement
+        for policy in role["Properties"].get("Policies", [])
+        for statement in policy["PolicyDocument"]["Statement"]
+    ]
 
 
 def as_list(value) -> list:
@@ -153,6 +187,7 @@ def all_policy_statements(resources) -> list[tuple[str, dict]]:
 
 
 # -- the build ------------------------------------------------------------------
+
 
 def test_package_writes_template_and_code_bundle(build_dir):
     with zipfile.ZipFile(build_dir / "deployment.zip") as bundle:
@@ -190,6 +225,7 @@ def test_an_override_merged_into_a_chalice_intrinsic_is_reported():
 
 
 # -- the worker and its queue ---------------------------------------------------
+
 
 def test_worker_reports_partial_batch_failures(resources):
     event = function_props(resources, "ProcessWork")["Events"]["ProcessWorkSqsEventSource"]
@@ -254,6 +290,7 @@ def test_dead_letter_queue_keeps_messages_longer_than_the_work_queue(resources):
 
 # -- data plane -----------------------------------------------------------------
 
+
 def test_jobs_table_expires_items_bills_on_demand_and_can_be_restored(resources):
     table = resources["JobsTable"]["Properties"]
 
@@ -267,8 +304,10 @@ def test_bucket_is_private_encrypted_and_expires_results(resources):
     rules = {rule["Id"]: rule for rule in bucket["LifecycleConfiguration"]["Rules"]}
 
     assert bucket["PublicAccessBlockConfiguration"] == {
-        "BlockPublicAcls": True, "BlockPublicPolicy": True,
-        "IgnorePublicAcls": True, "RestrictPublicBuckets": True,
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
     }
     encryption = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
     assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
@@ -278,6 +317,7 @@ def test_bucket_is_private_encrypted_and_expires_results(resources):
 
 
 # -- functions ------------------------------------------------------------------
+
 
 def test_functions_read_resource_names_from_the_stack(resources, chalice_config):
     for function in FUNCTIONS:
@@ -316,14 +356,18 @@ def test_function_timeouts_fit_the_work_they_do(resources):
 def test_each_function_logs_to_its_own_group_with_bounded_retention(resources):
     for function in FUNCTIONS:
         name = function_props(resources, function)["FunctionName"]["Fn::Sub"]
-        groups = [body["Properties"] for body in resources.values()
-                  if body["Type"] == "AWS::Logs::LogGroup"
-                  and body["Properties"]["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/{name}"}]
+        groups = [
+            body["Properties"]
+            for body in resources.values()
+            if body["Type"] == "AWS::Logs::LogGroup"
+            and body["Properties"]["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/{name}"}
+        ]
         assert len(groups) == 1, function
         assert 1 <= groups[0]["RetentionInDays"] <= 400
 
 
 # -- IAM ------------------------------------------------------------------------
+
 
 def test_each_function_has_its_own_role(resources):
     roles = [function_props(resources, function)["Role"] for function in FUNCTIONS]
@@ -340,8 +384,9 @@ def test_each_function_has_its_own_role(resources):
 def test_roles_trust_only_lambda(resources):
     for function in FUNCTIONS:
         trust = role_of(resources, function)["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-        assert trust == [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-                          "Action": "sts:AssumeRole"}]
+        assert trust == [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ]
 
 
 def test_no_iam_statement_grants_a_wildcard_action(resources):
@@ -378,8 +423,11 @@ def test_every_statement_but_xray_names_this_stacks_resources(resources):
 
 def test_functions_may_do_exactly_what_their_code_does(resources):
     for function, expected in EXPECTED_ACTIONS.items():
-        granted = {action for statement in statements_of(role_of(resources, function))
-                   for action in as_list(statement["Action"])}
+        granted = {
+            action
+            for statement in statements_of(role_of(resources, function))
+            for action in as_list(statement["Action"])
+        }
         assert granted == expected, function
 
 
@@ -394,25 +442,32 @@ def test_writes_to_the_bucket_are_confined_to_result_bundles(resources):
 def test_only_the_sweeper_queries_the_active_jobs_index(resources):
     index = {"Fn::Sub": "${JobsTable.Arn}/index/active-jobs"}
     for function in FUNCTIONS:
-        uses_index = any(index in as_list(statement["Resource"])
-                         for statement in statements_of(role_of(resources, function)))
+        uses_index = any(
+            index in as_list(statement["Resource"]) for statement in statements_of(role_of(resources, function))
+        )
         assert uses_index == (function == "SweepStalledJobs"), function
 
 
 def test_each_function_writes_logs_only_to_its_own_log_group(resources):
-    groups = {"APIHandler": "ApiHandlerLogGroup", "ProcessWork": "ProcessWorkLogGroup",
-              "SweepStalledJobs": "SweepStalledJobsLogGroup"}
+    groups = {
+        "APIHandler": "ApiHandlerLogGroup",
+        "ProcessWork": "ProcessWorkLogGroup",
+        "SweepStalledJobs": "SweepStalledJobsLogGroup",
+    }
     for function, group in groups.items():
-        log_statements = [statement for statement in statements_of(role_of(resources, function))
-                          if any(action.startswith("logs:") for action in as_list(statement["Action"]))]
+        log_statements = [
+            statement
+            for statement in statements_of(role_of(resources, function))
+            if any(action.startswith("logs:") for action in as_list(statement["Action"]))
+        ]
         assert [statement["Resource"] for statement in log_statements] == [{"Fn::GetAtt": [group, "Arn"]}]
 
 
 # -- API Gateway ----------------------------------------------------------------
 
+
 def _render(template_text: str) -> dict:
-    for variable, value in (("$context.error.messageString", '"gateway message"'),
-                            ("$context.requestId", "req-1")):
+    for variable, value in (("$context.error.messageString", '"gateway message"'), ("$context.requestId", "req-1")):
         template_text = template_text.replace(variable, value)
     return json.loads(template_text)
 
@@ -422,7 +477,9 @@ def test_unknown_paths_answer_404_in_the_error_shape(resources):
 
     assert str(response["StatusCode"]) == "404"
     assert _render(response["ResponseTemplates"]["application/json"]) == {
-        "error": "Not Found", "message": "no route matches this path", "requestId": "req-1",
+        "error": "Not Found",
+        "message": "no route matches this path",
+        "requestId": "req-1",
     }
 
 
@@ -441,11 +498,15 @@ def test_gateway_made_errors_carry_our_shape_and_headers(resources):
 
 # -- lint -----------------------------------------------------------------------
 
+
 def test_packaged_template_passes_cfn_lint(build_dir):
     from cfnlint.api import lint  # cfn-lint is a dependency of moto[cloudformation]: missing means broken env
 
     matches = lint((build_dir / "sam.yaml").read_text(), regions=["us-east-1"])
-    findings = [f"{match.rule.id} {match.message} (line {match.linenumber})" for match in matches
-                if match.rule.id[0] in ("E", "W")]
+    findings = [
+        f"{match.rule.id} {match.message} (line {match.linenumber})"
+        for match in matches
+        if match.rule.id[0] in ("E", "W")
+    ]
 
     assert findings == []

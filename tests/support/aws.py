@@ -61,9 +61,10 @@ def receive_records(queue_url: str, max_messages: int = 10) -> list[dict]:
         QueueUrl=queue_url, MaxNumberOfMessages=max_messages, AttributeNames=["All"], WaitTimeSeconds=0
     )
     return [
-        {**sqs_record(message["Body"], message["MessageId"],
-                      int(message["Attributes"]["ApproximateReceiveCount"])),
-         "receiptHandle": message["ReceiptHandle"]}
+        {
+            **sqs_record(message["Body"], message["MessageId"], int(message["Attributes"]["ApproximateReceiveCount"])),
+            "receiptHandle": message["ReceiptHandle"],
+        }
         for message in response.get("Messages", [])
     ]
 
@@ -92,13 +93,17 @@ def receive_records_visible_again(queue_url: str, max_messages: int = 10) -> lis
     """Like receive_records, with a zero visibility timeout: a record that is not
     deleted is redelivered on the next receive, so redrive is reached without waiting."""
     response = boto3.client("sqs").receive_message(
-        QueueUrl=queue_url, MaxNumberOfMessages=max_messages, AttributeNames=["All"],
-        WaitTimeSeconds=0, VisibilityTimeout=0,
+        QueueUrl=queue_url,
+        MaxNumberOfMessages=max_messages,
+        AttributeNames=["All"],
+        WaitTimeSeconds=0,
+        VisibilityTimeout=0,
     )
     return [
-        {**sqs_record(message["Body"], message["MessageId"],
-                      int(message["Attributes"]["ApproximateReceiveCount"])),
-         "receiptHandle": message["ReceiptHandle"]}
+        {
+            **sqs_record(message["Body"], message["MessageId"], int(message["Attributes"]["ApproximateReceiveCount"])),
+            "receiptHandle": message["ReceiptHandle"],
+        }
         for message in response.get("Messages", [])
     ]
 

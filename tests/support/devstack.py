@@ -70,9 +70,14 @@ class DevStack:
 
         env = self.stack_env()
         options = {"connect_timeout": 2, "read_timeout": 10, "retries": {"max_attempts": 2}, **config}
-        return boto3.client(service, endpoint_url=env["AWS_ENDPOINT_URL"], region_name=env["AWS_DEFAULT_REGION"],
-                            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-                            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"], config=Config(**options))
+        return boto3.client(
+            service,
+            endpoint_url=env["AWS_ENDPOINT_URL"],
+            region_name=env["AWS_DEFAULT_REGION"],
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+            config=Config(**options),
+        )
 
     def pids_running(self, needle: str) -> list[int]:
         """This stack's processes whose command line contains `needle` (e.g. a module name)."""
@@ -117,17 +122,32 @@ class DevStack:
 def start_dev_stack(tmp_dir: Path, timeout: float = 90, **settings: str) -> DevStack:
     port = free_port()
     marker = f"DELINEATE_TEST_STACK={uuid.uuid4()}"
-    env = {name: value for name, value in os.environ.items()
-           if not name.startswith("AWS_") or name in ("AWS_DEFAULT_REGION",)}
-    env.update({"PORT": str(port), "STACK_NAME": f"e2e-{port}", "DELINEATE_TEST_STACK": marker.split("=", 1)[1],
-                "DEV_STATE_DIR": str(tmp_dir / f"state-{port}")})
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("AWS_") or name in ("AWS_DEFAULT_REGION",)
+    }
+    env.update(
+        {
+            "PORT": str(port),
+            "STACK_NAME": f"e2e-{port}",
+            "DELINEATE_TEST_STACK": marker.split("=", 1)[1],
+            "DEV_STATE_DIR": str(tmp_dir / f"state-{port}"),
+        }
+    )
     endpoint = os.environ.get("DELINEATE_E2E_ENDPOINT")  # e.g. LocalStack for `make test-localstack`
     if endpoint:
         env["AWS_ENDPOINT_URL"] = endpoint
     env.update(settings)
     log_path = tmp_dir / f"stack-{port}.log"
-    process = subprocess.Popen([sys.executable, "-m", "chalicelib.local.stack"], cwd=PROJECT_DIR, env=env,
-                               stdout=open(log_path, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chalicelib.local.stack"],
+        cwd=PROJECT_DIR,
+        env=env,
+        stdout=open(log_path, "wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     stack = DevStack(process, f"http://127.0.0.1:{port}", marker, log_path, env)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -51,8 +51,9 @@ def shared_boto3_session(monkeypatch):
     import chalicelib.aws
 
     if not _shared_session:
-        _shared_session.append(boto3.session.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"))
+        _shared_session.append(
+            boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+        )
     session = _shared_session[0]
     monkeypatch.setattr(chalicelib.aws, "boto3", SimpleNamespace(session=SimpleNamespace(Session=lambda: session)))
 
@@ -137,12 +138,19 @@ def deployed(stack, monkeypatch) -> Deployed:
     numbers must agree; the template is their source of truth.
     """
     sqs = boto3.client("sqs")
-    policy = json.loads(sqs.get_queue_attributes(
-        QueueUrl=stack["WorkQueueUrl"], AttributeNames=["RedrivePolicy"])["Attributes"]["RedrivePolicy"])
+    policy = json.loads(
+        sqs.get_queue_attributes(QueueUrl=stack["WorkQueueUrl"], AttributeNames=["RedrivePolicy"])["Attributes"][
+            "RedrivePolicy"
+        ]
+    )
     monkeypatch.setenv("MAX_RECEIVE_COUNT", str(policy["maxReceiveCount"]))
     runtime.reset()
-    return Deployed(bucket=stack["BucketName"], queue_url=stack["WorkQueueUrl"],
-                    dlq_url=stack["DeadLetterQueueUrl"], table_name=stack["JobsTableName"])
+    return Deployed(
+        bucket=stack["BucketName"],
+        queue_url=stack["WorkQueueUrl"],
+        dlq_url=stack["DeadLetterQueueUrl"],
+        table_name=stack["JobsTableName"],
+    )
 
 
 @dataclass
@@ -172,4 +180,3 @@ def consumer(deployed) -> Consumer:
     worker = Worker(store, queue, storage, settings)
     runtime.override(worker=worker)
     return Consumer(worker, storage, store, queue, calls)
-

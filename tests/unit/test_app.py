@@ -37,13 +37,30 @@ def assert_error(response, status):
     return body
 
 
-@pytest.mark.parametrize("body", [
-    "", "{not json", "[70000]", "null", '"file_ids"',
-    {}, {"file_ids": None}, {"file_ids": 70000}, {"file_ids": "70000"}, {"file_ids": []},
-    {"file_ids": [True]}, {"file_ids": [70000.5]}, {"file_ids": ["70000"]}, {"file_ids": [None]},
-    {"file_ids": [9999]}, {"file_ids": [100000001]}, {"file_ids": [-70000]},
-    {"file_ids": list(range(10000, 11001))},
-], ids=repr)
+@pytest.mark.parametrize(
+    "body",
+    [
+        "",
+        "{not json",
+        "[70000]",
+        "null",
+        '"file_ids"',
+        {},
+        {"file_ids": None},
+        {"file_ids": 70000},
+        {"file_ids": "70000"},
+        {"file_ids": []},
+        {"file_ids": [True]},
+        {"file_ids": [70000.5]},
+        {"file_ids": ["70000"]},
+        {"file_ids": [None]},
+        {"file_ids": [9999]},
+        {"file_ids": [100000001]},
+        {"file_ids": [-70000]},
+        {"file_ids": list(range(10000, 11001))},
+    ],
+    ids=repr,
+)
 def test_initiate_rejects_bad_bodies_with_400(client, body):
     assert_error(post(client, "/v1/download/initiate", body), 400)
 
@@ -57,16 +74,19 @@ def test_oversized_body_is_413(client):
     assert_error(post(client, "/v1/download/initiate", "[" + "1," * 40000 + "1]"), 413)
 
 
-@pytest.mark.parametrize("method, path, status", [
-    ("GET", "/no/such/path", 404),
-    ("GET", "/v1/download/status/not-a-uuid", 400),
-    ("GET", f"/v1/download/status/{UNKNOWN_JOB}", 404),
-    ("GET", f"/v1/download/{UNKNOWN_JOB}", 404),
-    ("DELETE", f"/v1/download/{UNKNOWN_JOB}", 404),
-    ("DELETE", "/v1/download/..%2F..", 400),
-    ("PUT", "/v1/download/initiate", 405),
-    ("GET", "/v1/download/initiate", 405),
-])
+@pytest.mark.parametrize(
+    "method, path, status",
+    [
+        ("GET", "/no/such/path", 404),
+        ("GET", "/v1/download/status/not-a-uuid", 400),
+        ("GET", f"/v1/download/status/{UNKNOWN_JOB}", 404),
+        ("GET", f"/v1/download/{UNKNOWN_JOB}", 404),
+        ("DELETE", f"/v1/download/{UNKNOWN_JOB}", 404),
+        ("DELETE", "/v1/download/..%2F..", 400),
+        ("PUT", "/v1/download/initiate", 405),
+        ("GET", "/v1/download/initiate", 405),
+    ],
+)
 def test_bad_paths_and_methods_answer_in_the_error_shape(client, method, path, status):
     assert_error(client.http.request(method, path, headers={}, body=b""), status)
 
@@ -109,7 +129,10 @@ def test_job_runs_to_a_bundle_of_exactly_the_available_files(client, deployed):
     status = json.loads(client.http.get(f"/v1/download/status/{job_id}?include=files").body)
     assert (status["status"], status["completedFiles"], status["availableFiles"]) == ("completed", 3, 2)
     assert {item["fileId"]: item["status"] for item in status["files"]} == {
-        70000: "available", 70007: "available", 70001: "unavailable"}
+        70000: "available",
+        70007: "available",
+        70001: "unavailable",
+    }
     redirect = client.http.get(f"/v1/download/{job_id}")
     assert redirect.status_code == 302 and redirect.headers["Location"].startswith("http")
     bundle = boto3.client("s3").get_object(Bucket=deployed.bucket, Key=deployed.published_key(job_id))["Body"].read()
@@ -133,13 +156,14 @@ def test_check_reports_availability_and_size(client, deployed):
     present = json.loads(post(client, "/v1/download/check", {"file_id": 70000}).body)
     absent = json.loads(post(client, "/v1/download/check", {"file_id": 70001}).body)
 
-    assert present == {"file_id": 70000, "available": True, "s3Key": "downloads/70000.zip",
-                       "size": len(source)}
+    assert present == {"file_id": 70000, "available": True, "s3Key": "downloads/70000.zip", "size": len(source)}
     assert absent["available"] is False
 
 
 def test_health_names_every_dependency(client):
     response = client.http.get("/health")
     assert response.status_code == 200
-    assert json.loads(response.body) == {"status": "healthy",
-                                         "checks": {"storage": "ok", "database": "ok", "queue": "ok"}}
+    assert json.loads(response.body) == {
+        "status": "healthy",
+        "checks": {"storage": "ok", "database": "ok", "queue": "ok"},
+    }

@@ -42,8 +42,10 @@ def members_of(deployed, key) -> dict[str, bytes]:
 
 
 def test_bundle_of_large_sources_is_a_valid_zip_of_identical_members_in_bounded_memory(deployed, recorded_writers):
-    sources = {f"{70000 + index}.zip": put(deployed, f"downloads/{70000 + index}.zip", os.urandom(4 * MIB + index))
-               for index in range(3)}
+    sources = {
+        f"{70000 + index}.zip": put(deployed, f"downloads/{70000 + index}.zip", os.urandom(4 * MIB + index))
+        for index in range(3)
+    }
     members = [(name, f"downloads/{name}", len(body)) for name, body in sources.items()]
 
     size = write_zip_bundle(deployed.s3, deployed.bucket, "results/big.zip", members, part_size=S3_MIN_PART)
@@ -92,7 +94,7 @@ def test_writer_uploads_full_parts_as_they_fill_and_the_rest_on_complete(deploye
     payload = os.urandom(11 * MIB)
 
     for start in range(0, len(payload), READ_CHUNK):
-        writer.write(payload[start:start + READ_CHUNK])
+        writer.write(payload[start : start + READ_CHUNK])
     parts_before_complete = len(writer._parts)
     size = writer.complete()
 

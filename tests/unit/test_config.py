@@ -24,17 +24,30 @@ def test_empty_environment_gives_working_local_defaults():
 
 
 def test_original_service_names_are_read():
-    for name in ("DOWNLOAD_DELAY_ENABLED", "DOWNLOAD_DELAY_MIN_MS", "DOWNLOAD_DELAY_MAX_MS", "S3_BUCKET_NAME",
-                 "REQUEST_TIMEOUT_MS", "RATE_LIMIT_WINDOW_MS", "RATE_LIMIT_MAX_REQUESTS", "CORS_ORIGINS"):
+    for name in (
+        "DOWNLOAD_DELAY_ENABLED",
+        "DOWNLOAD_DELAY_MIN_MS",
+        "DOWNLOAD_DELAY_MAX_MS",
+        "S3_BUCKET_NAME",
+        "REQUEST_TIMEOUT_MS",
+        "RATE_LIMIT_WINDOW_MS",
+        "RATE_LIMIT_MAX_REQUESTS",
+        "CORS_ORIGINS",
+    ):
         assert name in ENV_NAMES
 
 
 def test_values_come_from_the_environment():
-    settings = Settings.from_env({
-        "S3_BUCKET_NAME": "my-bucket", "DOWNLOAD_DELAY_ENABLED": "off", "DOWNLOAD_DELAY_MIN_MS": "5",
-        "DOWNLOAD_DELAY_MAX_MS": "7", "CORS_ORIGINS": " https://a.test , ,https://b.test ",
-        "MAX_RECEIVE_COUNT": "3",
-    })
+    settings = Settings.from_env(
+        {
+            "S3_BUCKET_NAME": "my-bucket",
+            "DOWNLOAD_DELAY_ENABLED": "off",
+            "DOWNLOAD_DELAY_MIN_MS": "5",
+            "DOWNLOAD_DELAY_MAX_MS": "7",
+            "CORS_ORIGINS": " https://a.test , ,https://b.test ",
+            "MAX_RECEIVE_COUNT": "3",
+        }
+    )
 
     assert settings.bucket == "my-bucket"
     assert settings.delay_enabled is False
@@ -43,8 +56,19 @@ def test_values_come_from_the_environment():
     assert settings.max_receive_count == 3
 
 
-@pytest.mark.parametrize(("raw", "expected"), [("1", True), ("TRUE", True), (" yes ", True), ("on", True),
-                                               ("0", False), ("False", False), ("no", False), ("OFF", False)])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("1", True),
+        ("TRUE", True),
+        (" yes ", True),
+        ("on", True),
+        ("0", False),
+        ("False", False),
+        ("no", False),
+        ("OFF", False),
+    ],
+)
 def test_booleans_accept_the_usual_spellings(raw, expected):
     assert Settings.from_env({"DOWNLOAD_DELAY_ENABLED": raw}).delay_enabled is expected
 
@@ -54,12 +78,16 @@ def test_booleans_accept_the_usual_spellings(raw, expected):
     [
         ({"DOWNLOAD_DELAY_ENABLED": "maybe"}, "DOWNLOAD_DELAY_ENABLED: expected a boolean, got 'maybe'"),
         ({"START_WAIT_MS": "soon"}, "START_WAIT_MS: invalid literal for int() with base 10: 'soon'"),
-        ({"DOWNLOAD_DELAY_MIN_MS": "10", "DOWNLOAD_DELAY_MAX_MS": "5"},
-         "DOWNLOAD_DELAY_MIN_MS must be >= 0 and <= DOWNLOAD_DELAY_MAX_MS"),
+        (
+            {"DOWNLOAD_DELAY_MIN_MS": "10", "DOWNLOAD_DELAY_MAX_MS": "5"},
+            "DOWNLOAD_DELAY_MIN_MS must be >= 0 and <= DOWNLOAD_DELAY_MAX_MS",
+        ),
         ({"DOWNLOAD_DELAY_MIN_MS": "-1"}, "DOWNLOAD_DELAY_MIN_MS must be >= 0 and <= DOWNLOAD_DELAY_MAX_MS"),
         ({"MAX_RECEIVE_COUNT": "0"}, "MAX_RECEIVE_COUNT must be >= 1"),
-        ({"PRESIGN_EXPIRY_SECONDS": "300", "PRESIGN_REFRESH_MARGIN_SECONDS": "300"},
-         "PRESIGN_REFRESH_MARGIN_SECONDS must be < PRESIGN_EXPIRY_SECONDS"),
+        (
+            {"PRESIGN_EXPIRY_SECONDS": "300", "PRESIGN_REFRESH_MARGIN_SECONDS": "300"},
+            "PRESIGN_REFRESH_MARGIN_SECONDS must be < PRESIGN_EXPIRY_SECONDS",
+        ),
         ({"WORKER_CONCURRENCY": "0"}, "WORKER_CONCURRENCY must be >= 1"),
     ],
 )

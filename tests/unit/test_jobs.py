@@ -36,7 +36,11 @@ def test_created_job_is_queued_with_its_times_from_the_clock(store, clock):
     assert created is True
     assert stored == job
     assert (stored.status, stored.file_ids, stored.completed_files, stored.available_files) == (
-        JobStatus.QUEUED, (70000, 70007), 0, 0)
+        JobStatus.QUEUED,
+        (70000, 70007),
+        0,
+        0,
+    )
     assert (iso(stored.created_at), iso(stored.expires_at)) == (iso(clock.now), iso(clock.now + _ttl()))
 
 

@@ -23,9 +23,14 @@ T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
 def job(**overrides) -> Job:
-    values = dict(job_id="3f0c2f7e-1111-4111-8111-111111111111", status=JobStatus.PROCESSING,
-                  file_ids=(70000, 70003, 70007), created_at=T0, updated_at=T0 + timedelta(seconds=5),
-                  expires_at=T0 + timedelta(days=1))
+    values = dict(
+        job_id="3f0c2f7e-1111-4111-8111-111111111111",
+        status=JobStatus.PROCESSING,
+        file_ids=(70000, 70003, 70007),
+        created_at=T0,
+        updated_at=T0 + timedelta(seconds=5),
+        expires_at=T0 + timedelta(days=1),
+    )
     values.update(overrides)
     return Job(**values)
 
@@ -97,14 +102,22 @@ def test_status_document_has_the_contract_fields():
 
 
 def test_status_document_shows_size_only_with_a_download_url():
-    done = job(status=JobStatus.COMPLETED, completed_files=3, available_files=2, size=4096,
-               completed_at=T0 + timedelta(seconds=9))
+    done = job(
+        status=JobStatus.COMPLETED,
+        completed_files=3,
+        available_files=2,
+        size=4096,
+        completed_at=T0 + timedelta(seconds=9),
+    )
 
     with_url = status_document(done, "https://example.test/bundle.zip")
     without_url = status_document(done, None)
 
     assert (with_url["downloadUrl"], with_url["size"], with_url["completedAt"]) == (
-        "https://example.test/bundle.zip", 4096, "2026-01-01T00:00:09Z")
+        "https://example.test/bundle.zip",
+        4096,
+        "2026-01-01T00:00:09Z",
+    )
     assert (without_url["downloadUrl"], without_url["size"]) == (None, None)
 
 

@@ -57,8 +57,9 @@ def test_one_trace_follows_a_job_from_the_api_through_every_file_to_the_bundle(s
     put_source(stack["BucketName"], 70000)
     put_source(stack["BucketName"], 70007)
     with Client(app.app) as client:
-        response = client.http.post("/v1/download/initiate", headers=JSON,
-                                    body=json.dumps({"file_ids": [70000, 70007]}))
+        response = client.http.post(
+            "/v1/download/initiate", headers=JSON, body=json.dumps({"file_ids": [70000, 70007]})
+        )
         job_id = json.loads(response.body)["jobId"]
         drain(app.process_work, stack["WorkQueueUrl"])
 
@@ -68,8 +69,9 @@ def test_one_trace_follows_a_job_from_the_api_through_every_file_to_the_bundle(s
         by_name.setdefault(segment["name"], []).append(segment)
     api = next(s for s in by_name["delineate-api"] if s["annotations"].get("jobId") == job_id)
     # one trace id across every hop
-    assert {s["trace_id"] for s in by_name["delineate-job"] + by_name["delineate-file"]
-            + by_name["delineate-bundle"]} == {api["trace_id"]}
+    assert {
+        s["trace_id"] for s in by_name["delineate-job"] + by_name["delineate-file"] + by_name["delineate-bundle"]
+    } == {api["trace_id"]}
     # each hop is a child of the one that sent its message
     job = by_name["delineate-job"][0]
     assert job["parent_id"] == api["id"] and job["annotations"]["jobId"] == job_id
@@ -91,8 +93,11 @@ def test_logs_are_one_json_line_per_event_with_ids(stack, monkeypatch, capfd):
     try:
         put_source(stack["BucketName"], 70000)
         with Client(app.app) as client:
-            response = client.http.post("/v1/download/initiate", headers={**JSON, "X-Request-ID": "req-42"},
-                                        body=json.dumps({"file_ids": [70000]}))
+            response = client.http.post(
+                "/v1/download/initiate",
+                headers={**JSON, "X-Request-ID": "req-42"},
+                body=json.dumps({"file_ids": [70000]}),
+            )
             drain(app.process_work, stack["WorkQueueUrl"])
     finally:
         logs.configure("WARNING")
@@ -158,10 +163,18 @@ def test_rate_limiter_fails_open_when_its_table_is_unreachable(limited, monkeypa
 
 def test_a_fresh_process_prints_each_event_once_as_json():
     """As in Lambda: app.py is imported first, then logging is configured (Chalice must not add its own handler)."""
-    script = ("import app, logging; from chalicelib import logs; logs.configure('INFO'); "
-              "logging.getLogger('delineate.test').info('event', extra={'jobId': 'j-1'})")
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
-                            cwd=Path(__file__).resolve().parents[2], env={**os.environ, "AWS_XRAY_SDK_ENABLED": "false"})
+    script = (
+        "import app, logging; from chalicelib import logs; logs.configure('INFO'); "
+        "logging.getLogger('delineate.test').info('event', extra={'jobId': 'j-1'})"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "AWS_XRAY_SDK_ENABLED": "false"},
+    )
 
     lines = result.stdout.splitlines()
     assert result.returncode == 0, result.stderr

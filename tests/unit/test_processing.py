@@ -37,8 +37,9 @@ def initiate(*file_ids: int) -> str:
     return job.job_id
 
 
-def record(kind: MessageKind, job_id: str, file_id: int | None = None, message_id: str | None = None,
-           receive_count: int = 1) -> dict:
+def record(
+    kind: MessageKind, job_id: str, file_id: int | None = None, message_id: str | None = None, receive_count: int = 1
+) -> dict:
     return sqs_record(WorkMessage(kind, job_id, file_id).to_body(), message_id, receive_count)
 
 
@@ -96,7 +97,9 @@ def test_completed_job_lists_each_file_with_its_outcome(deployed, consumer):
     files = runtime.service().status(job_id, include_files=True)["files"]
 
     assert [(f["fileId"], f["status"], f["size"]) for f in files] == [
-        (70003, "unavailable", None), (70000, "available", len(source))]
+        (70003, "unavailable", None),
+        (70000, "available", len(source)),
+    ]
     assert files[0]["downloadUrl"] is None
     assert requests.get(files[1]["downloadUrl"], timeout=5).content == source
 
@@ -136,8 +139,14 @@ def test_file_preparation_waits_the_simulated_delay_once_per_file(deployed, cons
     job = deployed.create_job(70000, 70007, processing=True)
     sleeps: list[float] = []
     settings = dataclasses.replace(deployed.settings, delay_enabled=True, delay_min_ms=1000, delay_max_ms=3000)
-    worker = Worker(consumer.store, consumer.queue, consumer.storage, settings,
-                    sleep=sleeps.append, delay_ms=lambda low, high: (low + high) / 2)
+    worker = Worker(
+        consumer.store,
+        consumer.queue,
+        consumer.storage,
+        settings,
+        sleep=sleeps.append,
+        delay_ms=lambda low, high: (low + high) / 2,
+    )
     message = record(MessageKind.FILE, job.job_id, 70000)
 
     worker.handle_record(message)
@@ -221,7 +230,8 @@ def test_two_consumers_racing_to_bundle_the_same_job_build_it_once(deployed, con
 
 
 def test_a_redelivery_building_alongside_the_first_build_never_overwrites_the_published_bundle(
-        deployed, consumer, monkeypatch):
+    deployed, consumer, monkeypatch
+):
     """The claiming message's visibility lapses mid-build: SQS hands the same message to a second consumer."""
     source = put_source(deployed.bucket, 70000)
     job = deployed.create_job(70000, processing=True)
@@ -244,7 +254,9 @@ def test_a_redelivery_building_alongside_the_first_build_never_overwrites_the_pu
 
     key = seen["key"]
     assert seen["redelivery"] == NO_FAILURES
-    assert consumer.bundle_builds == 2 and len(set(builds)) == 2  # the claim names the message: its redelivery builds too
+    assert (
+        consumer.bundle_builds == 2 and len(set(builds)) == 2
+    )  # the claim names the message: its redelivery builds too
     assert key == builds[1]
     assert deployed.published_key(job.job_id) == key
     assert deployed.result_keys() == [key]  # the later build deleted its own object
@@ -298,8 +310,10 @@ def test_file_outside_its_job_fails_the_job_on_the_last_receive_with_a_readable_
     body, job_id = poison("file outside its job", deployed)
     max_receives = deployed.settings.max_receive_count
 
-    before_last = [deliver(sqs_record(body, "poison", receive_count=count)) and deployed.status(job_id)["status"]
-                   for count in range(1, max_receives)]
+    before_last = [
+        deliver(sqs_record(body, "poison", receive_count=count)) and deployed.status(job_id)["status"]
+        for count in range(1, max_receives)
+    ]
     deliver(sqs_record(body, "poison", receive_count=max_receives))
 
     document = deployed.status(job_id)
@@ -307,7 +321,8 @@ def test_file_outside_its_job_fails_the_job_on_the_last_receive_with_a_readable_
     assert before_last == ["processing", "processing"]
     assert document["status"] == "failed"
     assert document["error"] == (
-        f"file 99999 failed after 3 attempts: MalformedMessage: file 99999 is not part of job {job_id}")
+        f"file 99999 failed after 3 attempts: MalformedMessage: file 99999 is not part of job {job_id}"
+    )
 
 
 def test_job_step_that_keeps_failing_fails_the_job_on_the_last_receive(deployed, consumer, monkeypatch):
@@ -318,12 +333,12 @@ def test_job_step_that_keeps_failing_fails_the_job_on_the_last_receive(deployed,
     job_id = initiate(70000, 70003, 70007)
     [job_record] = receive_records(deployed.queue_url)
 
-    results = [deliver({**job_record, "attributes": {"ApproximateReceiveCount": str(count)}})
-               for count in (1, 2, 3)]
+    results = [deliver({**job_record, "attributes": {"ApproximateReceiveCount": str(count)}}) for count in (1, 2, 3)]
 
     assert all(failed_ids(result) == [job_record["messageId"]] for result in results)
     assert deployed.status(job_id)["error"] == (
-        "job step failed after 3 attempts: SendFailed: SQS rejected 3 message(s) after 3 attempts")
+        "job step failed after 3 attempts: SendFailed: SQS rejected 3 message(s) after 3 attempts"
+    )
 
 
 def test_poison_message_is_dead_lettered_after_max_receives_and_its_job_fails(deployed, consumer):
@@ -372,8 +387,9 @@ def test_job_cancelled_mid_way_stays_cancelled_and_prepares_no_more_files(deploy
 
     runtime.service().cancel(job_id)
     for pending in others:  # the rest of the fan-out is delivered after the cancel
-        deployed.sqs.change_message_visibility(QueueUrl=deployed.queue_url, ReceiptHandle=pending["receiptHandle"],
-                                               VisibilityTimeout=0)
+        deployed.sqs.change_message_visibility(
+            QueueUrl=deployed.queue_url, ReceiptHandle=pending["receiptHandle"], VisibilityTimeout=0
+        )
     drain(process_work, deployed.queue_url)
 
     document = deployed.status(job_id)
@@ -408,8 +424,10 @@ def test_messages_for_a_cancelled_job_are_consumed_without_work(deployed, consum
     job = deployed.create_job(70000, processing=True)
     runtime.service().cancel(job.job_id)
 
-    results = [deliver(record(kind, job.job_id, file_id))
-               for kind, file_id in ((MessageKind.JOB, None), (MessageKind.FILE, 70000), (MessageKind.BUNDLE, None))]
+    results = [
+        deliver(record(kind, job.job_id, file_id))
+        for kind, file_id in ((MessageKind.JOB, None), (MessageKind.FILE, 70000), (MessageKind.BUNDLE, None))
+    ]
 
     assert results == [NO_FAILURES] * 3
     assert queue_depth(deployed.queue_url) == 0

@@ -18,11 +18,14 @@ def test_file_message_body_is_compact_versioned_json():
     assert body == '{"v":1,"kind":"file","jobId":"3f0c2f7e-1111-4111-8111-111111111111","fileId":70000}'
 
 
-@pytest.mark.parametrize("message", [
-    WorkMessage(MessageKind.JOB, JOB_ID),
-    WorkMessage(MessageKind.FILE, JOB_ID, 70007),
-    WorkMessage(MessageKind.BUNDLE, JOB_ID),
-])
+@pytest.mark.parametrize(
+    "message",
+    [
+        WorkMessage(MessageKind.JOB, JOB_ID),
+        WorkMessage(MessageKind.FILE, JOB_ID, 70007),
+        WorkMessage(MessageKind.BUNDLE, JOB_ID),
+    ],
+)
 def test_every_message_kind_round_trips(message):
     assert WorkMessage.from_body(message.to_body()) == message
 
@@ -33,20 +36,23 @@ def test_file_id_on_a_non_file_message_is_dropped():
     assert WorkMessage.from_body(body) == WorkMessage(MessageKind.BUNDLE, JOB_ID)
 
 
-@pytest.mark.parametrize("body", [
-    "",
-    "not json",
-    "[]",
-    "null",
-    json.dumps({"v": 1, "jobId": JOB_ID}),
-    json.dumps({"v": 1, "kind": "explode", "jobId": JOB_ID}),
-    json.dumps({"v": 1, "kind": "job"}),
-    json.dumps({"v": 1, "kind": "job", "jobId": ""}),
-    json.dumps({"v": 1, "kind": "job", "jobId": 42}),
-    json.dumps({"v": 1, "kind": "file", "jobId": JOB_ID}),
-    json.dumps({"v": 1, "kind": "file", "jobId": JOB_ID, "fileId": "70000"}),
-    json.dumps({"v": 1, "kind": "file", "jobId": JOB_ID, "fileId": True}),
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "",
+        "not json",
+        "[]",
+        "null",
+        json.dumps({"v": 1, "jobId": JOB_ID}),
+        json.dumps({"v": 1, "kind": "explode", "jobId": JOB_ID}),
+        json.dumps({"v": 1, "kind": "job"}),
+        json.dumps({"v": 1, "kind": "job", "jobId": ""}),
+        json.dumps({"v": 1, "kind": "job", "jobId": 42}),
+        json.dumps({"v": 1, "kind": "file", "jobId": JOB_ID}),
+        json.dumps({"v": 1, "kind": "file", "jobId": JOB_ID, "fileId": "70000"}),
+        json.dumps({"v": 1, "kind": "file", "jobId": JOB_ID, "fileId": True}),
+    ],
+)
 def test_body_that_is_not_a_work_message_is_malformed(body):
     with pytest.raises(MalformedMessage):
         WorkMessage.from_body(body)

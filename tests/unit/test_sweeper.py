@@ -42,8 +42,9 @@ def initiate(*file_ids: int) -> str:
 def kinds_waiting(deployed) -> list[tuple]:
     records = receive_records(deployed.queue_url)
     for record in records:  # leave them for the next receive
-        deployed.sqs.change_message_visibility(QueueUrl=deployed.queue_url, ReceiptHandle=record["receiptHandle"],
-                                               VisibilityTimeout=0)
+        deployed.sqs.change_message_visibility(
+            QueueUrl=deployed.queue_url, ReceiptHandle=record["receiptHandle"], VisibilityTimeout=0
+        )
     return [(WorkMessage.from_body(r["body"]).kind, WorkMessage.from_body(r["body"]).job_id) for r in records]
 
 
@@ -63,7 +64,8 @@ def test_queued_job_whose_message_was_lost_is_resumed_and_then_completes(deploye
 
 
 def test_processing_job_whose_bundle_message_was_lost_is_resumed_with_a_bundle_message(
-        deployed, consumer, clock, later):
+    deployed, consumer, clock, later
+):
     source = put_source(deployed.bucket, 70000)
     job = deployed.create_job(70000, processing=True)
     consumer.store.record_file(job.job_id, FileResult(70000, FileStatus.AVAILABLE, len(source)))
@@ -137,12 +139,25 @@ def test_scheduled_handler_sweeps_with_the_configured_threshold(deployed, monkey
     job_id = initiate(70000)
     lose_queued_messages(deployed)
     deployed.table.update_item(  # last touched a minute ago
-        Key={"pk": f"JOB#{job_id}", "sk": "JOB"}, UpdateExpression="SET updatedAt = :then",
-        ExpressionAttributeValues={":then": "2000-01-01T00:00:00Z"})
+        Key={"pk": f"JOB#{job_id}", "sk": "JOB"},
+        UpdateExpression="SET updatedAt = :then",
+        ExpressionAttributeValues={":then": "2000-01-01T00:00:00Z"},
+    )
 
-    outcome = sweep_stalled_jobs({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {},
-                                  "time": "2026-01-01T00:00:00Z", "resources": [], "region": "us-east-1",
-                                  "account": "123456789012", "id": "e", "version": "0"}, None)
+    outcome = sweep_stalled_jobs(
+        {
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "detail": {},
+            "time": "2026-01-01T00:00:00Z",
+            "resources": [],
+            "region": "us-east-1",
+            "account": "123456789012",
+            "id": "e",
+            "version": "0",
+        },
+        None,
+    )
 
     assert outcome == {"resumed": [job_id], "failed": []}
     assert kinds_waiting(deployed) == [(MessageKind.JOB, job_id)]
@@ -177,8 +192,10 @@ def test_delayed_messages_count_as_a_backlog(deployed, clock, later):
 def test_a_backlog_that_never_drains_only_delays_the_verdict(deployed, clock, later):
     lost = initiate(70000)
     lose_queued_messages(deployed)
-    deployed.sqs.send_message(QueueUrl=deployed.queue_url,  # someone else's work, never drained
-                              MessageBody=WorkMessage(MessageKind.JOB, "0" * 32).to_body())
+    deployed.sqs.send_message(
+        QueueUrl=deployed.queue_url,  # someone else's work, never drained
+        MessageBody=WorkMessage(MessageKind.JOB, "0" * 32).to_body(),
+    )
     settings = deployed.settings
 
     clock.advance(settings.stalled_job_seconds * BACKLOG_GRACE_FACTOR - 60)
@@ -196,8 +213,11 @@ def test_a_job_failed_behind_a_backlog_says_how_long_it_was_idle(deployed, clock
     lose_queued_messages(deployed)
     deployed.sqs.send_message(QueueUrl=deployed.queue_url, MessageBody=WorkMessage(MessageKind.JOB, "0" * 32).to_body())
     settings = deployed.settings
-    deployed.table.update_item(Key={"pk": f"JOB#{lost}", "sk": "JOB"}, UpdateExpression="SET resumes = :max",
-                               ExpressionAttributeValues={":max": settings.max_job_resumes})
+    deployed.table.update_item(
+        Key={"pk": f"JOB#{lost}", "sk": "JOB"},
+        UpdateExpression="SET resumes = :max",
+        ExpressionAttributeValues={":max": settings.max_job_resumes},
+    )
 
     clock.advance(settings.stalled_job_seconds * BACKLOG_GRACE_FACTOR + 60)
 

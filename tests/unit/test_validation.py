@@ -113,7 +113,9 @@ def test_body_exactly_at_the_limit_is_accepted():
 
 
 def test_fingerprint_is_the_same_for_bodies_that_collapse_to_the_same_ids():
-    assert initiate({"file_ids": [70000, 70000, 70001]}).fingerprint == initiate({"file_ids": [70000, 70001]}).fingerprint
+    assert (
+        initiate({"file_ids": [70000, 70000, 70001]}).fingerprint == initiate({"file_ids": [70000, 70001]}).fingerprint
+    )
 
 
 def test_fingerprint_differs_for_different_ids():
@@ -164,9 +166,15 @@ def test_job_id_is_normalised_to_lowercase():
 
 @pytest.mark.parametrize(
     "value",
-    ["not-a-uuid", "1234", "", "3f0c2f7e11114111811111111111111",
-     "3f0c2f7e111141118111111111111111",  # valid hex but not in the canonical form
-     "{3f0c2f7e-1111-4111-8111-111111111111}", "urn:uuid:3f0c2f7e-1111-4111-8111-111111111111"],
+    [
+        "not-a-uuid",
+        "1234",
+        "",
+        "3f0c2f7e11114111811111111111111",
+        "3f0c2f7e111141118111111111111111",  # valid hex but not in the canonical form
+        "{3f0c2f7e-1111-4111-8111-111111111111}",
+        "urn:uuid:3f0c2f7e-1111-4111-8111-111111111111",
+    ],
 )
 def test_malformed_job_id_is_rejected(value):
     with pytest.raises(ValidationError) as error:

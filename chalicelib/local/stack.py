@@ -40,6 +40,18 @@ from chalicelib.local.samples import seed_samples
 log = logging.getLogger("delineate.stack")
 
 
+EMULATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+REAL_CREDENTIAL_NAMES = (
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_CREDENTIAL_EXPIRATION",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+)
+
+
 class Stopped(Exception):
     pass
 
@@ -59,8 +71,11 @@ def _http_ok(url: str) -> bool:
 def _base_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    env.setdefault("AWS_ACCESS_KEY_ID", "testing")  # emulators accept any credentials
-    env.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    # An emulator accepts any credentials, so it never gets the developer's real
+    # ones: they would be handed to every child process and written to stack.env.
+    for name in REAL_CREDENTIAL_NAMES:
+        env.pop(name, None)
+    env.update(EMULATOR_CREDENTIALS)
     env.setdefault("AWS_XRAY_CONTEXT_MISSING", "IGNORE_ERROR")
     env.setdefault("DOWNLOAD_DELAY_MIN_MS", "10000")
     env.setdefault("DOWNLOAD_DELAY_MAX_MS", "200000")
@@ -186,7 +201,15 @@ def _write_env_file(env: dict[str, str], state_dir: Path) -> None:
         *bootstrap.OUTPUT_ENV.values(),
     ]
     lines = [f"{name}={env[name]}" for name in names if name in env]
-    (state_dir / "stack.env").write_text("\n".join(lines) + "\n")
+    write_private(state_dir / "stack.env", "\n".join(lines) + "\n")
+
+
+def write_private(path: Path, text: str) -> None:
+    """Owner-only (0600) from the first byte: the file will hold the stack's signing secret."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its old mode through O_CREAT
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,9 @@ def parse_json_object(raw_body: bytes | None, max_bytes: int) -> dict[str, Any]:
         value = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise ValidationError("body: must be valid JSON") from None
+    except RecursionError:
+        # A few KB of `[[[[...` exhausts the parser's stack well under MAX_BODY_BYTES.
+        raise ValidationError("body: JSON is nested too deeply") from None
     if not isinstance(value, dict):
         raise ValidationError("body: must be a JSON object")
     return value

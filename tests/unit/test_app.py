@@ -70,6 +70,15 @@ def test_json_routes_refuse_other_content_types_with_415(client, path):
     assert_error(post(client, path, "file_ids=70000", {"Content-Type": "text/plain"}), 415)
 
 
+@pytest.mark.parametrize("path", ["/v1/download/initiate", "/v1/download/check", "/v1/download/start"])
+@pytest.mark.parametrize("opening, closing", [("[", "]"), ('{"a":', "}")], ids=["arrays", "objects"])
+def test_deeply_nested_json_under_the_size_limit_is_400_not_500(client, path, opening, closing):
+    depth = 40_000 // len(opening + closing)  # about 40 KB, under MAX_BODY_BYTES
+    response = post(client, path, opening * depth + "1" + closing * depth)
+    assert_error(response, 400)
+    assert "nested too deeply" in response.json_body["message"]
+
+
 def test_oversized_body_is_413(client):
     assert_error(post(client, "/v1/download/initiate", "[" + "1," * 40000 + "1]"), 413)
 

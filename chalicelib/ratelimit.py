@@ -1,17 +1,35 @@
-"""Per-client rate limiting shared by every API instance: a fixed window counted in DynamoDB.
+"""Per-client rate limiting shared by every API instance, without a DynamoDB write per request.
 
-One UpdateItem per request (ADD + ReturnValues) on an item per client and
-window, which expires through the table's TTL. Process memory would let each
-Lambda container grant the full quota again.
+The shared count is a fixed-window counter in DynamoDB (an item per client and
+window, expiring through the table's TTL); process memory alone would let each
+Lambda container grant the full quota again. Each instance *leases* tokens
+from it in batches (one UpdateItem ADD ... ReturnValues) and spends them
+locally, so a client polling at a steady rate costs a write every few
+requests instead of every request.
+
+A lease of k tokens that brings the counter to T holds token numbers T-k+1..T;
+a token is admitted when its number is at most the limit. Tokens are counted
+when leased, not when spent, so the instances together never admit more than
+the limit in a window: there is no over-admission. The price is
+under-admission: tokens an instance leased but did not spend before the
+window ends are lost, at most (lease size - 1) per instance and client (with
+the default maximum lease of 10 and two warm instances serving one client,
+up to 18 of a 100-request window). Lease sizes start at 1 and double with each
+lease in the window, so a client that sends a few requests leases no spare
+tokens. Once an instance sees the window exhausted it refuses locally until
+the window ends, so a client hammering past its limit costs no writes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
+
+DEFAULT_MAX_LEASE = 10
 
 
 @dataclass(frozen=True)
@@ -29,25 +47,75 @@ class Decision:
         }
 
 
+@dataclass
+class _Lease:
+    """Token numbers next..last of one client's window, held by this instance."""
+
+    window: int
+    next: int = 1
+    last: int = 0
+    size: int = 0  # of the latest lease; the next one doubles it
+
+    def take(self) -> int | None:
+        if self.next > self.last:
+            return None
+        token = self.next
+        self.next += 1
+        return token
+
+
 class RateLimiter:
-    def __init__(self, table: Any, max_requests: int, window_ms: int, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        table: Any,
+        max_requests: int,
+        window_ms: int,
+        clock: Callable[[], float] = time.time,
+        max_lease: int = DEFAULT_MAX_LEASE,
+    ) -> None:
         self._table, self._max, self._window_ms, self._clock = table, max_requests, window_ms, clock
+        self._max_lease = max(1, max_lease)
+        self._leases: dict[str, _Lease] = {}
+        self._lock = threading.Lock()
 
     def hit(self, client: str) -> Decision:
         now_ms = int(self._clock() * 1000)
         window = now_ms // self._window_ms
-        window_end_ms = (window + 1) * self._window_ms
-        reset = max(1, math.ceil((window_end_ms - now_ms) / 1000))
+        reset = max(1, math.ceil(((window + 1) * self._window_ms - now_ms) / 1000))
         digest = hashlib.sha256(client.encode()).hexdigest()[:32]
+        with self._lock:  # chalice local serves requests on threads
+            lease = self._lease_for(digest, window)
+            token = lease.take()
+            if token is None:
+                token = self._renew(lease, digest, window)
+        return Decision(token <= self._max, self._max, max(0, self._max - token), reset)
+
+    def _lease_for(self, digest: str, window: int) -> _Lease:
+        lease = self._leases.get(digest)
+        if lease is None or lease.window != window:
+            if len(self._leases) > 10_000:  # clients of past windows
+                self._leases = {key: held for key, held in self._leases.items() if held.window == window}
+            lease = self._leases[digest] = _Lease(window)
+        return lease
+
+    def _renew(self, lease: _Lease, digest: str, window: int) -> int:
+        """Leases the next batch; once past the limit, refuses without asking again."""
+        if lease.last > self._max:
+            return lease.last
+        size = min(self._max_lease, max(1, lease.size * 2))
         result = self._table.update_item(
             Key={"pk": f"RATE#{digest}#{window}", "sk": "RATE"},
-            UpdateExpression="ADD hits :one SET #ttl = if_not_exists(#ttl, :ttl)",
+            UpdateExpression="ADD hits :size SET #ttl = if_not_exists(#ttl, :ttl)",
             ExpressionAttributeNames={"#ttl": "ttl"},
-            ExpressionAttributeValues={":one": 1, ":ttl": window_end_ms // 1000 + 60},
+            ExpressionAttributeValues={":size": size, ":ttl": (window + 1) * self._window_ms // 1000 + 60},
             ReturnValues="UPDATED_NEW",
         )
-        hits = int(result["Attributes"]["hits"])
-        return Decision(hits <= self._max, self._max, max(0, self._max - hits), reset)
+        lease.last = int(result["Attributes"]["hits"])
+        lease.next = lease.last - size + 1
+        lease.size = size
+        token = lease.take()
+        assert token is not None  # the batch just leased holds at least one token
+        return token
 
     def unknown(self) -> Decision:
         """Used when the counter cannot be reached: the limiter fails open."""

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 STAGE ?= prod
 
-.PHONY: help venv dev test test-unit test-e2e test-contract test-fuzz test-faults test-localstack package deploy destroy bench lint dlq-inspect dlq-redrive clean
+.PHONY: help venv browser dev test test-unit test-e2e test-contract test-browser test-fuzz test-faults test-localstack package deploy destroy bench lint dlq-inspect dlq-redrive clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -18,10 +18,13 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 venv: $(STAMP) ## create .venv with the pinned dependencies
 
+browser: ## Debian's chromium + chromium-driver for tests/browser (apt-get install when missing; needs root)
+	scripts/ensure-browser.sh
+
 dev: $(STAMP) ## run the whole system: emulator, resources, samples, API on $PORT, consumers
 	$(PY) -m chalicelib.local.stack
 
-test: $(STAMP) ## unit, contract, infra and end-to-end tiers (offline, a few minutes)
+test: $(STAMP) browser ## unit, contract, infra, end-to-end and browser tiers (offline, a few minutes)
 	$(PY) -m pytest -q tests --ignore=tests/fuzz --ignore=tests/faults
 
 test-unit: $(STAMP) ## unit tier only (moto, in process)
@@ -29,6 +32,9 @@ test-unit: $(STAMP) ## unit tier only (moto, in process)
 
 test-e2e: $(STAMP) ## end-to-end tier only (real processes over HTTP)
 	$(PY) -m pytest -q tests/e2e
+
+test-browser: $(STAMP) browser ## /app in headless Chromium against a dev stack; screenshots in build/
+	$(PY) -m pytest -q tests/browser
 
 test-contract: $(STAMP) ## routes, OpenAPI document and responses agree (moto, in process)
 	$(PY) -m pytest -q tests/contract

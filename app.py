@@ -6,7 +6,7 @@ import os
 
 from chalice import Chalice, Rate, Response
 
-from chalicelib import http, openapi, runtime
+from chalicelib import http, openapi, runtime, webapp
 from chalicelib.errors import Conflict
 from chalicelib.validation import (
     parse_include,
@@ -40,6 +40,11 @@ def openapi_document():
 @app.route("/docs", methods=["GET"])
 def docs():
     return openapi.docs_response()
+
+
+@app.route("/app", methods=["GET"])
+def web_app():
+    return webapp.app_response()
 
 
 @app.route("/health", methods=["GET"])

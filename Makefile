@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 STAGE ?= prod
 
-.PHONY: help venv browser dev test test-unit test-e2e test-contract test-browser test-fuzz test-faults test-localstack package deploy destroy bench lint dlq-inspect dlq-redrive clean
+.PHONY: help venv browser dev test test-unit test-e2e test-contract test-browser test-fuzz test-faults test-localstack package deploy destroy bench lint dlq-inspect dlq-redrive api-key api-key-revoke clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -72,6 +72,14 @@ dlq-inspect: $(STAMP) ## show messages in the dead-letter queue of the running d
 
 dlq-redrive: $(STAMP) ## move dead-lettered messages back to the work queue
 	$(PY) -m chalicelib.local.dlq redrive
+
+api-key: $(STAMP) ## create an API key on the running dev stack: NAME=... [RATE_LIMIT=N] [MAX_ACTIVE_JOBS=N]
+	@test -n "$(NAME)" || { echo "usage: make api-key NAME=<name> [RATE_LIMIT=N] [MAX_ACTIVE_JOBS=N]" >&2; exit 2; }
+	@$(PY) -m chalicelib.admin keys create --dev --name "$(NAME)" $(if $(RATE_LIMIT),--rate-limit "$(RATE_LIMIT)") $(if $(MAX_ACTIVE_JOBS),--max-active-jobs "$(MAX_ACTIVE_JOBS)")
+
+api-key-revoke: $(STAMP) ## revoke an API key on the running dev stack: ID=...
+	@test -n "$(ID)" || { echo "usage: make api-key-revoke ID=<key id>" >&2; exit 2; }
+	@$(PY) -m chalicelib.admin keys revoke --dev "$(ID)"
 
 clean: ## remove build output and local state
 	rm -rf build .dev .pytest_cache

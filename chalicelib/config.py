@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields
 from functools import lru_cache
-from typing import Mapping
+from typing import Any, Callable, Mapping
 
 
 class SettingsError(ValueError):
@@ -32,8 +32,19 @@ def _csv(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
+AUTH_MODES = ("none", "api-key")
+MAX_API_KEY_CACHE_SECONDS = 60
+
+
+def _auth_mode(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in AUTH_MODES:
+        raise SettingsError(f"expected one of {', '.join(AUTH_MODES)}, got {raw!r}")
+    return value
+
+
 # env name -> (field, parser, default). Defaults are the local-development ones.
-_SPEC = {
+_SPEC: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "JOBS_TABLE_NAME": ("jobs_table", str, "delineate-jobs"),
     "WORK_QUEUE_URL": ("work_queue_url", str, ""),
     "DEAD_LETTER_QUEUE_URL": ("dead_letter_queue_url", str, ""),
@@ -58,6 +69,10 @@ _SPEC = {
     "RATE_LIMIT_MAX_REQUESTS": ("rate_limit_max_requests", int, "100"),
     "CORS_ORIGINS": ("cors_origins", _csv, "*"),
     "SERVICE_VERSION": ("version", str, "1.0.0"),
+    # `none` by default, so `make dev`, the curl walkthrough and the original service's
+    # clients keep working; a cloud stage overrides it with `api-key` in .chalice/config.json.
+    "AUTH_MODE": ("auth_mode", _auth_mode, "none"),
+    "API_KEY_CACHE_SECONDS": ("api_key_cache_seconds", int, "30"),
 }
 
 
@@ -87,6 +102,8 @@ class Settings:
     rate_limit_max_requests: int
     cors_origins: tuple[str, ...]
     version: str
+    auth_mode: str
+    api_key_cache_seconds: int
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -111,6 +128,13 @@ class Settings:
             raise SettingsError("PRESIGN_REFRESH_MARGIN_SECONDS must be < PRESIGN_EXPIRY_SECONDS")
         if self.worker_concurrency < 1:
             raise SettingsError("WORKER_CONCURRENCY must be >= 1")
+        if not 0 <= self.api_key_cache_seconds <= MAX_API_KEY_CACHE_SECONDS:
+            # A revoked key must stop working within a minute; the cache is what delays it.
+            raise SettingsError(f"API_KEY_CACHE_SECONDS must be between 0 and {MAX_API_KEY_CACHE_SECONDS}")
+
+    @property
+    def auth_required(self) -> bool:
+        return self.auth_mode == "api-key"
 
     @property
     def max_delay_seconds(self) -> float:

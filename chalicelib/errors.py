@@ -21,6 +21,17 @@ class ValidationError(ApiError):
     STATUS_CODE = 400
 
 
+class Unauthorized(ApiError):
+    """401: no API key, or one that is malformed, unknown or revoked.
+
+    RFC 9110 section 11.6.1: a 401 carries a WWW-Authenticate challenge; the layer
+    that answers (middleware or gateway response) sends CHALLENGE with it.
+    """
+
+    STATUS_CODE = 401
+    CHALLENGE = 'Bearer realm="delineate"'
+
+
 class NotFound(ApiError):
     STATUS_CODE = 404
 

@@ -119,3 +119,31 @@ def test_process_settings_are_read_once_until_reset(monkeypatch):
 
     assert (first.bucket, cached.bucket, reread.bucket) == ("first", "first", "second")
     assert get_settings() is reread
+
+
+def test_authentication_is_off_unless_asked_for_so_make_dev_keeps_working():
+    settings = Settings.from_env({})
+
+    assert settings.auth_mode == "none"
+    assert settings.auth_required is False
+    assert settings.api_key_cache_seconds == 30
+
+
+def test_auth_mode_api_key_requires_keys():
+    settings = Settings.from_env({"AUTH_MODE": " API-Key ", "API_KEY_CACHE_SECONDS": "60"})
+
+    assert (settings.auth_mode, settings.auth_required, settings.api_key_cache_seconds) == ("api-key", True, 60)
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"AUTH_MODE": "basic"}, "AUTH_MODE: expected one of none, api-key, got 'basic'"),
+        ({"API_KEY_CACHE_SECONDS": "61"}, "API_KEY_CACHE_SECONDS must be between 0 and 60"),
+        ({"API_KEY_CACHE_SECONDS": "-1"}, "API_KEY_CACHE_SECONDS must be between 0 and 60"),
+    ],
+)
+def test_auth_settings_that_would_weaken_revocation_or_typo_the_mode_are_refused(environ, message):
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env(environ)
+    assert str(error.value) == message

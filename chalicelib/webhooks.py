@@ -21,6 +21,11 @@ Each attempt re-checks the URL with the SSRF policy of chalicelib.callback_urls
 (DNS may have changed since initiate) and connects to an address that check
 accepted, sending the host name in the Host header and as TLS SNI, with the
 certificate verified for that name. Redirects are not followed.
+
+The 5 s timeouts are per connect and per socket read (urllib3's semantics): a
+receiver that trickles its status line byte by byte can hold an attempt for
+longer, bounded by the worker's own (Lambda) timeout. The response body is
+never read.
 """
 
 from __future__ import annotations
@@ -330,12 +335,12 @@ class WebhookSender:
                 assert_same_host=False,
                 preload_content=False,  # the body is never read: only the status matters
             )
+            status = response.status
+            response.close()  # closes the connection: it is checked out, so pool.close() would not
         except (HTTPError, OSError) as exc:
             return _Answer(None, self._describe(exc), connected=not _is_connect_failure(exc))
         finally:
             pool.close()
-        response.release_conn()
-        status = response.status
         if 300 <= status < 400:
             return _Answer(status, f"HTTP {status} (redirects are not followed)", connected=True)
         return _Answer(status, None if 200 <= status < 300 else f"HTTP {status}", connected=True)

@@ -25,13 +25,13 @@ from chalicelib.models import (
     ALLOWED_FROM,
     FileResult,
     FileStatus,
+    InitiateRequest,
     Job,
     JobStatus,
     iso,
     parse_iso,
     utc_now,
 )
-from chalicelib.validation import InitiateRequest
 
 JOB_SK = "JOB"
 IDEMPOTENCY_SK = "IDEMPOTENCY"

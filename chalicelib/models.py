@@ -1,8 +1,10 @@
-"""Job and file states, their allowed transitions, and the status document."""
+"""Job and file states, their allowed transitions, and the values the domain passes around."""
 
 from __future__ import annotations
 
 import enum
+import hashlib
+import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -78,6 +80,20 @@ def result_prefix(job_id: str) -> str:
 def result_key(job_id: str, build_id: str) -> str:
     """Each build of a bundle writes its own object, so a key once handed out is never overwritten."""
     return f"{result_prefix(job_id)}{build_id}.zip"
+
+
+@dataclass(frozen=True)
+class InitiateRequest:
+    """What a client asked for: produced by validation.parse_initiate, stored by jobs.JobStore."""
+
+    file_ids: tuple[int, ...]
+    idempotency_key: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the request body for Idempotency-Key reuse checks."""
+        canonical = json.dumps({"file_ids": list(self.file_ids)}, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 @dataclass(frozen=True)

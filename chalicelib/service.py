@@ -13,10 +13,9 @@ from chalicelib.aws import dependency
 from chalicelib.config import Settings
 from chalicelib.errors import Conflict, IdempotencyKeyReused, NotFound
 from chalicelib.jobs import IdempotencyConflict, JobStore
-from chalicelib.models import FileStatus, Job, JobStatus, source_key, status_document, utc_now
+from chalicelib.models import FileStatus, InitiateRequest, Job, JobStatus, source_key, status_document, utc_now
 from chalicelib.queue import MessageKind, WorkMessage, WorkQueue
 from chalicelib.storage import Storage
-from chalicelib.validation import InitiateRequest
 
 DATABASE, QUEUE, STORAGE = "database", "queue", "storage"
 

@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.errors import PayloadTooLarge, ValidationError
+from chalicelib.models import InitiateRequest
 
 MIN_FILE_ID = 10_000
 MAX_FILE_ID = 100_000_000
 MAX_FILES_PER_JOB = 1_000
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
-
-
-@dataclass(frozen=True)
-class InitiateRequest:
-    file_ids: tuple[int, ...]
-    idempotency_key: str | None = None
-
-    @property
-    def fingerprint(self) -> str:
-        """Identifies the request body for Idempotency-Key reuse checks."""
-        canonical = json.dumps({"file_ids": list(self.file_ids)}, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def parse_json_object(raw_body: bytes | None, max_bytes: int) -> dict[str, Any]:

@@ -7,7 +7,6 @@ import os
 from chalice import Chalice, Rate, Response
 
 from chalicelib import http, openapi, runtime
-from chalicelib.errors import Conflict
 from chalicelib.validation import (
     parse_include,
     parse_initiate,
@@ -18,8 +17,8 @@ from chalicelib.validation import (
 # configure_logs=False: Chalice would add its own plain-text handler to the
 # "delineate" logger, printing every event a second time (chalicelib/logs.py).
 app = Chalice(app_name="delineate", configure_logs=False)
-app.api.cors = http.cors_config()
-app.register_middleware(http.api_middleware, "http")
+app.api.cors = http.cors_config(runtime.settings().cors_origins)
+app.register_middleware(http.api_middleware(runtime.settings, runtime.rate_limiter), "http")
 
 JSON = ["application/json"]
 # The queue name is a placeholder for the deployment descriptor: the merge
@@ -70,19 +69,12 @@ def job_status(job_id):
 
 @app.route("/v1/download/{job_id}", methods=["GET"])
 def download(job_id):
-    try:
-        url = runtime.service().result_url(parse_job_id(job_id))
-    except Conflict as not_ready:
-        return http.conflict(not_ready)
-    return http.redirect(url)
+    return http.redirect(runtime.service().result_url(parse_job_id(job_id)))
 
 
 @app.route("/v1/download/{job_id}", methods=["DELETE"])
 def cancel(job_id):
-    try:
-        return runtime.service().cancel(parse_job_id(job_id))
-    except Conflict as already_terminal:
-        return http.conflict(already_terminal)
+    return runtime.service().cancel(parse_job_id(job_id))
 
 
 @app.route("/v1/download/check", methods=["POST"], content_types=JSON)

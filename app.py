@@ -57,7 +57,7 @@ def initiate():
         runtime.settings().max_body_bytes,
     )
     job, created = runtime.service().initiate(parsed)
-    return http.accepted(runtime.service().accepted_document(job), job.job_id, created)
+    return http.accepted(runtime.service().accepted_document(job), created)
 
 
 @app.route("/v1/download/status/{job_id}", methods=["GET"])
@@ -89,7 +89,7 @@ def start():
     finished, document = runtime.service().start(file_id)
     if finished:
         return document
-    return http.accepted(document, document["jobId"], created=True)
+    return http.accepted(document, created=True)
 
 
 # API Gateway REST (and `chalice local`) answer an unknown path with 403

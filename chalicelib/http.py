@@ -18,6 +18,7 @@ from chalice import CORSConfig, Response
 from chalicelib import tracing
 from chalicelib.config import Settings
 from chalicelib.errors import Conflict, NotFound, error_body, error_title
+from chalicelib.models import JobStatus
 from chalicelib.ratelimit import Decision, RateLimiter
 
 log = logging.getLogger("delineate.http")
@@ -174,15 +175,15 @@ def _add_headers(response: Response, request_id: str, decision: Decision | None,
             headers["Vary"] = "Origin"
 
 
-def accepted(document: dict, job_id: str, created: bool) -> Response:
-    """202 for a new job; 200 when an Idempotency-Key replay returns the existing one."""
-    location = f"/v1/download/status/{job_id}"
-    return Response(body=document, status_code=202 if created else 200, headers={"Location": location})
+def accepted(document: dict, created: bool) -> Response:
+    """202 for a new job; 200 when an Idempotency-Key replay returns the existing one. Location: its status."""
+    return Response(body=document, status_code=202 if created else 200, headers={"Location": document["statusUrl"]})
 
 
 def status_response(document: dict, retry_after_seconds: int) -> Response:
+    """Retry-After while the job still runs, so clients poll at the pace the service suggests."""
     headers = {"Cache-Control": "no-store"}
-    if document["status"] in ("queued", "processing"):
+    if not JobStatus(document["status"]).terminal:
         headers["Retry-After"] = str(retry_after_seconds)
     return Response(body=document, status_code=200, headers=headers)
 

@@ -129,25 +129,3 @@ class Job:
     @property
     def all_files_done(self) -> bool:
         return self.completed_files >= self.total_files
-
-
-def status_document(job: Job, download_url: str | None, files: list[dict] | None = None) -> dict:
-    """The JSON clients poll; `download_url` is the (possibly re-minted) URL to show."""
-    document = {
-        "jobId": job.job_id,
-        "status": job.status.value,
-        "progress": job.progress,
-        "totalFiles": job.total_files,
-        "completedFiles": job.completed_files,
-        "availableFiles": job.available_files,
-        "downloadUrl": download_url,
-        "size": job.size if download_url else None,
-        "error": job.error,
-        "createdAt": iso(job.created_at),
-        "updatedAt": iso(job.updated_at),
-        "completedAt": iso(job.completed_at),
-        "expiresAt": iso(job.expires_at),
-    }
-    if files is not None:
-        document["files"] = files
-    return document

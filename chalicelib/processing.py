@@ -14,7 +14,7 @@ import uuid
 from datetime import timedelta
 from typing import Callable, Iterable
 
-from chalicelib import tracing
+from chalicelib import documents, tracing
 from chalicelib.config import Settings
 from chalicelib.jobs import ClaimOutcome, JobStore, RecordOutcome
 from chalicelib.models import FileResult, FileStatus, Job, JobStatus, result_key, result_prefix, source_key, utc_now
@@ -169,7 +169,7 @@ class Worker:
         key = result_key(job.job_id, uuid.uuid4().hex)
         size = self._storage.write_bundle(key, members)
         expires_in = self._settings.presign_expiry_seconds
-        url = self._storage.presign(key, expires_in, filename=f"delineate-{job.job_id}.zip")
+        url = documents.sign_bundle(self._storage, self._settings, job.job_id, key)
         url_expiry = utc_now() + timedelta(seconds=expires_in)
         if not self._store.complete(job.job_id, key, size, url, url_expiry):
             # Nobody will be handed this build: the job was cancelled or failed

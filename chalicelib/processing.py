@@ -56,10 +56,12 @@ class Worker:
         return {"batchItemFailures": failures}
 
     def handle_record(self, record: dict) -> None:
+        """Parses the message once; on its last receive before the DLQ, a failure fails the job."""
         receives = int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
+        # A malformed body raises here: there is no job to fail, the message itself goes to the DLQ.
+        message = WorkMessage.from_body(record.get("body", ""))
         started = time.monotonic()
         try:
-            message = WorkMessage.from_body(record.get("body", ""))
             with tracing.traced(
                 f"delineate-{message.kind.value}",
                 message.trace,
@@ -68,28 +70,24 @@ class Worker:
                 receiveCount=receives,
             ):
                 self.handle(message, record["messageId"])
-            log.info(
-                "work message handled",
-                extra={
-                    "kind": message.kind.value,
-                    "jobId": message.job_id,
-                    "fileId": message.file_id,
-                    "messageId": record["messageId"],
-                    "receiveCount": receives,
-                    "durationMs": round((time.monotonic() - started) * 1000, 1),
-                },
-            )
         except Exception as exc:
             if receives >= self._settings.max_receive_count:
-                self._give_up(record.get("body", ""), receives, exc)
+                self._give_up(message, receives, exc)
             raise
+        log.info(
+            "work message handled",
+            extra={
+                "kind": message.kind.value,
+                "jobId": message.job_id,
+                "fileId": message.file_id,
+                "messageId": record["messageId"],
+                "receiveCount": receives,
+                "durationMs": round((time.monotonic() - started) * 1000, 1),
+            },
+        )
 
-    def _give_up(self, body: str, receives: int, exc: Exception) -> None:
+    def _give_up(self, message: WorkMessage, receives: int, exc: Exception) -> None:
         """Last receive before the DLQ: end the job as failed, with a reason a person can read."""
-        try:
-            message = WorkMessage.from_body(body)
-        except MalformedMessage:
-            return  # no job to fail; the message itself is kept in the DLQ
         subject = f"file {message.file_id}" if message.file_id is not None else f"{message.kind.value} step"
         reason = f"{subject} failed after {receives} attempts: {type(exc).__name__}: {exc}"
         try:
@@ -106,6 +104,8 @@ class Worker:
         if message.kind is MessageKind.JOB:
             self.fan_out(job)
         elif message.kind is MessageKind.FILE:
+            if message.file_id is None:  # from_body never builds one; the type allows it
+                raise MalformedMessage("a file message needs a fileId")
             self.prepare_file(job, message.file_id)
         else:
             self.build_bundle(job, claimant=message_id)

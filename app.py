@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from chalice import Chalice, Rate, Response
+from chalice.app import Request
 
 from chalicelib import http, openapi, runtime
 from chalicelib.validation import (
@@ -24,6 +25,14 @@ JSON = ["application/json"]
 # The queue name is a placeholder for the deployment descriptor: the merge
 # template (infra/) points the event source at the stack's own WorkQueue ARN.
 WORK_QUEUE_NAME = os.environ.get("WORK_QUEUE_NAME", "delineate-work")
+
+
+def current_request() -> Request:
+    """The request a route is answering: Chalice sets it before calling the route."""
+    request = app.current_request
+    if request is None:
+        raise RuntimeError("no current request: called outside a route")
+    return request
 
 
 @app.route("/", methods=["GET"])
@@ -50,7 +59,7 @@ def health():
 
 @app.route("/v1/download/initiate", methods=["POST"], content_types=JSON)
 def initiate():
-    request = app.current_request
+    request = current_request()
     parsed = parse_initiate(
         request.raw_body,
         request.headers.get("idempotency-key"),
@@ -62,7 +71,8 @@ def initiate():
 
 @app.route("/v1/download/status/{job_id}", methods=["GET"])
 def job_status(job_id):
-    include_files = parse_include((app.current_request.query_params or {}).get("include"))
+    query = current_request().query_params
+    include_files = parse_include(query.get("include") if query is not None else None)
     document = runtime.service().status(parse_job_id(job_id), include_files)
     return http.status_response(document, runtime.settings().status_retry_after_seconds)
 
@@ -79,13 +89,13 @@ def cancel(job_id):
 
 @app.route("/v1/download/check", methods=["POST"], content_types=JSON)
 def check():
-    file_id = parse_single_file(app.current_request.raw_body, runtime.settings().max_body_bytes)
+    file_id = parse_single_file(current_request().raw_body, runtime.settings().max_body_bytes)
     return runtime.service().check(file_id)
 
 
 @app.route("/v1/download/start", methods=["POST"], content_types=JSON)
 def start():
-    file_id = parse_single_file(app.current_request.raw_body, runtime.settings().max_body_bytes)
+    file_id = parse_single_file(current_request().raw_body, runtime.settings().max_body_bytes)
     finished, document = runtime.service().start(file_id)
     if finished:
         return document

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields
 from functools import lru_cache
-from typing import Mapping
+from typing import Any, Callable, Mapping
 
 
 class SettingsError(ValueError):
@@ -33,7 +33,7 @@ def _csv(raw: str) -> tuple[str, ...]:
 
 
 # env name -> (field, parser, default). Defaults are the local-development ones.
-_SPEC = {
+_SPEC: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "JOBS_TABLE_NAME": ("jobs_table", str, "delineate-jobs"),
     "WORK_QUEUE_URL": ("work_queue_url", str, ""),
     "DEAD_LETTER_QUEUE_URL": ("dead_letter_queue_url", str, ""),

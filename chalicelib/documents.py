@@ -8,6 +8,8 @@ looks, the path clients poll, and how a bundle or a source file is signed.
 
 from __future__ import annotations
 
+from typing import Any
+
 from chalicelib.config import Settings
 from chalicelib.models import FileResult, FileStatus, Job, JobStatus, iso, source_key
 from chalicelib.storage import Storage
@@ -36,7 +38,7 @@ def sign_source(storage: Storage, settings: Settings, file_id: int) -> str:
 
 def status_document(job: Job, download_url: str | None, files: list[dict] | None = None) -> dict:
     """The JSON clients poll; `download_url` is the (possibly re-minted) URL to show."""
-    document = {
+    document: dict[str, Any] = {
         "jobId": job.job_id,
         "status": job.status.value,
         "progress": job.progress,

@@ -182,7 +182,7 @@ def accepted(document: dict, created: bool) -> Response:
 
 def status_response(document: dict, retry_after_seconds: int) -> Response:
     """Retry-After while the job still runs, so clients poll at the pace the service suggests."""
-    headers = {"Cache-Control": "no-store"}
+    headers: dict[str, str | list[str]] = {"Cache-Control": "no-store"}
     if not JobStatus(document["status"]).terminal:
         headers["Retry-After"] = str(retry_after_seconds)
     return Response(body=document, status_code=200, headers=headers)

@@ -113,9 +113,10 @@ class Worker:
     def fan_out(self, job: Job) -> None:
         if job.status is JobStatus.QUEUED:
             if not self._store.start_processing(job.job_id):
-                job = self._store.get(job.job_id)
-                if job is None or job.status is not JobStatus.PROCESSING:
+                current = self._store.get(job.job_id)
+                if current is None or current.status is not JobStatus.PROCESSING:
                     return
+                job = current
             pending = list(job.file_ids)
         elif job.status is JobStatus.PROCESSING:  # redelivery or a sweeper resume
             done = self._store.file_results(job.job_id)
@@ -138,8 +139,8 @@ class Worker:
             status = FileStatus.AVAILABLE if size is not None else FileStatus.UNAVAILABLE
             if self._store.record_file(job.job_id, FileResult(file_id, status, size)) is RecordOutcome.JOB_CLOSED:
                 return
-        job = self._store.get(job.job_id)
-        if job is not None and job.status is JobStatus.PROCESSING and job.all_files_done:
+        current = self._store.get(job.job_id)
+        if current is not None and current.status is JobStatus.PROCESSING and current.all_files_done:
             self._queue.send(WorkMessage(MessageKind.BUNDLE, job.job_id))
 
     def _simulate_preparation(self) -> None:
@@ -155,10 +156,11 @@ class Worker:
             log.info("bundle not built here", extra={"jobId": job.job_id, "outcome": outcome.value})
             return
         results = self._store.file_results(job.job_id)
-        members = [
-            (f"{file_id}.zip", source_key(file_id), results[file_id].size)
-            for file_id in job.file_ids
-            if file_id in results and results[file_id].status is FileStatus.AVAILABLE
+        recorded = [results[file_id] for file_id in job.file_ids if file_id in results]
+        members = [  # an available file is recorded with the size S3 reported for it
+            (f"{result.file_id}.zip", result.s3_key, result.size)
+            for result in recorded
+            if result.status is FileStatus.AVAILABLE and result.size is not None
         ]
         if not members:
             self._store.complete(job.job_id, None, None, None, None)

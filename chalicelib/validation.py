@@ -15,8 +15,8 @@ MAX_FILES_PER_JOB = 1_000
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
 
-def parse_json_object(raw_body: bytes | None, max_bytes: int) -> dict[str, Any]:
-    body = raw_body or b""
+def parse_json_object(raw_body: str | bytes | None, max_bytes: int) -> dict[str, Any]:
+    body = raw_body.encode() if isinstance(raw_body, str) else raw_body or b""  # the limit is in bytes
     if len(body) > max_bytes:
         raise PayloadTooLarge(f"body: must be at most {max_bytes} bytes")
     if not body.strip():
@@ -64,12 +64,12 @@ def parse_idempotency_key(value: str | None) -> str | None:
     return key
 
 
-def parse_initiate(raw_body: bytes | None, idempotency_key: str | None, max_bytes: int) -> InitiateRequest:
+def parse_initiate(raw_body: str | bytes | None, idempotency_key: str | None, max_bytes: int) -> InitiateRequest:
     body = parse_json_object(raw_body, max_bytes)
     return InitiateRequest(parse_file_ids(body), parse_idempotency_key(idempotency_key))
 
 
-def parse_single_file(raw_body: bytes | None, max_bytes: int) -> int:
+def parse_single_file(raw_body: str | bytes | None, max_bytes: int) -> int:
     body = parse_json_object(raw_body, max_bytes)
     if "file_id" not in body:
         raise ValidationError("file_id: is required")

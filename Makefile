@@ -61,9 +61,10 @@ destroy: ## delete the deployed stack
 bench: $(STAMP) ## measure job wall time and initiate latency against a fresh dev stack
 	$(PY) scripts/bench.py
 
-lint: $(STAMP) ## ruff check + format check (ruff.toml), byte-compile and shell-check what we ship
+lint: $(STAMP) ## ruff check (complexity too) + format check (ruff.toml), mypy (mypy.ini), byte-compile and shell-check
 	$(VENV)/bin/ruff check app.py chalicelib scripts tests
 	$(VENV)/bin/ruff format --check app.py chalicelib scripts tests
+	$(VENV)/bin/mypy
 	$(PY) -m compileall -q app.py chalicelib scripts tests
 	for f in scripts/*.sh infra/localstack/ready.d/*.sh; do [ ! -e "$$f" ] || bash -n "$$f" || exit 1; done
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 
 from chalice import Chalice, Rate, Response
+from chalice.app import Request
 
 from chalicelib import http, openapi, runtime, webapp
-from chalicelib.errors import Conflict
 from chalicelib.validation import (
     parse_include,
     parse_initiate,
@@ -18,13 +18,21 @@ from chalicelib.validation import (
 # configure_logs=False: Chalice would add its own plain-text handler to the
 # "delineate" logger, printing every event a second time (chalicelib/logs.py).
 app = Chalice(app_name="delineate", configure_logs=False)
-app.api.cors = http.cors_config()
-app.register_middleware(http.api_middleware, "http")
+app.api.cors = http.cors_config(runtime.settings().cors_origins)
+app.register_middleware(http.api_middleware(runtime.settings, runtime.rate_limiter), "http")
 
 JSON = ["application/json"]
 # The queue name is a placeholder for the deployment descriptor: the merge
 # template (infra/) points the event source at the stack's own WorkQueue ARN.
 WORK_QUEUE_NAME = os.environ.get("WORK_QUEUE_NAME", "delineate-work")
+
+
+def current_request() -> Request:
+    """The request a route is answering: Chalice sets it before calling the route."""
+    request = app.current_request
+    if request is None:
+        raise RuntimeError("no current request: called outside a route")
+    return request
 
 
 @app.route("/", methods=["GET"])
@@ -56,53 +64,47 @@ def health():
 
 @app.route("/v1/download/initiate", methods=["POST"], content_types=JSON)
 def initiate():
-    request = app.current_request
+    request = current_request()
     parsed = parse_initiate(
         request.raw_body,
         request.headers.get("idempotency-key"),
         runtime.settings().max_body_bytes,
     )
     job, created = runtime.service().initiate(parsed)
-    return http.accepted(runtime.service().accepted_document(job), job.job_id, created)
+    return http.accepted(runtime.service().accepted_document(job), created)
 
 
 @app.route("/v1/download/status/{job_id}", methods=["GET"])
 def job_status(job_id):
-    include_files = parse_include((app.current_request.query_params or {}).get("include"))
+    query = current_request().query_params
+    include_files = parse_include(query.get("include") if query is not None else None)
     document = runtime.service().status(parse_job_id(job_id), include_files)
     return http.status_response(document, runtime.settings().status_retry_after_seconds)
 
 
 @app.route("/v1/download/{job_id}", methods=["GET"])
 def download(job_id):
-    try:
-        url = runtime.service().result_url(parse_job_id(job_id))
-    except Conflict as not_ready:
-        return http.conflict(not_ready)
-    return http.redirect(url)
+    return http.redirect(runtime.service().result_url(parse_job_id(job_id)))
 
 
 @app.route("/v1/download/{job_id}", methods=["DELETE"])
 def cancel(job_id):
-    try:
-        return runtime.service().cancel(parse_job_id(job_id))
-    except Conflict as already_terminal:
-        return http.conflict(already_terminal)
+    return runtime.service().cancel(parse_job_id(job_id))
 
 
 @app.route("/v1/download/check", methods=["POST"], content_types=JSON)
 def check():
-    file_id = parse_single_file(app.current_request.raw_body, runtime.settings().max_body_bytes)
+    file_id = parse_single_file(current_request().raw_body, runtime.settings().max_body_bytes)
     return runtime.service().check(file_id)
 
 
 @app.route("/v1/download/start", methods=["POST"], content_types=JSON)
 def start():
-    file_id = parse_single_file(app.current_request.raw_body, runtime.settings().max_body_bytes)
+    file_id = parse_single_file(current_request().raw_body, runtime.settings().max_body_bytes)
     finished, document = runtime.service().start(file_id)
     if finished:
         return document
-    return http.accepted(document, document["jobId"], created=True)
+    return http.accepted(document, created=True)
 
 
 # API Gateway REST (and `chalice local`) answer an unknown path with 403

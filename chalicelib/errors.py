@@ -3,14 +3,16 @@
 Domain errors subclass Chalice's ChaliceViewError so Chalice itself answers with
 their status code; the HTTP middleware (chalicelib.http) then rewrites every
 error response, ours and Chalice's own (bad JSON, 405, 415, 500), into
-`{"error", "message", "requestId"}`.
+`{"error", "message", "requestId"}`. A Conflict carries the job's status
+document as well, which Chalice's own error response would drop: it passes
+Chalice by (ChaliceUnhandledError) and the middleware answers it with `body()`.
 """
 
 from __future__ import annotations
 
 from http import HTTPStatus
 
-from chalice import ChaliceViewError
+from chalice import ChaliceUnhandledError, ChaliceViewError
 
 
 class ApiError(ChaliceViewError):
@@ -36,7 +38,7 @@ class NotFound(ApiError):
     STATUS_CODE = 404
 
 
-class Conflict(ApiError):
+class Conflict(ApiError, ChaliceUnhandledError):
     """409; `document` is the job's status document, sent along so clients need not re-poll."""
 
     STATUS_CODE = 409
@@ -44,6 +46,10 @@ class Conflict(ApiError):
     def __init__(self, message: str, document: dict | None = None) -> None:
         super().__init__(message)
         self.document = document
+
+    def body(self) -> dict:
+        """The status document with the error shape's fields (the middleware adds requestId)."""
+        return {**(self.document or {}), "error": error_title(self.STATUS_CODE), "message": str(self)}
 
 
 class PayloadTooLarge(ApiError):

@@ -1,4 +1,8 @@
-"""HTTP concerns shared by every route: request ids, headers, error shape, responses."""
+"""HTTP concerns shared by every route: request ids, headers, error shape, responses.
+
+This module sits below the wiring: app.py hands the middleware its settings
+and rate limiter as providers (called per request, so tests can swap them).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,16 @@ import json
 import logging
 import time
 import uuid
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 from chalice import CORSConfig, Response
 
-from chalicelib import runtime, tracing
+from chalicelib import tracing
+from chalicelib.config import Settings
 from chalicelib.errors import Conflict, NotFound, error_body, error_title
-from chalicelib.ratelimit import Decision
+from chalicelib.models import JobStatus
+from chalicelib.ratelimit import Decision, RateLimiter
 
 log = logging.getLogger("delineate.http")
 
@@ -36,9 +42,11 @@ SECURITY_HEADERS = {
 _MAX_REQUEST_ID = 128
 
 
-def cors_config() -> CORSConfig:
+Middleware = Callable[[Any, Callable[[Any], Response]], Response]
+
+
+def cors_config(origins: Sequence[str]) -> CORSConfig:
     """Preflight routes for API Gateway; the per-request origin is set by the middleware."""
-    origins = runtime.settings().cors_origins
     return CORSConfig(
         allow_origin=origins[0] if len(origins) == 1 else "*",
         allow_headers=["Content-Type", "Idempotency-Key", REQUEST_ID_HEADER],
@@ -54,8 +62,7 @@ def request_id_for(headers: Any) -> str:
     return str(uuid.uuid4())
 
 
-def _allowed_origin(origin: str | None) -> str | None:
-    origins = runtime.settings().cors_origins
+def _allowed_origin(origin: str | None, origins: Sequence[str]) -> str | None:
     if "*" in origins:
         return "*"
     if origin and origin in origins:
@@ -94,11 +101,10 @@ def _client_id(event: Any) -> str:
     return str((event.context or {}).get("identity", {}).get("sourceIp") or "unknown")
 
 
-def _rate_limit(event: Any) -> Decision | None:
-    settings = runtime.settings()
-    if not settings.rate_limit_enabled or event.method == "OPTIONS":
+def _rate_limit(event: Any, enabled: bool, rate_limiter: Callable[[], RateLimiter]) -> Decision | None:
+    if not enabled or event.method == "OPTIONS":
         return None
-    limiter = runtime.rate_limiter()
+    limiter = rate_limiter()
     try:
         return limiter.hit(_client_id(event))
     except (BotoCoreError, ClientError) as exc:
@@ -107,67 +113,83 @@ def _rate_limit(event: Any) -> Decision | None:
         return limiter.unknown()
 
 
-def api_middleware(event: Any, get_response: Callable[[Any], Response]) -> Response:
-    started = time.monotonic()
-    headers_in = event.headers or {}
-    request_id = request_id_for(headers_in)
-    path = (event.context or {}).get("path") or event.path
-    with tracing.traced(
-        "delineate-api", headers_in.get("x-amzn-trace-id"), requestId=request_id, method=event.method, path=path
-    ):
-        decision = _rate_limit(event)
-        if decision is not None and not decision.allowed:
-            response = Response(
-                body=error_body(429, "rate limit exceeded; retry after the reset", request_id),
-                status_code=429,
-                headers={"Retry-After": str(decision.reset_seconds)},
-            )
-        else:
-            response = get_response(event)
-    if response.status_code >= 400:
-        _reshape_error(response, request_id)
+def api_middleware(settings: Callable[[], Settings], rate_limiter: Callable[[], RateLimiter]) -> Middleware:
+    """The middleware every HTTP request passes: request id, trace, rate limit, error shape, headers, log line."""
+
+    def middleware(event: Any, get_response: Callable[[Any], Response]) -> Response:
+        started = time.monotonic()
+        current = settings()
+        headers_in = event.headers or {}
+        request_id = request_id_for(headers_in)
+        path = (event.context or {}).get("path") or event.path
+        with tracing.traced(
+            "delineate-api", headers_in.get("x-amzn-trace-id"), requestId=request_id, method=event.method, path=path
+        ):
+            decision = _rate_limit(event, current.rate_limit_enabled, rate_limiter)
+            if decision is not None and not decision.allowed:
+                response = _too_many_requests(decision, request_id)
+            else:
+                response = _respond(event, get_response)
+        if response.status_code >= 400:
+            _reshape_error(response, request_id)
+        _add_headers(response, request_id, decision, _allowed_origin(headers_in.get("origin"), current.cors_origins))
+        fields = {
+            "requestId": request_id,
+            "method": event.method,
+            "path": path,
+            "status": response.status_code,
+            "durationMs": round((time.monotonic() - started) * 1000, 1),
+        }
+        log.log(logging.ERROR if response.status_code >= 500 else logging.INFO, "request", extra=fields)
+        return response
+
+    return middleware
+
+
+def _respond(event: Any, get_response: Callable[[Any], Response]) -> Response:
+    """The route's answer; a Conflict (which Chalice lets through) answers 409 with its document."""
+    try:
+        return get_response(event)
+    except Conflict as conflict:
+        return Response(body=conflict.body(), status_code=Conflict.STATUS_CODE)
+
+
+def _too_many_requests(decision: Decision, request_id: str) -> Response:
+    return Response(
+        body=error_body(429, "rate limit exceeded; retry after the reset", request_id),
+        status_code=429,
+        headers={"Retry-After": str(decision.reset_seconds)},
+    )
+
+
+def _add_headers(response: Response, request_id: str, decision: Decision | None, origin: str | None) -> None:
     headers = response.headers
     headers[REQUEST_ID_HEADER] = request_id
     headers.update(SECURITY_HEADERS)
     if decision is not None:
         headers.update(decision.headers())
-    origin = _allowed_origin(headers_in.get("origin"))
     if origin:
         headers["Access-Control-Allow-Origin"] = origin
         headers["Access-Control-Expose-Headers"] = ",".join(EXPOSED_HEADERS)
         if origin != "*":
             headers["Vary"] = "Origin"
-    fields = {
-        "requestId": request_id,
-        "method": event.method,
-        "path": path,
-        "status": response.status_code,
-        "durationMs": round((time.monotonic() - started) * 1000, 1),
-    }
-    log.log(logging.ERROR if response.status_code >= 500 else logging.INFO, "request", extra=fields)
-    return response
 
 
-def accepted(document: dict, job_id: str, created: bool) -> Response:
-    """202 for a new job; 200 when an Idempotency-Key replay returns the existing one."""
-    location = f"/v1/download/status/{job_id}"
-    return Response(body=document, status_code=202 if created else 200, headers={"Location": location})
+def accepted(document: dict, created: bool) -> Response:
+    """202 for a new job; 200 when an Idempotency-Key replay returns the existing one. Location: its status."""
+    return Response(body=document, status_code=202 if created else 200, headers={"Location": document["statusUrl"]})
 
 
 def status_response(document: dict, retry_after_seconds: int) -> Response:
-    headers = {"Cache-Control": "no-store"}
-    if document["status"] in ("queued", "processing"):
+    """Retry-After while the job still runs, so clients poll at the pace the service suggests."""
+    headers: dict[str, str | list[str]] = {"Cache-Control": "no-store"}
+    if not JobStatus(document["status"]).terminal:
         headers["Retry-After"] = str(retry_after_seconds)
     return Response(body=document, status_code=200, headers=headers)
 
 
 def redirect(url: str) -> Response:
     return Response(body="", status_code=302, headers={"Location": url, "Cache-Control": "no-store"})
-
-
-def conflict(error: Conflict) -> Response:
-    body = {**(error.document or {}), "error": error_title(409), "message": str(error)}
-    return Response(body=body, status_code=409)
 
 
 def not_found(**_path: str) -> Response:

@@ -1,9 +1,4 @@
-"""Job store: DynamoDB items, conditional writes, TTL.
-
-One table, two item kinds under a job's partition:
-  pk=JOB#<id>  sk=JOB          the job: status, counters, result, `ttl`
-  pk=JOB#<id>  sk=FILE#<fid>   one per finished file (absent = pending)
-and pk=IDEMPOTENCY#<sha256(key)> sk=IDEMPOTENCY for Idempotency-Key reuse.
+"""Job store: reads and conditional writes of the job items (shapes: job_items.py), TTL.
 
 Every state change is a single conditional write, so a redelivered message
 or a racing consumer is a ConditionalCheckFailed, handled by name.
@@ -12,7 +7,6 @@ or a racing consumer is a ConditionalCheckFailed, handled by name.
 from __future__ import annotations
 
 import enum
-import hashlib
 import uuid
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
@@ -21,64 +15,26 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from chalicelib.aws import error_code
-from chalicelib.models import (
-    ALLOWED_FROM,
-    FileResult,
-    FileStatus,
-    Job,
-    JobStatus,
-    iso,
-    parse_iso,
-    utc_now,
+from chalicelib.job_items import (
+    ACTIVE,
+    ACTIVE_INDEX,
+    CLAIM_ATTRIBUTES,
+    as_int,
+    file_item,
+    file_key,
+    file_result_from_item,
+    idempotency_item,
+    idempotency_key,
+    job_from_item,
+    job_key,
+    new_job_item,
+    transition_update,
 )
-from chalicelib.validation import InitiateRequest
-
-JOB_SK = "JOB"
-IDEMPOTENCY_SK = "IDEMPOTENCY"
-ACTIVE_INDEX = "active-jobs"
-ACTIVE = "jobs"  # value of the sparse GSI key while a job is not terminal
-
-
-def _job_key(job_id: str) -> dict:
-    return {"pk": f"JOB#{job_id}", "sk": JOB_SK}
-
-
-def _file_key(job_id: str, file_id: int) -> dict:
-    return {"pk": f"JOB#{job_id}", "sk": f"FILE#{file_id}"}
-
-
-def _idempotency_key(key: str) -> dict:
-    digest = hashlib.sha256(key.encode()).hexdigest()
-    return {"pk": f"IDEMPOTENCY#{digest}", "sk": IDEMPOTENCY_SK}
-
-
-def _int(value: Any, default: int = 0) -> int:
-    return int(value) if value is not None else default
+from chalicelib.models import FileResult, FileStatus, InitiateRequest, Job, JobStatus, iso, utc_now
 
 
 def _is_conditional_failure(exc: ClientError) -> bool:
     return error_code(exc) == "ConditionalCheckFailedException"
-
-
-def job_from_item(item: dict) -> Job:
-    return Job(
-        job_id=item["jobId"],
-        status=JobStatus(item["status"]),
-        file_ids=tuple(int(value) for value in item["fileIds"]),
-        created_at=parse_iso(item["createdAt"]),
-        updated_at=parse_iso(item["updatedAt"]),
-        expires_at=parse_iso(item["expiresAt"]),
-        completed_files=_int(item.get("completedFiles")),
-        available_files=_int(item.get("availableFiles")),
-        completed_at=parse_iso(item.get("completedAt")),
-        result_key=item.get("resultKey"),
-        size=_int(item["size"]) if item.get("size") is not None else None,
-        download_url=item.get("downloadUrl"),
-        download_url_expires_at=parse_iso(item.get("downloadUrlExpiresAt")),
-        error=item.get("error"),
-        resumes=_int(item.get("resumes")),
-        request_hash=item.get("requestHash"),
-    )
 
 
 class RecordOutcome(enum.Enum):
@@ -114,21 +70,7 @@ class JobStore:
         now = self._clock()
         expires = now + self._ttl
         job_id = str(uuid.uuid4())
-        item = {
-            **_job_key(job_id),
-            "jobId": job_id,
-            "status": JobStatus.QUEUED.value,
-            "fileIds": list(request.file_ids),
-            "totalFiles": len(request.file_ids),
-            "completedFiles": 0,
-            "availableFiles": 0,
-            "createdAt": iso(now),
-            "updatedAt": iso(now),
-            "expiresAt": iso(expires),
-            "ttl": int(expires.timestamp()),
-            "active": ACTIVE,
-            "requestHash": request.fingerprint,
-        }
+        item = new_job_item(job_id, request, now, expires)
         if not request.idempotency_key:
             self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
             return job_from_item(item), True
@@ -137,12 +79,7 @@ class JobStore:
             {
                 "Put": {
                     "TableName": self._table.name,
-                    "Item": {
-                        **_idempotency_key(request.idempotency_key),
-                        "jobId": job_id,
-                        "requestHash": request.fingerprint,
-                        "ttl": int(expires.timestamp()),
-                    },
+                    "Item": idempotency_item(request.idempotency_key, job_id, request.fingerprint, expires),
                     # An expired key (TTL not yet swept) may be reused.
                     "ConditionExpression": "attribute_not_exists(pk) OR #ttl < :now",
                     "ExpressionAttributeNames": {"#ttl": "ttl"},
@@ -153,18 +90,18 @@ class JobStore:
         try:
             self._client.transact_write_items(TransactItems=puts)
         except self._client.exceptions.TransactionCanceledException:
-            existing = self._job_for_key(request)
+            existing = self._job_for_key(request.idempotency_key, request.fingerprint)
             if existing is None:
                 raise
             return existing, False
         return job_from_item(item), True
 
-    def _job_for_key(self, request: InitiateRequest) -> Job | None:
-        found = self._table.get_item(Key=_idempotency_key(request.idempotency_key), ConsistentRead=True)
+    def _job_for_key(self, key: str, request_hash: str) -> Job | None:
+        found = self._table.get_item(Key=idempotency_key(key), ConsistentRead=True)
         item = found.get("Item")
         if item is None:
             return None
-        if item["requestHash"] != request.fingerprint:
+        if item["requestHash"] != request_hash:
             raise IdempotencyConflict(item["jobId"])
         return self.get(item["jobId"])
 
@@ -172,8 +109,8 @@ class JobStore:
 
     def get(self, job_id: str) -> Job | None:
         """The job, or None when unknown or past its expiry (TTL deletes lazily)."""
-        item = self._table.get_item(Key=_job_key(job_id), ConsistentRead=True).get("Item")
-        if item is None or _int(item.get("ttl")) < int(self._clock().timestamp()):
+        item = self._table.get_item(Key=job_key(job_id), ConsistentRead=True).get("Item")
+        if item is None or as_int(item.get("ttl")) < int(self._clock().timestamp()):
             return None
         return job_from_item(item)
 
@@ -181,7 +118,7 @@ class JobStore:
         """Whether one file is counted already: one GetItem, not a query over the job's files
         (which, once per file message, would read a 1,000-file job's results a thousand times)."""
         return "Item" in self._table.get_item(
-            Key=_file_key(job_id, file_id), ConsistentRead=True, ProjectionExpression="sk"
+            Key=file_key(job_id, file_id), ConsistentRead=True, ProjectionExpression="sk"
         )
 
     def file_results(self, job_id: str) -> dict[int, FileResult]:
@@ -193,9 +130,8 @@ class JobStore:
         while True:
             page = self._table.query(**query)
             for item in page["Items"]:
-                file_id = int(item["fileId"])
-                size = _int(item["size"]) if item.get("size") is not None else None
-                results[file_id] = FileResult(file_id, FileStatus(item["status"]), size)
+                result = file_result_from_item(item)
+                results[result.file_id] = result
             if "LastEvaluatedKey" not in page:
                 return results
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -209,38 +145,10 @@ class JobStore:
         sets: dict[str, Any] | None = None,
         removes: Iterable[str] = (),
         extra_condition: str = "",
-        extra_values: dict[str, Any] | None = None,
     ) -> bool:
-        now = self._clock()
-        sources = sorted(status.value for status in ALLOWED_FROM[target])
-        values = {
-            ":target": target.value,
-            ":now": iso(now),
-            ":nowEpoch": int(now.timestamp()),
-            **{f":from{i}": status for i, status in enumerate(sources)},
-            **(extra_values or {}),
-        }
-        names = {"#status": "status", "#ttl": "ttl"}
-        assignments = ["#status = :target", "updatedAt = :now"]
-        for index, (name, value) in enumerate((sets or {}).items()):
-            names[f"#s{index}"] = name
-            values[f":s{index}"] = value
-            assignments.append(f"#s{index} = :s{index}")
-        remove = list(removes) + (["active"] if target.terminal else [])
-        expression = "SET " + ", ".join(assignments)
-        if remove:
-            expression += " REMOVE " + ", ".join(remove)
-        condition = f"#status IN ({', '.join(f':from{i}' for i in range(len(sources)))}) AND #ttl >= :nowEpoch"
-        if extra_condition:
-            condition += f" AND ({extra_condition})"
+        update = transition_update(target, self._clock(), sets, removes, extra_condition)
         try:
-            self._table.update_item(
-                Key=_job_key(job_id),
-                UpdateExpression=expression,
-                ConditionExpression=condition,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-            )
+            self._table.update_item(Key=job_key(job_id), **update)
         except ClientError as exc:
             if _is_conditional_failure(exc):
                 return False
@@ -251,12 +159,10 @@ class JobStore:
         return self._transition(job_id, JobStatus.PROCESSING)
 
     def cancel(self, job_id: str) -> bool:
-        return self._transition(job_id, JobStatus.CANCELLED, removes=("bundleClaim", "bundleLeaseUntil"))
+        return self._transition(job_id, JobStatus.CANCELLED, removes=CLAIM_ATTRIBUTES)
 
     def fail(self, job_id: str, reason: str) -> bool:
-        return self._transition(
-            job_id, JobStatus.FAILED, sets={"error": reason[:1000]}, removes=("bundleClaim", "bundleLeaseUntil")
-        )
+        return self._transition(job_id, JobStatus.FAILED, sets={"error": reason[:1000]}, removes=CLAIM_ATTRIBUTES)
 
     def complete(
         self,
@@ -277,22 +183,14 @@ class JobStore:
             job_id,
             JobStatus.COMPLETED,
             sets=sets,
-            removes=("bundleClaim", "bundleLeaseUntil"),
+            removes=CLAIM_ATTRIBUTES,
             extra_condition="completedFiles >= totalFiles",
         )
 
     def record_file(self, job_id: str, result: FileResult) -> RecordOutcome:
         """Counts one finished file exactly once (file item + counters, one transaction)."""
         now = self._clock()
-        item = {
-            **_file_key(job_id, result.file_id),
-            "fileId": result.file_id,
-            "status": result.status.value,
-            "finishedAt": iso(now),
-            "ttl": int((now + self._ttl).timestamp()),
-        }
-        if result.size is not None:
-            item["size"] = result.size
+        item = file_item(job_id, result, now, now + self._ttl)
         available = 1 if result.status is FileStatus.AVAILABLE else 0
         try:
             self._client.transact_write_items(
@@ -307,7 +205,7 @@ class JobStore:
                     {
                         "Update": {
                             "TableName": self._table.name,
-                            "Key": _job_key(job_id),
+                            "Key": job_key(job_id),
                             "UpdateExpression": "ADD completedFiles :one, availableFiles :available SET updatedAt = :now",
                             "ConditionExpression": "#status = :processing",
                             "ExpressionAttributeNames": {"#status": "status"},
@@ -341,7 +239,7 @@ class JobStore:
         now = self._clock()
         try:
             self._table.update_item(
-                Key=_job_key(job_id),
+                Key=job_key(job_id),
                 UpdateExpression="SET bundleClaim = :claimant, bundleLeaseUntil = :until",
                 ConditionExpression=(
                     "#status = :processing AND completedFiles >= totalFiles AND "
@@ -370,7 +268,7 @@ class JobStore:
         None when the job became terminal since it was read (cancelled, say): not resumed."""
         try:
             result = self._table.update_item(
-                Key=_job_key(job_id),
+                Key=job_key(job_id),
                 UpdateExpression="ADD resumes :one SET updatedAt = :now",
                 ConditionExpression="attribute_exists(active)",
                 ExpressionAttributeValues={":one": 1, ":now": iso(self._clock())},
@@ -380,7 +278,7 @@ class JobStore:
             if not _is_conditional_failure(exc):
                 raise
             return None
-        return _int(result["Attributes"]["resumes"])
+        return as_int(result["Attributes"]["resumes"])
 
     def stalled_job_ids(self, idle_seconds: int, limit: int = 100) -> list[str]:
         """Jobs not terminal whose last change is older than idle_seconds (sparse GSI)."""

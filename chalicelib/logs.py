@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import TextIO
 
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
@@ -21,11 +22,11 @@ class _StdoutHandler(logging.StreamHandler):
     """Writes to whatever sys.stdout is now (Lambda ships stdout; tests capture it)."""
 
     @property
-    def stream(self):
+    def stream(self) -> TextIO:
         return sys.stdout
 
     @stream.setter
-    def stream(self, _value):
+    def stream(self, _value: TextIO) -> None:
         pass
 
 

@@ -1,8 +1,10 @@
-"""Job and file states, their allowed transitions, and the status document."""
+"""Job and file states, their allowed transitions, and the values the domain passes around."""
 
 from __future__ import annotations
 
 import enum
+import hashlib
+import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -81,6 +83,20 @@ def result_key(job_id: str, build_id: str) -> str:
 
 
 @dataclass(frozen=True)
+class InitiateRequest:
+    """What a client asked for: produced by validation.parse_initiate, stored by jobs.JobStore."""
+
+    file_ids: tuple[int, ...]
+    idempotency_key: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the request body for Idempotency-Key reuse checks."""
+        canonical = json.dumps({"file_ids": list(self.file_ids)}, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
 class Job:
     job_id: str
     status: JobStatus
@@ -113,25 +129,3 @@ class Job:
     @property
     def all_files_done(self) -> bool:
         return self.completed_files >= self.total_files
-
-
-def status_document(job: Job, download_url: str | None, files: list[dict] | None = None) -> dict:
-    """The JSON clients poll; `download_url` is the (possibly re-minted) URL to show."""
-    document = {
-        "jobId": job.job_id,
-        "status": job.status.value,
-        "progress": job.progress,
-        "totalFiles": job.total_files,
-        "completedFiles": job.completed_files,
-        "availableFiles": job.available_files,
-        "downloadUrl": download_url,
-        "size": job.size if download_url else None,
-        "error": job.error,
-        "createdAt": iso(job.created_at),
-        "updatedAt": iso(job.updated_at),
-        "completedAt": iso(job.completed_at),
-        "expiresAt": iso(job.expires_at),
-    }
-    if files is not None:
-        document["files"] = files
-    return document

@@ -14,7 +14,7 @@ import uuid
 from datetime import timedelta
 from typing import Callable, Iterable
 
-from chalicelib import tracing
+from chalicelib import documents, tracing
 from chalicelib.config import Settings
 from chalicelib.jobs import ClaimOutcome, JobStore, RecordOutcome
 from chalicelib.models import FileResult, FileStatus, Job, JobStatus, result_key, result_prefix, source_key, utc_now
@@ -56,10 +56,12 @@ class Worker:
         return {"batchItemFailures": failures}
 
     def handle_record(self, record: dict) -> None:
+        """Parses the message once; on its last receive before the DLQ, a failure fails the job."""
         receives = int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
+        # A malformed body raises here: there is no job to fail, the message itself goes to the DLQ.
+        message = WorkMessage.from_body(record.get("body", ""))
         started = time.monotonic()
         try:
-            message = WorkMessage.from_body(record.get("body", ""))
             with tracing.traced(
                 f"delineate-{message.kind.value}",
                 message.trace,
@@ -68,28 +70,24 @@ class Worker:
                 receiveCount=receives,
             ):
                 self.handle(message, record["messageId"])
-            log.info(
-                "work message handled",
-                extra={
-                    "kind": message.kind.value,
-                    "jobId": message.job_id,
-                    "fileId": message.file_id,
-                    "messageId": record["messageId"],
-                    "receiveCount": receives,
-                    "durationMs": round((time.monotonic() - started) * 1000, 1),
-                },
-            )
         except Exception as exc:
             if receives >= self._settings.max_receive_count:
-                self._give_up(record.get("body", ""), receives, exc)
+                self._give_up(message, receives, exc)
             raise
+        log.info(
+            "work message handled",
+            extra={
+                "kind": message.kind.value,
+                "jobId": message.job_id,
+                "fileId": message.file_id,
+                "messageId": record["messageId"],
+                "receiveCount": receives,
+                "durationMs": round((time.monotonic() - started) * 1000, 1),
+            },
+        )
 
-    def _give_up(self, body: str, receives: int, exc: Exception) -> None:
+    def _give_up(self, message: WorkMessage, receives: int, exc: Exception) -> None:
         """Last receive before the DLQ: end the job as failed, with a reason a person can read."""
-        try:
-            message = WorkMessage.from_body(body)
-        except MalformedMessage:
-            return  # no job to fail; the message itself is kept in the DLQ
         subject = f"file {message.file_id}" if message.file_id is not None else f"{message.kind.value} step"
         reason = f"{subject} failed after {receives} attempts: {type(exc).__name__}: {exc}"
         try:
@@ -106,6 +104,8 @@ class Worker:
         if message.kind is MessageKind.JOB:
             self.fan_out(job)
         elif message.kind is MessageKind.FILE:
+            if message.file_id is None:  # from_body never builds one; the type allows it
+                raise MalformedMessage("a file message needs a fileId")
             self.prepare_file(job, message.file_id)
         else:
             self.build_bundle(job, claimant=message_id)
@@ -113,9 +113,10 @@ class Worker:
     def fan_out(self, job: Job) -> None:
         if job.status is JobStatus.QUEUED:
             if not self._store.start_processing(job.job_id):
-                job = self._store.get(job.job_id)
-                if job is None or job.status is not JobStatus.PROCESSING:
+                current = self._store.get(job.job_id)
+                if current is None or current.status is not JobStatus.PROCESSING:
                     return
+                job = current
             pending = list(job.file_ids)
         elif job.status is JobStatus.PROCESSING:  # redelivery or a sweeper resume
             done = self._store.file_results(job.job_id)
@@ -138,8 +139,8 @@ class Worker:
             status = FileStatus.AVAILABLE if size is not None else FileStatus.UNAVAILABLE
             if self._store.record_file(job.job_id, FileResult(file_id, status, size)) is RecordOutcome.JOB_CLOSED:
                 return
-        job = self._store.get(job.job_id)
-        if job is not None and job.status is JobStatus.PROCESSING and job.all_files_done:
+        current = self._store.get(job.job_id)
+        if current is not None and current.status is JobStatus.PROCESSING and current.all_files_done:
             self._queue.send(WorkMessage(MessageKind.BUNDLE, job.job_id))
 
     def _simulate_preparation(self) -> None:
@@ -155,10 +156,11 @@ class Worker:
             log.info("bundle not built here", extra={"jobId": job.job_id, "outcome": outcome.value})
             return
         results = self._store.file_results(job.job_id)
-        members = [
-            (f"{file_id}.zip", source_key(file_id), results[file_id].size)
-            for file_id in job.file_ids
-            if file_id in results and results[file_id].status is FileStatus.AVAILABLE
+        recorded = [results[file_id] for file_id in job.file_ids if file_id in results]
+        members = [  # an available file is recorded with the size S3 reported for it
+            (f"{result.file_id}.zip", result.s3_key, result.size)
+            for result in recorded
+            if result.status is FileStatus.AVAILABLE and result.size is not None
         ]
         if not members:
             self._store.complete(job.job_id, None, None, None, None)
@@ -169,7 +171,7 @@ class Worker:
         key = result_key(job.job_id, uuid.uuid4().hex)
         size = self._storage.write_bundle(key, members)
         expires_in = self._settings.presign_expiry_seconds
-        url = self._storage.presign(key, expires_in, filename=f"delineate-{job.job_id}.zip")
+        url = documents.sign_bundle(self._storage, self._settings, job.job_id, key)
         url_expiry = utc_now() + timedelta(seconds=expires_in)
         if not self._store.complete(job.job_id, key, size, url, url_expiry):
             # Nobody will be handed this build: the job was cancelled or failed

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import json
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from chalicelib import tracing
 
@@ -36,11 +36,12 @@ class WorkMessage:
     file_id: int | None = None
     trace: str | None = None  # X-Ray trace header of the sender, continued by the worker
 
-    def to_body(self) -> str:
+    def to_body(self, trace_header: str | None = None) -> str:
+        """The SQS body; `trace_header` (the sender's open trace) is used when the message carries none."""
         body: dict[str, Any] = {"v": 1, "kind": self.kind.value, "jobId": self.job_id}
         if self.file_id is not None:
             body["fileId"] = self.file_id
-        trace = self.trace or tracing.current_header()
+        trace = self.trace or trace_header
         if trace:
             body["trace"] = trace
         return json.dumps(body, separators=(",", ":"))
@@ -67,12 +68,16 @@ class SendFailed(RuntimeError):
 
 
 class WorkQueue:
-    def __init__(self, sqs: Any, queue_url: str) -> None:
+    def __init__(
+        self, sqs: Any, queue_url: str, trace_header: Callable[[], str | None] = tracing.current_header
+    ) -> None:
+        """`trace_header` gives the trace each sent message continues: the sender's, by default."""
         self._sqs = sqs
         self.url = queue_url
+        self._trace_header = trace_header
 
     def send(self, message: WorkMessage) -> None:
-        self._sqs.send_message(QueueUrl=self.url, MessageBody=message.to_body())
+        self._sqs.send_message(QueueUrl=self.url, MessageBody=message.to_body(self._trace_header()))
 
     def send_many(self, messages: Sequence[WorkMessage]) -> None:
         """SendMessageBatch in tens; entries SQS rejects are retried, then raised."""
@@ -81,10 +86,14 @@ class WorkQueue:
 
     def _send_batch(self, batch: Iterable[WorkMessage]) -> None:
         pending = {str(index): message for index, message in enumerate(batch)}
+        trace_header = self._trace_header()
         for _ in range(SEND_ATTEMPTS):
             response = self._sqs.send_message_batch(
                 QueueUrl=self.url,
-                Entries=[{"Id": entry_id, "MessageBody": message.to_body()} for entry_id, message in pending.items()],
+                Entries=[
+                    {"Id": entry_id, "MessageBody": message.to_body(trace_header)}
+                    for entry_id, message in pending.items()
+                ],
             )
             pending = {failure["Id"]: pending[failure["Id"]] for failure in response.get("Failed", [])}
             if not pending:

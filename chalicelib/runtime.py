@@ -9,7 +9,7 @@ whole graph with `override(...)` or rebuild it from a fresh environment with
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Callable
 
 from chalicelib import logs, tracing
 from chalicelib.aws import WORKER_CONFIG, api_config, limiter_config, make_clients
@@ -26,7 +26,7 @@ _lock = threading.RLock()  # factories build their own dependencies
 _cache: dict[str, Any] = {}
 
 
-def _build(name: str, factory) -> Any:
+def _build(name: str, factory: Callable[[], Any]) -> Any:
     with _lock:
         if name not in _cache:
             _cache[name] = factory()
@@ -44,7 +44,7 @@ def _instrument() -> None:
 
 
 def _parts(role: str) -> tuple[JobStore, WorkQueue, Storage]:
-    def factory():
+    def factory() -> tuple[JobStore, WorkQueue, Storage]:
         _instrument()
         current = settings()
         config = api_config(current.request_timeout_ms) if role == "api" else WORKER_CONFIG
@@ -67,7 +67,7 @@ def worker() -> Worker:
 
 
 def sweeper() -> Sweeper:
-    def factory():
+    def factory() -> Sweeper:
         store, queue, _ = _parts("worker")
         return Sweeper(store, queue, settings())
 
@@ -75,7 +75,7 @@ def sweeper() -> Sweeper:
 
 
 def rate_limiter() -> RateLimiter:
-    def factory():
+    def factory() -> RateLimiter:
         _instrument()
         current = settings()
         table = make_clients(limiter_config(current.request_timeout_ms)).dynamodb.Table(current.jobs_table)

@@ -8,15 +8,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Callable
 
-from chalicelib import tracing
+from chalicelib import documents, tracing
 from chalicelib.aws import dependency
 from chalicelib.config import Settings
 from chalicelib.errors import Conflict, IdempotencyKeyReused, NotFound
 from chalicelib.jobs import IdempotencyConflict, JobStore
-from chalicelib.models import FileStatus, Job, JobStatus, source_key, status_document, utc_now
+from chalicelib.models import FileStatus, InitiateRequest, Job, JobStatus, source_key, utc_now
 from chalicelib.queue import MessageKind, WorkMessage, WorkQueue
 from chalicelib.storage import Storage
-from chalicelib.validation import InitiateRequest
 
 DATABASE, QUEUE, STORAGE = "database", "queue", "storage"
 
@@ -57,13 +56,7 @@ class DownloadService:
         return job, created
 
     def accepted_document(self, job: Job) -> dict:
-        return {
-            "jobId": job.job_id,
-            "status": job.status.value,
-            "totalFileIds": job.total_files,
-            "estimatedTimeSeconds": self.estimate_seconds(job.total_files),
-            "statusUrl": status_path(job.job_id),
-        }
+        return documents.accepted_document(job, self.estimate_seconds(job.total_files))
 
     def estimate_seconds(self, total_files: int) -> int:
         rounds = math.ceil(total_files / self._settings.worker_concurrency)
@@ -79,13 +72,15 @@ class DownloadService:
     def status(self, job_id: str, include_files: bool = False) -> dict:
         job = self._job(job_id)
         files = self._files(job) if include_files else None
-        return status_document(job, self._current_url(job), files)
+        return documents.status_document(job, self._current_url(job), files)
 
     def result_url(self, job_id: str) -> str:
         job = self._job(job_id)
         url = self._current_url(job)
         if url is None:
-            raise Conflict(f"job is {job.status.value}; the download is not ready", status_document(job, None))
+            raise Conflict(
+                f"job is {job.status.value}; the download is not ready", documents.status_document(job, None)
+            )
         return url
 
     def cancel(self, job_id: str) -> dict:
@@ -93,8 +88,8 @@ class DownloadService:
             cancelled = self._store.cancel(job_id)
         job = self._job(job_id)
         if not cancelled:
-            raise Conflict(f"job is already {job.status.value}", status_document(job, self._current_url(job)))
-        return status_document(job, None)
+            raise Conflict(f"job is already {job.status.value}", documents.status_document(job, self._current_url(job)))
+        return documents.status_document(job, None)
 
     def _current_url(self, job: Job) -> str | None:
         """The stored URL while it has time left, else a freshly signed one (no AWS call)."""
@@ -103,9 +98,7 @@ class DownloadService:
         margin = timedelta(seconds=self._settings.presign_refresh_margin_seconds)
         if job.download_url and job.download_url_expires_at and job.download_url_expires_at - self._clock() > margin:
             return job.download_url
-        return self._storage.presign(
-            job.result_key, self._settings.presign_expiry_seconds, filename=f"delineate-{job.job_id}.zip"
-        )
+        return documents.sign_bundle(self._storage, self._settings, job.job_id, job.result_key)
 
     def _files(self, job: Job) -> list[dict]:
         with dependency(DATABASE):
@@ -113,23 +106,17 @@ class DownloadService:
         files = []
         for file_id in job.file_ids:
             result = results.get(file_id)
-            status = result.status if result else FileStatus.PENDING
-            url = None
-            if status is FileStatus.AVAILABLE:
-                url = self._storage.presign(source_key(file_id), self._settings.presign_expiry_seconds)
-            files.append(
-                {"fileId": file_id, "status": status.value, "size": result.size if result else None, "downloadUrl": url}
-            )
+            available = result is not None and result.status is FileStatus.AVAILABLE
+            url = documents.sign_source(self._storage, self._settings, file_id) if available else None
+            files.append(documents.file_document(file_id, result, url))
         return files
 
     # -- single files -------------------------------------------------------------
 
     def check(self, file_id: int) -> dict:
-        key = source_key(file_id)
         with dependency(STORAGE):
-            size = self._storage.object_size(key)
-        available = size is not None
-        return {"file_id": file_id, "available": available, "s3Key": key if available else None, "size": size}
+            size = self._storage.object_size(source_key(file_id))
+        return documents.check_document(file_id, size)
 
     def start(self, file_id: int) -> tuple[bool, dict]:
         """The original blocking endpoint, bounded: waits up to START_WAIT_MS (within
@@ -153,28 +140,16 @@ class DownloadService:
         job = self._job(job.job_id)
         if job.status.terminal:
             return True, self._start_result(job, file_id, started)
-        return False, {"jobId": job.job_id, "status": job.status.value, "statusUrl": status_path(job.job_id)}
+        return False, documents.pending_start_document(job)
 
     def _start_result(self, job: Job, file_id: int, started: float) -> dict:
         elapsed_ms = int((time.monotonic() - started) * 1000)
-        available = job.status is JobStatus.COMPLETED and job.available_files > 0
-        if available:
+        size, url = None, None
+        if job.status is JobStatus.COMPLETED and job.available_files > 0:
             with dependency(STORAGE):
                 size = self._storage.object_size(source_key(file_id))
-            url = self._storage.presign(source_key(file_id), self._settings.presign_expiry_seconds)
-            message = "Download ready"
-        else:
-            size, url = None, None
-            message = job.error or f"File {file_id} is not available"
-        return {
-            "file_id": file_id,
-            "status": "completed" if available else "failed",
-            "downloadUrl": url,
-            "size": size,
-            "processingTimeMs": elapsed_ms,
-            "message": message,
-            "jobId": job.job_id,
-        }
+            url = documents.sign_source(self._storage, self._settings, file_id)
+        return documents.start_document(job, file_id, url, size, elapsed_ms)
 
     # -- health -------------------------------------------------------------------
 
@@ -193,7 +168,3 @@ def _check(future: Future) -> str:
     except Exception:  # any failure of a dependency is what /health reports
         return "error"
     return "ok"
-
-
-def status_path(job_id: str) -> str:
-    return f"/v1/download/status/{job_id}"

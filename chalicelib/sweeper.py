@@ -30,8 +30,8 @@ class Sweeper:
     def __init__(self, store: JobStore, queue: WorkQueue, settings: Settings) -> None:
         self._store, self._queue, self._settings = store, queue, settings
 
-    def sweep(self) -> dict:
-        outcome = {"resumed": [], "failed": []}
+    def sweep(self) -> dict[str, list[str]]:
+        outcome: dict[str, list[str]] = {"resumed": [], "failed": []}
         idle = self._settings.stalled_job_seconds
         backlog = self._queue.waiting()
         if backlog:

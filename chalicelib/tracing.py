@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Iterator
 
 from aws_xray_sdk import global_sdk_config
 from aws_xray_sdk.core import patch, xray_recorder
@@ -51,7 +51,7 @@ def _in_lambda() -> bool:
 
 
 @contextmanager
-def traced(name: str, trace_header: str | None = None, **annotations) -> Iterator[None]:
+def traced(name: str, trace_header: str | None = None, **annotations: Any) -> Iterator[None]:
     """A segment continuing `trace_header` (local) or a subsegment of Lambda's segment."""
     if not enabled():
         yield
@@ -73,7 +73,7 @@ def traced(name: str, trace_header: str | None = None, **annotations) -> Iterato
         xray_recorder.end_segment()
 
 
-def _annotate(entity, annotations: dict) -> None:
+def _annotate(entity: Any, annotations: dict[str, Any]) -> None:
     if entity is None:
         return
     for key, value in annotations.items():
@@ -81,7 +81,7 @@ def _annotate(entity, annotations: dict) -> None:
             entity.put_annotation(key, value)
 
 
-def annotate(**annotations) -> None:
+def annotate(**annotations: Any) -> None:
     """Adds annotations (e.g. jobId) to whatever segment or subsegment is open."""
     if enabled():
         _annotate(xray_recorder.get_trace_entity(), annotations)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.errors import PayloadTooLarge, ValidationError
+from chalicelib.models import InitiateRequest
 
 MIN_FILE_ID = 10_000
 MAX_FILE_ID = 100_000_000
@@ -16,20 +15,8 @@ MAX_FILES_PER_JOB = 1_000
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
 
-@dataclass(frozen=True)
-class InitiateRequest:
-    file_ids: tuple[int, ...]
-    idempotency_key: str | None = None
-
-    @property
-    def fingerprint(self) -> str:
-        """Identifies the request body for Idempotency-Key reuse checks."""
-        canonical = json.dumps({"file_ids": list(self.file_ids)}, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def parse_json_object(raw_body: bytes | None, max_bytes: int) -> dict[str, Any]:
-    body = raw_body or b""
+def parse_json_object(raw_body: str | bytes | None, max_bytes: int) -> dict[str, Any]:
+    body = raw_body.encode() if isinstance(raw_body, str) else raw_body or b""  # the limit is in bytes
     if len(body) > max_bytes:
         raise PayloadTooLarge(f"body: must be at most {max_bytes} bytes")
     if not body.strip():
@@ -80,12 +67,12 @@ def parse_idempotency_key(value: str | None) -> str | None:
     return key
 
 
-def parse_initiate(raw_body: bytes | None, idempotency_key: str | None, max_bytes: int) -> InitiateRequest:
+def parse_initiate(raw_body: str | bytes | None, idempotency_key: str | None, max_bytes: int) -> InitiateRequest:
     body = parse_json_object(raw_body, max_bytes)
     return InitiateRequest(parse_file_ids(body), parse_idempotency_key(idempotency_key))
 
 
-def parse_single_file(raw_body: bytes | None, max_bytes: int) -> int:
+def parse_single_file(raw_body: str | bytes | None, max_bytes: int) -> int:
     body = parse_json_object(raw_body, max_bytes)
     if "file_id" not in body:
         raise ValidationError("file_id: is required")

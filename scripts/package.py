@@ -154,11 +154,21 @@ def check_packaged(template: dict, stage: str, overrides: dict) -> list[str]:
         f"an override merged into a Chalice intrinsic at {path}"
         for path in _mixed_intrinsics(template.get("Resources", {}), "/Resources")
     ]
-    resources = template["Resources"]
-    untyped = sorted(name for name, body in resources.items() if "Type" not in body)
+    untyped = sorted(name for name, body in template["Resources"].items() if "Type" not in body)
     if untyped:
         problems.append(f"overrides amend resources Chalice did not emit: {untyped}")
     functions = _functions(template)
+    problems += _role_problems(template["Resources"], functions)
+    worker = functions.get(WORKER)
+    if worker is None:
+        return problems + [f"no {WORKER} function in the packaged template"]
+    problems += _worker_problems(worker, template["Parameters"]["VisibilityTimeoutSeconds"])
+    return problems + _stage_problems(stage, overrides)
+
+
+def _role_problems(resources: dict, functions: dict) -> list[str]:
+    """Each function runs as its own role from chalice-overrides.yaml."""
+    problems = []
     for name, function in functions.items():
         role = function["Properties"].get("Role")
         target = role.get("Fn::GetAtt", [None])[0] if isinstance(role, dict) else None
@@ -171,19 +181,19 @@ def check_packaged(template: dict, stage: str, overrides: dict) -> list[str]:
     ]
     if len(set(roles)) != len(roles):
         problems.append(f"functions share a role: {roles}")
+    return problems
 
-    worker = functions.get(WORKER)
-    if worker is None:
-        return problems + [f"no {WORKER} function in the packaged template"]
+
+def _worker_problems(worker: dict, visibility: dict) -> list[str]:
+    """The queue's visibility outlasts the worker, a batch fits its timeout, failures are reported per item."""
+    problems = []
     timeout = int(worker["Properties"]["Timeout"])
-    visibility = template["Parameters"]["VisibilityTimeoutSeconds"]
     for key in ("Default", "MinValue"):
         if int(visibility[key]) < VISIBILITY_FACTOR * timeout:
             problems.append(
                 f"VisibilityTimeoutSeconds.{key}={visibility[key]} < "
                 f"{VISIBILITY_FACTOR} x {WORKER} timeout ({timeout} s)"
             )
-
     event = worker["Properties"]["Events"][WORKER_EVENT]["Properties"]
     env = worker["Properties"].get("Environment", {}).get("Variables", {})
     delay_max_s = int(env.get("DOWNLOAD_DELAY_MAX_MS", "200000")) / 1000
@@ -193,15 +203,19 @@ def check_packaged(template: dict, stage: str, overrides: dict) -> list[str]:
         )
     if event.get("FunctionResponseTypes") != ["ReportBatchItemFailures"]:
         problems.append("the SQS event source must report batch item failures")
+    return problems
 
+
+def _stage_problems(stage: str, overrides: dict) -> list[str]:
+    """A stage's config.json must not shadow what the stack hands the functions."""
     stage_env = set(_stage_config(stage).get("environment_variables", {}))
-    from_stack = set()
+    from_stack: set[str] = set()
     for body in overrides.get("Resources", {}).values():
         from_stack |= set(body.get("Properties", {}).get("Environment", {}).get("Variables", {}))
     shadowed = sorted(stage_env & from_stack)
     if shadowed:
-        problems.append(f".chalice/config.json stage {stage!r} sets {shadowed}, which come from the stack")
-    return problems
+        return [f".chalice/config.json stage {stage!r} sets {shadowed}, which come from the stack"]
+    return []
 
 
 # -- chalice package ------------------------------------------------------------

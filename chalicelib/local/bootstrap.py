@@ -6,13 +6,12 @@ queue or bucket itself, it deploys the template and reads the stack outputs.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
 
-from chalicelib.local.processes import PROJECT_DIR
+from chalicelib.local.processes import PROJECT_DIR, wait_until
 
 TEMPLATE_PATH = PROJECT_DIR / "infra" / "template.yaml"
 _DONE = {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
@@ -47,15 +46,20 @@ def deploy(stack_name: str, parameters: dict[str, str], timeout: float = 120.0) 
             TemplateBody=TEMPLATE_PATH.read_text(),
             Parameters=[{"ParameterKey": key, "ParameterValue": value} for key, value in parameters.items()],
         )
-    deadline = time.monotonic() + timeout
-    while True:
-        stack = _describe(cloudformation, stack_name)
-        status = stack["StackStatus"] if stack else "MISSING"
-        if status in _DONE:
-            return {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
-        if status in _FAILED or time.monotonic() > deadline:
-            raise RuntimeError(f"stack {stack_name} is {status}: {stack.get('StackStatusReason', '') if stack else ''}")
-        time.sleep(0.5)
+    stack = wait_until(
+        lambda: _settled(cloudformation, stack_name), timeout, interval=0.5, what=f"stack {stack_name} to deploy"
+    )
+    return {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
+
+
+def _settled(cloudformation: Any, stack_name: str) -> dict | None:
+    """The stack once deployed, None while in progress; a failed or vanished stack raises."""
+    stack = _describe(cloudformation, stack_name)
+    if stack is None:
+        raise RuntimeError(f"stack {stack_name} is MISSING")
+    if stack["StackStatus"] in _FAILED:
+        raise RuntimeError(f"stack {stack_name} is {stack['StackStatus']}: {stack.get('StackStatusReason', '')}")
+    return stack if stack["StackStatus"] in _DONE else None
 
 
 def service_env(outputs: dict[str, str]) -> dict[str, str]:

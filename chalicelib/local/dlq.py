@@ -16,6 +16,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import boto3
 
@@ -37,13 +38,13 @@ def _load_stack_env() -> None:
             os.environ[name] = value
 
 
-def _receive(sqs, url: str, visibility: int) -> list[dict]:
+def _receive(sqs: Any, url: str, visibility: int) -> list[dict]:
     return sqs.receive_message(
         QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=visibility, AttributeNames=["All"], WaitTimeSeconds=1
     ).get("Messages", [])
 
 
-def inspect(sqs, dlq_url: str) -> int:
+def inspect(sqs: Any, dlq_url: str) -> int:
     seen: dict[str, dict] = {}
     for _ in range(100):
         batch = _receive(sqs, dlq_url, visibility=5)
@@ -66,7 +67,7 @@ def inspect(sqs, dlq_url: str) -> int:
     return len(seen)
 
 
-def redrive(sqs, dlq_url: str, work_url: str) -> int:
+def redrive(sqs: Any, dlq_url: str, work_url: str) -> int:
     moved = 0
     while batch := _receive(sqs, dlq_url, visibility=30):
         for message in batch:

@@ -61,7 +61,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until(predicate: Callable[[], T], timeout: float, interval: float = 0.2, what: str = "") -> T:
+def wait_until(predicate: Callable[[], T | None], timeout: float, interval: float = 0.2, what: str = "") -> T:
     """Polls until predicate() is truthy and returns that value: a deadline, never a bare sleep."""
     deadline = time.monotonic() + timeout
     while True:

@@ -21,6 +21,8 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from types import FrameType
+from typing import NoReturn
 
 import boto3
 
@@ -56,7 +58,13 @@ class Stopped(Exception):
     pass
 
 
-def _on_signal(signum, _frame):
+def _command(process: subprocess.Popen) -> str:
+    """The first words of a child's command line, to name it in a log line."""
+    args = process.args
+    return " ".join(map(str, args[:3])) if isinstance(args, (list, tuple)) else str(args)
+
+
+def _on_signal(signum: int, _frame: FrameType | None) -> NoReturn:
     raise Stopped(signal.Signals(signum).name)
 
 
@@ -159,7 +167,7 @@ def run() -> int:
         # crashes is started again, and SQS redelivers what it held.
         workers = {f"consumer-{index}": python_module("chalicelib.local.consumer") for index in range(consumers)}
         workers["sweeper"] = python_module("chalicelib.local.sweeper")
-        replaceable = {}
+        replaceable: dict[int, str] = {}
         for name, args in workers.items():
             process = spawn(args, env, logs / f"{name}.log")
             processes.append(process)
@@ -174,13 +182,15 @@ def run() -> int:
             for index, process in enumerate(processes):
                 if process.poll() is None:
                     continue
-                name = replaceable.pop(process.pid, None)
-                if name is None:  # the emulator or the API: the stack cannot go on without it
-                    log.error("%s exited with %s; stopping", " ".join(process.args[:3]), process.returncode)
+                worker = replaceable.pop(process.pid, None)
+                if worker is None:  # the emulator or the API: the stack cannot go on without it
+                    log.error("%s exited with %s; stopping", _command(process), process.returncode)
                     return 1
-                log.warning("%s (pid %d) exited with %s; starting a replacement", name, process.pid, process.returncode)
-                processes[index] = spawn(workers[name], env, logs / f"{name}.log")
-                replaceable[processes[index].pid] = name
+                log.warning(
+                    "%s (pid %d) exited with %s; starting a replacement", worker, process.pid, process.returncode
+                )
+                processes[index] = spawn(workers[worker], env, logs / f"{worker}.log")
+                replaceable[processes[index].pid] = worker
             time.sleep(0.2)
     except Stopped as stop:
         log.info("%s received; stopping %d processes", stop, len(processes))

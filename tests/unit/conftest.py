@@ -17,11 +17,10 @@ from chalicelib import runtime
 from chalicelib.aws import WORKER_CONFIG, make_clients
 from chalicelib.config import Settings
 from chalicelib.jobs import JobStore
-from chalicelib.models import Job
+from chalicelib.models import InitiateRequest, Job
 from chalicelib.processing import Worker
 from chalicelib.queue import WorkQueue
 from chalicelib.storage import Storage
-from chalicelib.validation import InitiateRequest
 
 
 @pytest.fixture(autouse=True)

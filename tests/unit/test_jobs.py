@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.jobs import ClaimOutcome, IdempotencyConflict, RecordOutcome
-from chalicelib.models import FileResult, FileStatus, JobStatus, iso
-from chalicelib.validation import InitiateRequest
+from chalicelib.models import FileResult, FileStatus, InitiateRequest, JobStatus, iso
 
 TTL = 3600
 

@@ -1,4 +1,4 @@
-"""Job and file states, the forward-only transition table and the status document."""
+"""Job and file states, the forward-only transition table and the values built on them."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from chalicelib.models import (
     parse_iso,
     result_key,
     source_key,
-    status_document,
 )
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -79,53 +78,6 @@ def test_job_without_files_has_zero_progress():
 def test_all_files_done_only_when_every_file_is_counted():
     assert not job(completed_files=2).all_files_done
     assert job(completed_files=3).all_files_done
-
-
-def test_status_document_has_the_contract_fields():
-    document = status_document(job(completed_files=2, available_files=1), None)
-
-    assert document == {
-        "jobId": "3f0c2f7e-1111-4111-8111-111111111111",
-        "status": "processing",
-        "progress": 66,
-        "totalFiles": 3,
-        "completedFiles": 2,
-        "availableFiles": 1,
-        "downloadUrl": None,
-        "size": None,
-        "error": None,
-        "createdAt": "2026-01-01T00:00:00Z",
-        "updatedAt": "2026-01-01T00:00:05Z",
-        "completedAt": None,
-        "expiresAt": "2026-01-02T00:00:00Z",
-    }
-
-
-def test_status_document_shows_size_only_with_a_download_url():
-    done = job(
-        status=JobStatus.COMPLETED,
-        completed_files=3,
-        available_files=2,
-        size=4096,
-        completed_at=T0 + timedelta(seconds=9),
-    )
-
-    with_url = status_document(done, "https://example.test/bundle.zip")
-    without_url = status_document(done, None)
-
-    assert (with_url["downloadUrl"], with_url["size"], with_url["completedAt"]) == (
-        "https://example.test/bundle.zip",
-        4096,
-        "2026-01-01T00:00:09Z",
-    )
-    assert (without_url["downloadUrl"], without_url["size"]) == (None, None)
-
-
-def test_status_document_lists_files_only_when_asked():
-    files = [{"fileId": 70000, "status": "pending", "size": None, "downloadUrl": None}]
-
-    assert "files" not in status_document(job(), None)
-    assert status_document(job(), None, files)["files"] == files
 
 
 def test_iso_round_trips_at_second_precision_in_utc():

@@ -13,10 +13,9 @@ import requests
 
 from app import process_work
 from chalicelib import runtime
-from chalicelib.models import FileResult, FileStatus
+from chalicelib.models import FileResult, FileStatus, InitiateRequest
 from chalicelib.processing import Worker
 from chalicelib.queue import MessageKind, SendFailed, WorkMessage
-from chalicelib.validation import InitiateRequest
 from tests.support.aws import (
     delete_records,
     drain,

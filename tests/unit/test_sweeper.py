@@ -7,10 +7,9 @@ import pytest
 from app import process_work, sweep_stalled_jobs
 from chalicelib import runtime
 from chalicelib.jobs import JobStore
-from chalicelib.models import FileResult, FileStatus
+from chalicelib.models import FileResult, FileStatus, InitiateRequest
 from chalicelib.queue import MessageKind, WorkMessage, WorkQueue
 from chalicelib.sweeper import BACKLOG_GRACE_FACTOR, Sweeper
-from chalicelib.validation import InitiateRequest
 from tests.support.aws import delete_records, drain, put_source, queue_depth, receive_records
 
 

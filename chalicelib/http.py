@@ -13,7 +13,7 @@ from chalice import CORSConfig, Response
 
 from chalicelib import runtime, tracing
 from chalicelib.errors import Conflict, NotFound, error_body, error_title
-from chalicelib.ratelimit import Decision
+from chalicelib.ratelimit import Decision, client_key
 
 log = logging.getLogger("delineate.http")
 
@@ -90,8 +90,8 @@ def _reshape_error(response: Response, request_id: str) -> None:
 
 
 def _client_id(event: Any) -> str:
-    """API Gateway's sourceIp: set by the gateway, unlike X-Forwarded-For which clients control."""
-    return str((event.context or {}).get("identity", {}).get("sourceIp") or "unknown")
+    """API Gateway's sourceIp (set by the gateway, unlike X-Forwarded-For which clients control), per /64 for IPv6."""
+    return client_key(str((event.context or {}).get("identity", {}).get("sourceIp") or "unknown"))
 
 
 def _rate_limit(event: Any) -> Decision | None:

@@ -7,6 +7,8 @@ The endpoint is not configured here: boto3 honours AWS_ENDPOINT_URL itself.
 
 from __future__ import annotations
 
+import logging
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -16,6 +18,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.errors import DependencyUnavailable
+
+log = logging.getLogger("delineate.aws")
 
 # An API request makes at most this many AWS calls one after another before it
 # can answer: the rate limiter's, then initiate's job write and message send.
@@ -88,13 +92,35 @@ class AwsClients:
     s3: Any
 
 
+def _endpoint_configured() -> bool:
+    """An emulator's endpoint (LocalStack, moto server): boto3 sends every S3 call there."""
+    return bool(os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"))
+
+
+def s3_config(config: Config) -> Config:
+    """SigV4, and on AWS the regional virtual-hosted endpoint: https://<bucket>.s3.<region>.amazonaws.com.
+
+    botocore otherwise signs presigned URLs for the global host
+    (<bucket>.s3.amazonaws.com) with a regional scope. Outside us-east-1, S3
+    answers a young bucket's global host with a 307 to the regional one for up
+    to a day (DNS propagation), and the redirected URL no longer matches its
+    signature. us-east-1 is made regional too, so every region signs the same
+    way. Against an emulator's endpoint boto3 keeps path style
+    (http://host:port/<bucket>/key), which needs no per-bucket DNS name.
+    SigV2 URLs are deprecated and refused in newer regions, hence s3v4.
+    """
+    sigv4 = config.merge(Config(signature_version="s3v4"))
+    if _endpoint_configured():
+        return sigv4
+    return sigv4.merge(Config(s3={"addressing_style": "virtual", "us_east_1_regional_endpoint": "regional"}))
+
+
 def make_clients(config: Config = API_CONFIG) -> AwsClients:
     session = boto3.session.Session()
     return AwsClients(
         dynamodb=session.resource("dynamodb", config=config),
         sqs=session.client("sqs", config=config),
-        # SigV4 presigning: SigV2 URLs are deprecated and refused in newer regions.
-        s3=session.client("s3", config=config.merge(Config(signature_version="s3v4"))),
+        s3=session.client("s3", config=s3_config(config)),
     )
 
 
@@ -113,11 +139,17 @@ def is_dependency_failure(exc: Exception) -> bool:
 
 @contextmanager
 def dependency(name: str) -> Iterator[None]:
-    """Turns an unreachable or failing AWS dependency into a 503 naming it."""
+    """Turns an unreachable or failing AWS dependency into a 503 naming it.
+
+    The caller learns which dependency failed, not how: the AWS error code
+    (ThrottlingException, NoSuchBucket, ...) says what the service runs on and
+    how it is provisioned, so it goes to the log only.
+    """
     try:
         yield
     except (BotoCoreError, ClientError) as exc:
         if is_dependency_failure(exc):
             detail = error_code(exc) if isinstance(exc, ClientError) else type(exc).__name__
-            raise DependencyUnavailable(name, detail) from exc
+            log.warning("dependency unavailable", extra={"dependency": name, "error": detail})
+            raise DependencyUnavailable(name) from exc
         raise

@@ -19,7 +19,7 @@ from chalicelib import tracing
 from chalicelib.config import Settings
 from chalicelib.errors import Conflict, NotFound, error_body, error_title
 from chalicelib.models import JobStatus
-from chalicelib.ratelimit import Decision, RateLimiter
+from chalicelib.ratelimit import Decision, RateLimiter, client_key
 
 log = logging.getLogger("delineate.http")
 
@@ -97,8 +97,8 @@ def _reshape_error(response: Response, request_id: str) -> None:
 
 
 def _client_id(event: Any) -> str:
-    """API Gateway's sourceIp: set by the gateway, unlike X-Forwarded-For which clients control."""
-    return str((event.context or {}).get("identity", {}).get("sourceIp") or "unknown")
+    """API Gateway's sourceIp (set by the gateway, unlike X-Forwarded-For which clients control), per /64 for IPv6."""
+    return client_key(str((event.context or {}).get("identity", {}).get("sourceIp") or "unknown"))
 
 
 def _rate_limit(event: Any, enabled: bool, rate_limiter: Callable[[], RateLimiter]) -> Decision | None:

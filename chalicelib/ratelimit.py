@@ -23,6 +23,7 @@ the window ends, so a client hammering past its limit costs no writes.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 import threading
 import time
@@ -30,6 +31,25 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 DEFAULT_MAX_LEASE = 10
+
+
+def client_key(source_ip: str) -> str:
+    """Who a request counts against: an IPv4 address, or the /64 network of an IPv6 one.
+
+    An IPv6 subscriber is routinely given a whole /64 (RFC 6177) and picks
+    addresses in it at will (privacy extensions, RFC 8981), so counting single
+    addresses would grant the quota again for each of 2**64 of them. An
+    IPv4-mapped address counts as the IPv4 address it carries.
+    """
+    try:
+        address = ipaddress.ip_address(source_ip)
+    except ValueError:
+        return source_ip
+    if address.version == 4:
+        return str(address)
+    if address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(ipaddress.IPv6Network((address, 64), strict=False))
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 # Objects in these classes exist (HEAD answers) but GET refuses them until restored.
 _ARCHIVED = frozenset({"GLACIER", "DEEP_ARCHIVE"})
 _RESTORED = 'ongoing-request="false"'
+_HEALTH_PREFIX = "downloads/"  # models.source_key's prefix
 
 
 class SourceUnreadable(RuntimeError):
@@ -75,4 +76,10 @@ class Storage:
         return doomed
 
     def ping(self) -> None:
-        self._s3.head_bucket(Bucket=self.bucket)
+        """Lists one key under downloads/: the API's role may list only that prefix.
+
+        HeadBucket would be simpler, but it is authorised as s3:ListBucket with
+        no s3:prefix, which a prefix-limited grant (infra/chalice-overrides.yaml)
+        refuses. A missing bucket still fails (NoSuchBucket).
+        """
+        self._s3.list_objects_v2(Bucket=self.bucket, Prefix=_HEALTH_PREFIX, MaxKeys=1)

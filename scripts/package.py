@@ -40,6 +40,12 @@ WORKER_EVENT = "ProcessWorkSqsEventSource"
 # least six times the function's timeout, so a throttled or retried batch is
 # not redelivered while it is still being worked on.
 VISIBILITY_FACTOR = 6
+DAY_SECONDS = 86400
+# Lambda keeps this much of the account's concurrency unreserved, and refuses
+# reservations that would leave less (of the default quota of 1,000).
+UNRESERVED_MINIMUM = 100
+DEFAULT_ACCOUNT_CONCURRENCY = 1000
+START_RESOURCE_PATH = "/~1v1~1download~1start"
 
 
 class PackagingError(RuntimeError):
@@ -163,7 +169,7 @@ def check_packaged(template: dict, stage: str, overrides: dict) -> list[str]:
     if worker is None:
         return problems + [f"no {WORKER} function in the packaged template"]
     problems += _worker_problems(worker, template["Parameters"]["VisibilityTimeoutSeconds"])
-    return problems + _stage_problems(stage, overrides)
+    return problems + _stage_problems(stage, overrides) + retention_problems(template) + concurrency_problems(template)
 
 
 def _role_problems(resources: dict, functions: dict) -> list[str]:
@@ -215,6 +221,67 @@ def _stage_problems(stage: str, overrides: dict) -> list[str]:
     shadowed = sorted(stage_env & from_stack)
     if shadowed:
         return [f".chalice/config.json stage {stage!r} sets {shadowed}, which come from the stack"]
+    return []
+
+
+def _default(template: dict, parameter: str) -> int:
+    return int(template["Parameters"][parameter]["Default"])
+
+
+def retention_problems(template: dict) -> list[str]:
+    """JOB_TTL_SECONDS is ResultRetentionDays in seconds, for every value the parameter allows.
+
+    A job that outlives its bundle would point at a deleted object.
+    """
+    allowed = {str(value) for value in template["Parameters"]["ResultRetentionDays"].get("AllowedValues", [])}
+    mapping = template.get("Mappings", {}).get("RetentionSeconds", {})
+    problems = (
+        []
+        if allowed and allowed == set(mapping)
+        else [
+            f"ResultRetentionDays.AllowedValues {sorted(allowed)} and Mappings.RetentionSeconds {sorted(mapping)} differ"
+        ]
+    )
+    problems += [
+        f"RetentionSeconds[{days}] is {entry['Seconds']}, not {days} days"
+        for days, entry in mapping.items()
+        if int(entry["Seconds"]) != int(days) * DAY_SECONDS
+    ]
+    derived = {"Fn::FindInMap": ["RetentionSeconds", {"Ref": "ResultRetentionDays"}, "Seconds"]}
+    problems += [
+        f"{name}: JOB_TTL_SECONDS must be derived from ResultRetentionDays ({derived})"
+        for name, function in _functions(template).items()
+        if function["Properties"].get("Environment", {}).get("Variables", {}).get("JOB_TTL_SECONDS") != derived
+    ]
+    return problems
+
+
+def concurrency_problems(template: dict) -> list[str]:
+    """Every function reserves concurrency, the worker exactly its SQS MaximumConcurrency, within the account."""
+    functions = _functions(template)
+    reserved = {name: body["Properties"].get("ReservedConcurrentExecutions") for name, body in functions.items()}
+    problems = [f"{name} reserves no concurrency" for name, value in reserved.items() if value is None]
+    if reserved.get(WORKER) != {"Ref": "WorkerMaximumConcurrency"}:
+        problems.append(f"{WORKER} must reserve WorkerMaximumConcurrency, the SQS mapping's MaximumConcurrency")
+    defaults = sum(_default(template, value["Ref"]) for value in reserved.values() if isinstance(value, dict))
+    if defaults > DEFAULT_ACCOUNT_CONCURRENCY - UNRESERVED_MINIMUM:
+        problems.append(f"default reservations ({defaults}) leave less than {UNRESERVED_MINIMUM} unreserved")
+    return problems + _start_throttle_problems(template)
+
+
+def _start_throttle_problems(template: dict) -> list[str]:
+    """/start holds an invocation up to START_WAIT_MS: its throttled rate x that wait must fit the API's reservation."""
+    api = template["Resources"]["APIHandler"]["Properties"]
+    settings = {
+        item["ResourcePath"]: item for item in template["Resources"]["RestAPI"]["Properties"].get("MethodSettings", [])
+    }
+    start = settings.get(START_RESOURCE_PATH)
+    if "/*" not in settings or start is None:
+        return [f"RestAPI.MethodSettings must throttle the stage (/*) and {START_RESOURCE_PATH}"]
+    wait_s = int(api["Environment"]["Variables"]["START_WAIT_MS"]) / 1000
+    held = _default(template, start["ThrottlingRateLimit"]["Ref"]) * wait_s
+    if held >= _default(template, api["ReservedConcurrentExecutions"]["Ref"]):
+        return [f"/start at its throttled rate holds {held:g} invocations, the API's whole reservation"]
     return []
 
 

@@ -491,9 +491,147 @@ def test_gateway_made_errors_carry_our_shape_and_headers(resources):
         body = _render(response["ResponseTemplates"]["application/json"])
         assert set(body) == {"error", "message", "requestId"}, kind
         headers = response["ResponseParameters"]["Headers"]
+        # Always the gateway's own id (the body's requestId): a mapping cannot
+        # check a client's X-Request-ID the way the app does before echoing it.
+        assert headers["X-Request-ID"] == "context.requestId", kind
         assert headers["Access-Control-Allow-Origin"] == "'*'"
         assert headers["X-Content-Type-Options"] == "'nosniff'"
         assert {"X-Frame-Options", "Strict-Transport-Security", "Referrer-Policy", "X-Request-ID"} <= set(headers)
+
+
+def test_api_stage_is_throttled_and_start_more_tightly(template, resources):
+    settings = {item["ResourcePath"]: item for item in resources["RestAPI"]["Properties"]["MethodSettings"]}
+    stage, start = settings["/*"], settings["/~1v1~1download~1start"]
+
+    assert stage["HttpMethod"] == "*" and start["HttpMethod"] == "POST"
+    assert stage["ThrottlingRateLimit"] == {"Ref": "ApiThrottlingRateLimit"}
+    assert stage["ThrottlingBurstLimit"] == {"Ref": "ApiThrottlingBurstLimit"}
+    defaults = {name: body.get("Default") for name, body in template["Parameters"].items()}
+    assert defaults[start["ThrottlingRateLimit"]["Ref"]] < defaults["ApiThrottlingRateLimit"]
+    assert defaults[start["ThrottlingBurstLimit"]["Ref"]] < defaults["ApiThrottlingBurstLimit"]
+
+
+def test_start_at_its_throttled_rate_leaves_room_in_the_api_reservation(template, resources):
+    start_wait_s = int(env_of(resources, "APIHandler")["START_WAIT_MS"]) / 1000
+    parameters = template["Parameters"]
+
+    held = parameters["StartThrottlingRateLimit"]["Default"] * start_wait_s  # Little's law
+    assert held <= parameters["ApiReservedConcurrency"]["Default"] / 2
+
+
+def test_api_access_logs_go_to_a_log_group_with_bounded_retention(resources):
+    setting = resources["RestAPI"]["Properties"]["AccessLogSetting"]
+    group = resources[setting["DestinationArn"]["Fn::GetAtt"][0]]
+    fields = json.loads(setting["Format"])
+
+    assert group["Type"] == "AWS::Logs::LogGroup"
+    assert 1 <= group["Properties"]["RetentionInDays"] <= 400
+    assert fields["requestId"] == "$context.requestId"
+    assert {"sourceIp", "status", "path", "method"} <= set(fields)
+    # A stage with access logging is refused until the account has a logging role.
+    assert resources["RestAPI"]["DependsOn"] == "ApiGatewayAccount"
+    account = resources["ApiGatewayAccount"]
+    assert account["Properties"]["CloudWatchRoleArn"] == {"Fn::GetAtt": ["ApiGatewayLoggingRole", "Arn"]}
+    assert account["DeletionPolicy"] == resources["ApiGatewayLoggingRole"]["DeletionPolicy"] == "Retain"
+
+
+# -- concurrency ----------------------------------------------------------------
+
+
+def test_each_function_reserves_concurrency_and_the_worker_its_mapping_maximum(template, resources):
+    reserved = {function: function_props(resources, function)["ReservedConcurrentExecutions"] for function in FUNCTIONS}
+    event = function_props(resources, "ProcessWork")["Events"]["ProcessWorkSqsEventSource"]["Properties"]
+
+    assert (
+        reserved["ProcessWork"] == event["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "WorkerMaximumConcurrency"}
+    )
+    assert reserved["APIHandler"] == {"Ref": "ApiReservedConcurrency"}
+    assert reserved["SweepStalledJobs"] == {"Ref": "SweeperReservedConcurrency"}
+    total = sum(template["Parameters"][value["Ref"]]["Default"] for value in reserved.values())
+    assert total <= 1000 - 100  # the default account quota, less what Lambda keeps unreserved
+
+
+def test_package_refuses_a_worker_reserving_other_than_its_mapping_maximum(template):
+    broken = json.loads(json.dumps(template))
+    broken["Resources"]["ProcessWork"]["Properties"]["ReservedConcurrentExecutions"] = 10
+
+    assert packaging.concurrency_problems(template) == []
+    assert any("ProcessWork must reserve" in problem for problem in packaging.concurrency_problems(broken))
+
+
+# -- retention ------------------------------------------------------------------
+
+
+def test_job_ttl_is_derived_from_the_result_retention(template, resources, chalice_config):
+    allowed = template["Parameters"]["ResultRetentionDays"]["AllowedValues"]
+    seconds = template["Mappings"]["RetentionSeconds"]
+
+    assert sorted(seconds, key=int) == [str(days) for days in sorted(allowed)]
+    assert all(seconds[str(days)]["Seconds"] == days * 86400 for days in allowed)
+    for function in FUNCTIONS:
+        assert env_of(resources, function)["JOB_TTL_SECONDS"] == {
+            "Fn::FindInMap": ["RetentionSeconds", {"Ref": "ResultRetentionDays"}, "Seconds"]
+        }
+    # Stages outside the cloud stack set it themselves, within the template's default retention.
+    default_retention_s = template["Parameters"]["ResultRetentionDays"]["Default"] * 86400
+    for settings in chalice_config["stages"].values():
+        ttl = settings.get("environment_variables", {}).get("JOB_TTL_SECONDS")
+        assert ttl is None or int(ttl) <= default_retention_s
+
+
+def test_package_refuses_a_job_ttl_set_apart_from_the_retention(template):
+    broken = json.loads(json.dumps(template))
+    broken["Resources"]["APIHandler"]["Properties"]["Environment"]["Variables"]["JOB_TTL_SECONDS"] = "604800"
+    broken["Mappings"]["RetentionSeconds"]["7"]["Seconds"] = 86400
+
+    assert packaging.retention_problems(template) == []
+    assert len(packaging.retention_problems(broken)) == 2
+
+
+# -- bucket access ----------------------------------------------------------------
+
+
+def test_bucket_refuses_requests_without_tls(resources):
+    policy = resources["StorageBucketPolicy"]["Properties"]
+
+    assert policy["Bucket"] == {"Ref": "StorageBucket"}
+    assert {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [{"Fn::GetAtt": ["StorageBucket", "Arn"]}, {"Fn::Sub": "${StorageBucket.Arn}/*"}],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    } in policy["PolicyDocument"]["Statement"]
+
+
+def test_each_role_may_list_only_the_prefixes_it_heads_or_lists(resources):
+    # API: heads sources, /health lists downloads/. Worker: heads sources, prunes results/<job>/.
+    expected = {"APIHandler": ["downloads/*"], "ProcessWork": ["downloads/*", "results/*"], "SweepStalledJobs": None}
+    for function, prefixes in expected.items():
+        grants = [
+            statement
+            for statement in statements_of(role_of(resources, function))
+            if "s3:ListBucket" in as_list(statement["Action"])
+        ]
+        if prefixes is None:
+            assert grants == [], function
+            continue
+        assert len(grants) == 1 and as_list(grants[0]["Action"]) == ["s3:ListBucket"], function
+        assert grants[0]["Condition"] == {"StringLike": {"s3:prefix": prefixes}}, function
+
+
+# -- alarms ---------------------------------------------------------------------
+
+
+def test_a_message_in_the_dead_letter_queue_raises_an_alarm(resources):
+    alarm = resources["DeadLetterQueueNotEmptyAlarm"]["Properties"]
+
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}}]
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
+    assert alarm["Period"] * alarm["EvaluationPeriods"] <= 900
+    assert alarm["TreatMissingData"] == "notBreaching"
 
 
 # -- lint -----------------------------------------------------------------------

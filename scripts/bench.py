@@ -19,7 +19,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.support.devstack import start_dev_stack  # noqa: E402
+from tests.support.devstack import poll_until_terminal, start_dev_stack  # noqa: E402
 
 SAMPLES = list(range(70000, 70100, 7))
 
@@ -29,20 +29,10 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
-def wait_terminal(stack, job_id: str, timeout: float = 300) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        document = requests.get(stack.url(f"/v1/download/status/{job_id}"), timeout=10).json()
-        if document["status"] in ("completed", "failed", "cancelled"):
-            return document
-        time.sleep(0.05)
-    raise TimeoutError(job_id)
-
-
 def job_wall_time(stack, file_ids: list[int]) -> tuple[float, dict]:
     started = time.monotonic()
     job_id = requests.post(stack.url("/v1/download/initiate"), json={"file_ids": file_ids}, timeout=10).json()["jobId"]
-    document = wait_terminal(stack, job_id)
+    document, _ = poll_until_terminal(stack, job_id, timeout=300, interval=0.05)
     return time.monotonic() - started, document
 
 

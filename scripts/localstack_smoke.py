@@ -34,6 +34,9 @@ import requests
 from botocore.exceptions import ClientError
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from chalicelib.local.processes import wait_until  # noqa: E402
+
 TEMPLATE = REPO / "infra" / "template.yaml"
 REGION = "us-east-1"
 # LocalStack ignores secrets; "test" is its documented dummy value. Passed to
@@ -45,18 +48,6 @@ MIB = 1024 * 1024
 def default_endpoint() -> str:
     port = os.environ.get("LOCALSTACK_PORT", "4566")
     return os.environ.get("AWS_ENDPOINT_URL") or f"http://127.0.0.1:{port}"
-
-
-def poll(what: str, probe: Callable[[], object], timeout: float, interval: float = 0.2):
-    """Return probe()'s first truthy value; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
 
 
 def expect(condition: bool, message: str) -> None:
@@ -89,7 +80,7 @@ class Smoke:
         except Exception as exc:  # report every failing step, then exit non-zero
             self.failures.append(name)
             print(f"FAIL {name}: {type(exc).__name__}: {exc}")
-            if not isinstance(exc, AssertionError):
+            if not isinstance(exc, (AssertionError, TimeoutError)):
                 traceback.print_exc(limit=3)
             return False
         elapsed = time.monotonic() - started
@@ -120,7 +111,7 @@ class Smoke:
             stack = cfn.describe_stacks(StackName=self.stack_name)["Stacks"][0]
             return None if stack["StackStatus"].endswith("IN_PROGRESS") else stack
 
-        stack = poll("stack creation", finished, timeout=120, interval=0.5)
+        stack = wait_until(finished, timeout=120, interval=0.5, what="stack creation")
         if stack["StackStatus"] != "CREATE_COMPLETE":
             events = cfn.describe_stack_events(StackName=self.stack_name)["StackEvents"]
             reasons = [
@@ -164,7 +155,7 @@ class Smoke:
                 return True
             return not stacks or stacks[0]["StackStatus"] == "DELETE_COMPLETE"
 
-        poll("stack deletion", gone, timeout=60, interval=0.5)
+        wait_until(gone, timeout=60, interval=0.5, what="stack deletion")
         return f"stack {self.stack_name} deleted"
 
     def _stack_bucket(self, cfn) -> str | None:
@@ -275,7 +266,7 @@ class Smoke:
             return pks if pks == ["JOB#gsi1", "JOB#gsi2"] else None
 
         # GSIs are eventually consistent on AWS: poll rather than read once.
-        pks = poll("active-jobs index", stalled, timeout=10)
+        pks = wait_until(stalled, timeout=10, what="active-jobs index")
         return f"active-jobs query -> {pks}"
 
     # -------------------------------------------------------------- sqs ---
@@ -306,10 +297,10 @@ class Smoke:
         url = self.outputs["WorkQueueUrl"]
         body = f"smoke-{uuid.uuid4()}"
         sqs.send_message(QueueUrl=url, MessageBody=body)
-        messages = poll(
-            "the sent message",
+        messages = wait_until(
             lambda: sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages"),
             timeout=10,
+            what="the sent message",
         )
         expect(messages[0]["Body"] == body, f"received {messages[0]['Body']!r}")
         sqs.delete_message(QueueUrl=url, ReceiptHandle=messages[0]["ReceiptHandle"])
@@ -330,21 +321,21 @@ class Smoke:
         for attempt in range(1, max_receives + 1):
             # VisibilityTimeout=0 hands the message straight back, like a consumer
             # that fails without deleting it; each receive still counts.
-            got = poll(
-                f"receive #{attempt}",
+            got = wait_until(
                 lambda: sqs.receive_message(
                     QueueUrl=url, VisibilityTimeout=0, AttributeNames=["ApproximateReceiveCount"]
                 ).get("Messages"),
                 timeout=10,
+                what=f"receive #{attempt}",
             )
             expect(got[0]["Body"] == body, f"unexpected message {got[0]['Body']!r}")
         # The next receive finds the count exhausted and moves it to the DLQ.
         extra = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", [])
         expect(not extra, f"message delivered a {max_receives + 1}th time")
-        moved = poll(
-            "the message in the dead-letter queue",
+        moved = wait_until(
             lambda: sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=1).get("Messages"),
             timeout=10,
+            what="the message in the dead-letter queue",
         )
         expect(moved[0]["Body"] == body, f"DLQ holds {moved[0]['Body']!r}")
         sqs.delete_message(QueueUrl=dlq, ReceiptHandle=moved[0]["ReceiptHandle"])

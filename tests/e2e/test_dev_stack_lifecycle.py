@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-
+from chalicelib.local.processes import wait_until
 from tests.e2e.conftest import FAST_FILES
 from tests.support.devstack import start_dev_stack
 
@@ -14,7 +13,5 @@ def test_sigint_stops_every_process_the_stack_started(tmp_path):
 
     stack.stop()
 
-    deadline = time.monotonic() + 15
-    while stack.leftover_pids() and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_until(lambda: not stack.leftover_pids(), timeout=15, what="every process of the stack to exit")
     assert stack.leftover_pids() == []

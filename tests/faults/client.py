@@ -7,7 +7,6 @@ can count lost and miscounted jobs for the results table, then assert none.
 from __future__ import annotations
 
 import io
-import time
 import zipfile
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
@@ -16,10 +15,11 @@ import requests
 
 from chalicelib.local.processes import wait_until
 from chalicelib.local.samples import SAMPLE_FILE_IDS, sample_zip
+from chalicelib.models import JobStatus
 from tests.support.devstack import DevStack
 
-TERMINAL = ("completed", "failed", "cancelled")
-STATUS_ORDER = {"queued": 0, "processing": 1, "completed": 2, "failed": 2, "cancelled": 2}
+# How far along a status is: terminal ones are all last (none follows another).
+STATUS_ORDER = {status.value: 2 if status.terminal else index for index, status in enumerate(JobStatus)}
 SMALL_SAMPLES = SAMPLE_FILE_IDS[:8]  # 4 KiB .. ~150 KiB: quick to bundle
 MISSING_IDS = tuple(range(70001, 70100, 7))  # never seeded: `unavailable`
 
@@ -81,18 +81,23 @@ def wait_terminal(
     """
     pending = set(job_ids)
     final: dict[str, dict] = {}
-    deadline = time.monotonic() + timeout
+
+    def all_ended(session: requests.Session) -> bool:
+        """One round over the pending jobs."""
+        for job_id in sorted(pending):
+            document = status(stack, job_id, session, tally)
+            if on_sample:
+                on_sample(job_id, document)
+            if JobStatus(document["status"]).terminal:
+                final[job_id] = document
+                pending.discard(job_id)
+        return not pending
+
     with requests.Session() as session:
-        while pending and time.monotonic() < deadline:
-            for job_id in sorted(pending):
-                document = status(stack, job_id, session, tally)
-                if on_sample:
-                    on_sample(job_id, document)
-                if document["status"] in TERMINAL:
-                    final[job_id] = document
-                    pending.discard(job_id)
-            if pending:
-                time.sleep(interval)
+        try:
+            wait_until(lambda: all_ended(session), timeout, interval, what=f"{len(pending)} jobs to end")
+        except TimeoutError:
+            pass  # what is still pending is lost
     if tally:
         tally.lost.extend(f"{job_id}: not terminal after {timeout}s" for job_id in sorted(pending))
     return final
@@ -141,7 +146,7 @@ def judge_completed(
         document = final.get(job_id)
         if document is None:
             continue  # already counted lost by wait_terminal
-        if document["status"] != "completed":
+        if document["status"] != JobStatus.COMPLETED:
             tally.lost.append(f"{job_id}: {document['status']} ({document.get('error')})")
             continue
         problems = completed_problems(stack, document, file_ids, sources)
@@ -169,22 +174,9 @@ class MonotonicWatch:
             ):
                 if key(document) < key(before):
                     self.regressions.append(f"{job_id}: {name} {key(before)} -> {key(document)}")
-            if before["status"] in TERMINAL and document["status"] != before["status"]:
+            if JobStatus(before["status"]).terminal and document["status"] != before["status"]:
                 self.regressions.append(f"{job_id}: terminal {before['status']} -> {document['status']}")
         self.last[job_id] = document
-
-
-def queue_depth(sqs, queue_url: str) -> int:
-    """Visible + in flight + delayed messages."""
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=queue_url,
-        AttributeNames=[
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        ],
-    )["Attributes"]
-    return sum(int(value) for value in attributes.values())
 
 
 def in_flight(sqs, queue_url: str) -> int:

@@ -19,12 +19,12 @@ from tests.faults.client import (
     Tally,
     initiate,
     judge_completed,
-    queue_depth,
     result_keys,
     sample_sources,
     wait_for,
     wait_terminal,
 )
+from tests.support.aws import queue_depth
 
 SCENARIO = "7 cancel vs completion"
 JOBS = 50

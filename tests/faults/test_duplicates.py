@@ -27,13 +27,13 @@ from tests.faults.client import (
     initiate,
     judge_completed,
     published_keys,
-    queue_depth,
     result_keys,
     sample_sources,
     status,
     wait_for,
     wait_terminal,
 )
+from tests.support.aws import queue_depth
 
 SCENARIO = "2 duplicate delivery"
 STACK_SETTINGS = {

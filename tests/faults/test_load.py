@@ -17,11 +17,11 @@ from tests.faults.client import (
     Tally,
     initiate,
     judge_completed,
-    queue_depth,
     sample_sources,
     wait_for,
     wait_terminal,
 )
+from tests.support.aws import queue_depth
 
 SCENARIO = "6 load 500 x 50 threads"
 JOBS = int(os.environ.get("FAULTS_LOAD_JOBS", "500"))

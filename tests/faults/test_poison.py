@@ -24,12 +24,12 @@ from tests.faults.client import (
     Tally,
     initiate,
     judge_completed,
-    queue_depth,
     sample_sources,
     status,
     wait_for,
     wait_terminal,
 )
+from tests.support.aws import queue_depth
 
 SCENARIO = "3 poison messages + DLQ"
 MAX_RECEIVES = 3

@@ -25,12 +25,12 @@ from tests.faults.client import (
     initiate,
     job_item,
     judge_completed,
-    queue_depth,
     sample_sources,
     status,
     wait_for,
     wait_terminal,
 )
+from tests.support.aws import queue_depth
 
 SCENARIO = "5 stuck jobs (sweeper)"
 STALLED, SWEEP_INTERVAL, MAX_RESUMES = 3, 0.5, 2

@@ -108,10 +108,16 @@ def receive_records_visible_again(queue_url: str, max_messages: int = 10) -> lis
     ]
 
 
-def queue_depth(queue_url: str) -> int:
-    """Messages waiting plus in flight, without receiving (receives count towards redrive)."""
-    attributes = boto3.client("sqs").get_queue_attributes(
-        QueueUrl=queue_url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+DEPTH_ATTRIBUTES = (
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+)
+
+
+def queue_depth(sqs, queue_url: str) -> int:
+    """Messages waiting, in flight or delayed: counted without receiving (receives count towards redrive).
+
+    The one depth of the unit and fault tiers; `sqs` is moto's client or a dev stack's."""
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=list(DEPTH_ATTRIBUTES))["Attributes"]
+    return sum(int(attributes.get(name, 0)) for name in DEPTH_ATTRIBUTES)

@@ -6,14 +6,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
 
-from chalicelib.local.processes import PROJECT_DIR, free_port
+from chalicelib.local.processes import PROJECT_DIR, free_port, wait_until
+from chalicelib.models import JobStatus
 
 AWS_NAMES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
 
@@ -104,13 +104,17 @@ class DevStack:
 
         A SIGKILLed process lingers in /proc for a moment after the signal is sent.
         """
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def settled() -> list[int] | None:
             pids = self.consumer_pids()
-            if len(pids) == count and not set(pids) & set(replacing):
-                return pids
-            time.sleep(0.1)
-        raise AssertionError(f"expected {count} consumers, found {self.consumer_pids()}:\n{self.log_tail()}")
+            return pids if len(pids) == count and not set(pids) & set(replacing) else None
+
+        try:
+            return wait_until(settled, timeout, interval=0.1, what=f"{count} consumers")
+        except TimeoutError:
+            raise AssertionError(
+                f"expected {count} consumers, found {self.consumer_pids()}:\n{self.log_tail()}"
+            ) from None
 
     def log_tail(self, lines: int = 60) -> str:
         try:
@@ -149,30 +153,41 @@ def start_dev_stack(tmp_dir: Path, timeout: float = 90, **settings: str) -> DevS
         start_new_session=True,
     )
     stack = DevStack(process, f"http://127.0.0.1:{port}", marker, log_path, env)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def healthy() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"dev stack exited with {process.returncode}:\n{stack.log_tail()}")
         try:
-            if requests.get(stack.url("/health"), timeout=2).status_code == 200:
-                return stack
+            return requests.get(stack.url("/health"), timeout=2).status_code == 200
         except requests.RequestException:
-            pass
-        time.sleep(0.25)
-    stack.stop()
-    raise TimeoutError(f"dev stack not healthy within {timeout}s:\n{stack.log_tail()}")
+            return False
+
+    try:
+        wait_until(healthy, timeout, interval=0.25, what="the dev stack's /health")
+    except TimeoutError:
+        stack.stop()
+        raise TimeoutError(f"dev stack not healthy within {timeout}s:\n{stack.log_tail()}") from None
+    return stack
 
 
-def poll_until_terminal(stack: DevStack, job_id: str, timeout: float = 60) -> tuple[dict, list[dict]]:
-    """Polls status like a client; returns the final document and every observation."""
-    seen = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def poll_until_terminal(
+    stack: DevStack, job_id: str, timeout: float = 60, interval: float = 0.2
+) -> tuple[dict, list[dict]]:
+    """Polls status like a client until the job ends; returns the final document and every observation.
+
+    The one "wait until the job is terminal" of the e2e tier and `make bench`."""
+    seen: list[dict] = []
+
+    def terminal() -> dict | None:
         response = requests.get(stack.url(f"/v1/download/status/{job_id}"), timeout=10)
         assert response.status_code == 200, response.text
         document = response.json()
         seen.append({**document, "_retryAfter": response.headers.get("Retry-After")})
-        if document["status"] in ("completed", "failed", "cancelled"):
-            return document, seen
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} not terminal after {timeout}s; last: {seen[-1] if seen else None}")
+        return document if JobStatus(document["status"]).terminal else None
+
+    try:
+        return wait_until(terminal, timeout, interval, what=f"job {job_id} to end"), seen
+    except TimeoutError:
+        raise AssertionError(
+            f"job {job_id} not terminal after {timeout}s; last: {seen[-1] if seen else None}"
+        ) from None

@@ -118,7 +118,7 @@ def test_job_with_no_available_file_completes_without_a_download(deployed, consu
 def test_initiate_sends_one_message_whatever_the_number_of_files(deployed):
     initiate(*range(10000, 11000))
 
-    assert queue_depth(deployed.queue_url) == 1
+    assert queue_depth(deployed.sqs, deployed.queue_url) == 1
 
 
 def test_fan_out_sends_one_file_message_per_file(deployed, consumer):
@@ -183,7 +183,7 @@ def test_every_message_delivered_twice_and_out_of_order_counts_each_file_once(de
     assert ranks == sorted(ranks), observed
     assert consumer.bundle_builds == 1
     assert set(bundle_members(deployed, job_id)) == {"70000.zip", "70007.zip"}
-    assert queue_depth(deployed.queue_url) == 0
+    assert queue_depth(deployed.sqs, deployed.queue_url) == 0
 
 
 def test_redelivered_job_message_resends_only_the_pending_files(deployed, consumer):
@@ -355,7 +355,7 @@ def test_poison_message_is_dead_lettered_after_max_receives_and_its_job_fails(de
 
     assert receives == deployed.settings.max_receive_count == 3
     assert deployed.dead_letters() == [body]
-    assert queue_depth(deployed.queue_url) == 0
+    assert queue_depth(deployed.sqs, deployed.queue_url) == 0
     assert deployed.status(job_id)["status"] == "failed"
 
 
@@ -367,7 +367,7 @@ def test_batch_reports_only_the_records_that_failed(deployed, consumer):
 
     assert result == {"batchItemFailures": [{"itemIdentifier": batch[1]["messageId"]}]}
     assert [deployed.status(job.job_id)["status"] for job in (first, second)] == ["processing", "processing"]
-    assert queue_depth(deployed.queue_url) == 2
+    assert queue_depth(deployed.sqs, deployed.queue_url) == 2
 
 
 # -- cancellation -----------------------------------------------------------------
@@ -429,6 +429,6 @@ def test_messages_for_a_cancelled_job_are_consumed_without_work(deployed, consum
     ]
 
     assert results == [NO_FAILURES] * 3
-    assert queue_depth(deployed.queue_url) == 0
+    assert queue_depth(deployed.sqs, deployed.queue_url) == 0
     assert counts(deployed.status(job.job_id)) == ("cancelled", 0, 0, 0)
     assert json.dumps(consumer.s3_calls) == "{}"

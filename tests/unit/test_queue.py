@@ -112,7 +112,7 @@ def test_batched_messages_reach_the_queue(deployed):
 
     queue.send_many(file_messages(23))
 
-    assert queue_depth(deployed.queue_url) == 23
+    assert queue_depth(deployed.sqs, deployed.queue_url) == 23
 
 
 def test_sent_message_is_received_as_sent(deployed):

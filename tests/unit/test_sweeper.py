@@ -92,7 +92,7 @@ def test_job_still_stalled_after_max_resumes_is_failed_with_a_reason(deployed, c
     assert outcomes == [{"resumed": [job_id], "failed": []}] * 3 + [{"resumed": [], "failed": [job_id]}]
     assert document["status"] == "failed"
     assert document["error"] == "stalled: no progress for 900s after 3 resumes"
-    assert queue_depth(deployed.queue_url) == 0
+    assert queue_depth(deployed.sqs, deployed.queue_url) == 0
 
 
 def test_fresh_and_finished_jobs_are_left_alone(deployed, consumer, clock, later):
@@ -107,7 +107,7 @@ def test_fresh_and_finished_jobs_are_left_alone(deployed, consumer, clock, later
     assert outcome == {"resumed": [], "failed": []}
     assert deployed.status(finished)["status"] == "completed"
     assert deployed.status(fresh.job_id)["status"] == "queued"
-    assert queue_depth(deployed.queue_url) == 0
+    assert queue_depth(deployed.sqs, deployed.queue_url) == 0
 
 
 def test_job_cancelled_while_being_swept_is_left_alone_and_the_sweep_goes_on(deployed, clock, later, monkeypatch):

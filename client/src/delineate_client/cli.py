@@ -183,6 +183,8 @@ def _run(args: argparse.Namespace, out: Output) -> int:
             return _follow(client, job, args, out)
         if args.command == "resume":
             return _follow(client, client.resume(args.job), args, out)
+        if args.command == "jobs":
+            return _jobs(client, args, out)
         _, job_id = common.read_token(args.job)
         if args.command == "status":
             job = client.get_job(job_id)
@@ -201,8 +203,6 @@ def _run(args: argparse.Namespace, out: Output) -> int:
                 return FAILED
             out.line(f"job {job.id} {job.status}")
             return OK
-        if args.command == "jobs":
-            return _jobs(client, args, out)
     return USAGE
 
 

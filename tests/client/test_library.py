@@ -211,3 +211,19 @@ def test_a_token_resumes_the_job_in_another_client(api, tmp_path):
         assert again.id == job.id
         assert second.resume(job.id).id == job.id  # a bare id works too
         assert again.wait(timeout=60).download(tmp_path / "bundle.zip").size == again.document["size"]
+
+
+def test_wait_long_polls_when_the_server_offers_it(api, api_proxy):
+    # The proxy plays the specified server: ETag, If-None-Match + Prefer: wait=N, Preference-Applied, no Retry-After.
+    with Client(api) as client:
+        job = client.begin_download([70000 + 7 * n for n in range(12)])
+        api_proxy.add(path_starts(f"/v1/download/status/{job.id}"), "long_poll", times=1000)
+        changes = []
+        job.wait(timeout=60, on_progress=lambda job: changes.append(job.document["completedFiles"]))
+    first, *rest = api_proxy.requests("GET", f"/v1/download/status/{job.id}")
+    assert first.header("If-None-Match") is None and first.header("Prefer") is None
+    assert rest and all(seen.header("Prefer") == "wait=20" and seen.header("If-None-Match") for seen in rest)
+    # Each held request ended with a change (200) or after 20 s (304); the client re-asked at once, so it saw
+    # every change as it happened, with one request per change.
+    assert [seen.answer_status for seen in rest].count(200) == len(rest)
+    assert len(rest) == len(changes) - 1 and changes[-1] == 12

@@ -9,6 +9,7 @@ at a second proxy in front of the emulator puts the bytes through it too.
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import socket
@@ -45,7 +46,7 @@ class Seen:
 @dataclass
 class Rule:
     match: Callable[[Seen], bool]
-    fault: str  # respond | drop_before_answer | cut_after | corrupt | patch_json
+    fault: str  # respond | drop_before_answer | cut_after | corrupt | patch_json | long_poll
     times: int = 1
     status: int = 503
     headers: dict[str, str] = field(default_factory=dict)
@@ -122,6 +123,8 @@ class FaultProxy:
                 self.close_connection = True
                 if rule and rule.fault == "respond":
                     return self._answer(rule.status, list(rule.headers.items()), rule.body)
+                if rule and rule.fault == "long_poll":
+                    return self._long_poll(seen, headers)
                 upstream = http.client.HTTPConnection(proxy.upstream_host, proxy.upstream_port, timeout=60)
                 headers["Host"] = f"{proxy.upstream_host}:{proxy.upstream_port}"
                 try:
@@ -148,6 +151,33 @@ class FaultProxy:
                     self.wfile.flush()
                     return self._drop()
                 self._answer(status, out_headers, data)
+
+            def _long_poll(self, seen: Seen, headers: dict[str, str]) -> None:
+                """The specified long-poll: a strong ETag; `If-None-Match` + `Prefer: wait=N` holds the request
+                until the document changes (200) or N s pass (304), with `Preference-Applied: wait=N`."""
+                prefer = seen.header("Prefer") or ""
+                wait = int(prefer.partition("wait=")[2] or 0) if "wait=" in prefer else 0
+                wait = min(wait, 20)
+                held_until = time.monotonic() + wait
+                while True:
+                    upstream = http.client.HTTPConnection(proxy.upstream_host, proxy.upstream_port, timeout=60)
+                    try:
+                        upstream.request("GET", self.path, headers={**headers, "Host": "upstream"})
+                        response = upstream.getresponse()
+                        data, status = response.read(), response.status
+                        out_headers = [(k, v) for k, v in response.getheaders() if k.lower() != "retry-after"]
+                    finally:
+                        upstream.close()
+                    etag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
+                    unchanged = status == 200 and seen.header("If-None-Match") == etag
+                    if not (unchanged and wait and time.monotonic() < held_until):
+                        break
+                    time.sleep(0.1)
+                seen.answer_status = 304 if unchanged else status
+                out_headers.append(("ETag", etag))
+                if wait:
+                    out_headers.append(("Preference-Applied", f"wait={wait}"))
+                self._answer(304 if unchanged else status, out_headers, b"" if unchanged else data)
 
             def _head(self, status: int, headers: list[tuple[str, str]], length: int) -> None:
                 self.send_response(status)

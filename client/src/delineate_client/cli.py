@@ -39,6 +39,11 @@ class Output:
         self.stream = stream or sys.stdout
         self.terminal = self.stream.isatty()
 
+    def _console(self):
+        from rich.console import Console
+
+        return Console(file=self.stream)
+
     def line(self, text: str = "") -> None:
         print(text, file=self.stream, flush=True)
 
@@ -50,7 +55,9 @@ class Output:
         if self.terminal:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-            bar = Progress(TextColumn("files"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+            bar = Progress(
+                TextColumn("files"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=self._console()
+            )
             bar.start()
             task = bar.add_task("files", total=job.document.get("totalFiles") or None)
 
@@ -74,7 +81,9 @@ class Output:
         if self.terminal:
             from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-            bar = Progress(TextColumn(name), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+            bar = Progress(
+                TextColumn(name), BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=self._console()
+            )
             bar.start()
             task = bar.add_task(name, total=None)
             return lambda done, total: bar.update(task, completed=done, total=total), bar.stop

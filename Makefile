@@ -5,18 +5,20 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 STAGE ?= prod
+CLIENT_SOURCES := client/pyproject.toml $(shell find client/src -name '*.py' 2>/dev/null)
 
 .PHONY: help venv browser dev test test-unit test-e2e test-contract test-browser test-fuzz test-faults test-localstack package deploy destroy bench lint dlq-inspect dlq-redrive api-key api-key-revoke clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt $(CLIENT_SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check ./client
 	rm -f $(VENV)/.installed-* && touch $@
 
-venv: $(STAMP) ## create .venv with the pinned dependencies
+venv: $(STAMP) ## create .venv with the pinned dependencies and the client (./client)
 
 browser: ## Debian's chromium + chromium-driver for tests/browser (apt-get install when missing; needs root)
 	scripts/ensure-browser.sh
@@ -62,10 +64,10 @@ bench: $(STAMP) ## measure job wall time and initiate latency against a fresh de
 	$(PY) scripts/bench.py
 
 lint: $(STAMP) ## ruff check (complexity too) + format check (ruff.toml), mypy (mypy.ini), byte-compile and shell-check
-	$(VENV)/bin/ruff check app.py chalicelib scripts tests
-	$(VENV)/bin/ruff format --check app.py chalicelib scripts tests
+	$(VENV)/bin/ruff check app.py chalicelib scripts tests client
+	$(VENV)/bin/ruff format --check app.py chalicelib scripts tests client
 	$(VENV)/bin/mypy
-	$(PY) -m compileall -q app.py chalicelib scripts tests
+	$(PY) -m compileall -q app.py chalicelib scripts tests client
 	for f in scripts/*.sh infra/localstack/ready.d/*.sh; do [ ! -e "$$f" ] || bash -n "$$f" || exit 1; done
 
 dlq-inspect: $(STAMP) ## show messages in the dead-letter queue of the running dev stack

@@ -1,0 +1,315 @@
+"""The asyncio twin of `_sync`: `AsyncClient` and `AsyncDownloadJob`, the same shape with `await`."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from . import _common as common
+from ._transport import RetryPolicy, error_for, send_async
+from .errors import ApiError, DelineateError, ServiceUnavailable
+
+ByteProgress = Callable[[int, "int | None"], None]
+
+
+class AsyncClient:
+    """One service: its base URL, API key and HTTP session. `async with` it or `await close()`."""
+
+    def __init__(
+        self,
+        base_url: str = common.DEFAULT_URL,
+        api_key: str | None = None,
+        *,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        concurrency: int = 4,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.retry = retry or RetryPolicy()
+        self.concurrency = concurrency
+        headers = {"User-Agent": "delineate-client"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        timeouts = httpx.Timeout(max(timeout, common.LONG_POLL_SECONDS + 10), connect=10.0)
+        self._api = httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=timeouts)
+        self._bytes = httpx.AsyncClient(headers={"User-Agent": "delineate-client"}, timeout=timeouts)
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._api.aclose()
+        await self._bytes.aclose()
+
+    async def _request(self, method: str, path: str, ok: tuple[int, ...] = (200,), **kwargs: Any) -> httpx.Response:
+        response = await send_async(self._api, method, path, self.retry, **kwargs)
+        if response.status_code not in ok:
+            raise error_for(response)
+        return response
+
+    async def begin_download(self, file_ids: Iterable[int], callback_url: str | None = None) -> AsyncDownloadJob:
+        """Starts a job. Every retry of this call sends the same Idempotency-Key, so it makes one job at most."""
+        body: dict[str, Any] = {"file_ids": [int(file_id) for file_id in file_ids]}
+        if callback_url:
+            body["callback_url"] = callback_url
+        headers = {"Idempotency-Key": common.new_idempotency_key()}
+        response = await self._request("POST", "/v1/download/initiate", (200, 202), json=body, headers=headers)
+        accepted = response.json()
+        job = AsyncDownloadJob(self, accepted["jobId"])
+        job._document = {
+            "jobId": accepted["jobId"],
+            "status": accepted["status"],
+            "progress": 0,
+            "totalFiles": accepted["totalFileIds"],
+        }
+        return job
+
+    async def get_job(self, job_id: str) -> AsyncDownloadJob:
+        job = AsyncDownloadJob(self, job_id)
+        await job.refresh()
+        return job
+
+    async def resume(self, token: str) -> AsyncDownloadJob:
+        _, job_id = common.read_token(token)
+        return await self.get_job(job_id)
+
+    async def jobs(self, status: str | None = None, limit: int | None = None) -> AsyncIterator[dict]:
+        cursor = None
+        while True:
+            params = {
+                name: value for name, value in (("status", status), ("limit", limit), ("cursor", cursor)) if value
+            }
+            page = (await self._request("GET", "/v1/download/jobs", params=params)).json()
+            for job in page.get("jobs", []):
+                yield job
+            cursor = page.get("nextCursor")
+            if not cursor:
+                return
+
+
+class AsyncDownloadJob:
+    """The async job handle: `await refresh()`, `wait()`, `cancel()`, `download()`, `download_files()`."""
+
+    def __init__(self, client: AsyncClient, job_id: str) -> None:
+        self._client = client
+        self.id = job_id
+        self._document: dict = {"jobId": job_id}
+        self._etag: str | None = None
+
+    def __repr__(self) -> str:
+        return f"<AsyncDownloadJob {self.id} {self.status} {self.progress}%>"
+
+    @property
+    def document(self) -> dict:
+        return dict(self._document)
+
+    @property
+    def status(self) -> str | None:
+        return self._document.get("status")
+
+    @property
+    def progress(self) -> int:
+        return int(self._document.get("progress") or 0)
+
+    @property
+    def files(self) -> list[dict]:
+        return list(self._document.get("files") or [])
+
+    @property
+    def done(self) -> bool:
+        return self.status in common.TERMINAL
+
+    @property
+    def token(self) -> str:
+        return common.make_token(self._client.base_url, self.id)
+
+    def _status_path(self) -> str:
+        return f"/v1/download/status/{self.id}"
+
+    async def _fetch(self, include_files: bool = False) -> dict:
+        params = {"include": "files"} if include_files else None
+        return (await self._client._request("GET", self._status_path(), params=params)).json()
+
+    async def refresh(self, include_files: bool = False) -> AsyncDownloadJob:
+        params = {"include": "files"} if include_files else None
+        response = await self._client._request("GET", self._status_path(), params=params)
+        self._remember(response)
+        return self
+
+    def _remember(self, response) -> bool:
+        """Keeps a 200 status answer's document and ETag; True when the document changed."""
+        document = response.json()
+        changed, self._document = document != self._document, document
+        self._etag = response.headers.get("etag")
+        return changed
+
+    async def wait(
+        self, timeout: float | None = None, on_progress: Callable[[AsyncDownloadJob], Any] | None = None
+    ) -> AsyncDownloadJob:
+        """As `DownloadJob.wait`; `on_progress` may be a plain function or a coroutine function."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pacing = common.PollPacing()
+        response = None
+        if self.status is None or self._etag is None:
+            response = await self._client._request("GET", self._status_path())
+            self._remember(response)
+        await _call(on_progress, self)
+        while not self.done:
+            if response is not None:
+                delay = common.parse_retry_after(response.headers.get("retry-after"))
+                if delay is None:
+                    delay = 0.0 if common.long_poll_held(response) else pacing.delay(response)
+                if deadline is not None:
+                    delay = min(delay, max(0.0, deadline - time.monotonic()))
+                await asyncio.sleep(delay)
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise common.WaitTimeout(f"job {self.id} still {self.status} after {timeout} s")
+            headers = {}
+            hold = common.LONG_POLL_SECONDS if remaining is None else int(min(remaining, common.LONG_POLL_SECONDS))
+            if self._etag and hold >= 1:
+                headers = {"If-None-Match": self._etag, "Prefer": f"wait={hold}"}
+            response = await self._client._request("GET", self._status_path(), (200, 304), headers=headers)
+            if response.status_code == 200:
+                changed = self._remember(response)
+                if changed:
+                    await _call(on_progress, self)
+        common.raise_for_outcome(self._document)
+        return self
+
+    async def cancel(self) -> AsyncDownloadJob:
+        response = await self._client._request("DELETE", f"/v1/download/{self.id}", (200, 409))
+        body = response.json()
+        self._document = {key: value for key, value in body.items() if key not in ("error", "message", "requestId")}
+        if response.status_code == 409 and body.get("status") != "cancelled":
+            raise ApiError(body.get("message", "job already ended"), status=409, body=body)
+        return self
+
+    async def _bundle_url(self) -> str:
+        response = await self._client._request("GET", f"/v1/download/{self.id}", (302,))
+        return response.headers["location"]
+
+    async def download(
+        self, path: str | Path | None = None, on_progress: ByteProgress | None = None
+    ) -> common.Downloaded:
+        """As `DownloadJob.download`."""
+        if not self.done:
+            await self.wait()
+        if self._document.get("downloadUrl") is None:
+            await self.refresh()
+        common.raise_if_nothing(self._document)
+        path = Path(path or f"delineate-{self.id}.zip")
+        return await _fetch(
+            self._client._bytes,
+            self._document["downloadUrl"],
+            path,
+            self._document.get("size"),
+            self._document.get("sha256"),
+            self._bundle_url,
+            on_progress,
+        )
+
+    async def download_files(
+        self, directory: str | Path, on_progress: Callable[[common.Downloaded], Any] | None = None
+    ) -> list[common.Downloaded]:
+        """As `DownloadJob.download_files`: `concurrency` files at a time."""
+        if not self.done:
+            await self.wait()
+        await self.refresh(include_files=True)
+        common.raise_if_nothing(self._document)
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        entries = [entry for entry in self.files if entry["status"] == "available"]
+        gate = asyncio.Semaphore(max(1, self._client.concurrency))
+
+        async def fresh_url(file_id: int) -> str:
+            for entry in (await self._fetch(include_files=True)).get("files", []):
+                if entry["fileId"] == file_id and entry.get("downloadUrl"):
+                    return entry["downloadUrl"]
+            raise DelineateError(f"file {file_id} is no longer available")
+
+        async def one(entry: dict) -> common.Downloaded:
+            async with gate:
+                result = await _fetch(
+                    self._client._bytes,
+                    entry["downloadUrl"],
+                    directory / common.file_name(entry),
+                    entry.get("size"),
+                    entry.get("sha256"),
+                    lambda: fresh_url(entry["fileId"]),
+                    None,
+                )
+            await _call(on_progress, result)
+            return result
+
+        return list(await asyncio.gather(*(one(entry) for entry in entries)))
+
+
+async def _call(callback: Callable[..., Any] | None, *args: Any) -> None:
+    if callback is not None:
+        outcome = callback(*args)
+        if asyncio.iscoroutine(outcome):
+            await outcome
+
+
+async def _fetch(
+    http: httpx.AsyncClient,
+    url: str,
+    path: Path,
+    size: int | None,
+    sha256: str | None,
+    fresh_url: Callable[[], Awaitable[str]],
+    on_progress: ByteProgress | None,
+) -> common.Downloaded:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = common.part_path(path)
+    digest = hashlib.sha256()
+    written = breaks = refreshes = 0
+    try:
+        with open(part, "wb") as out:
+            while True:
+                headers = {"Range": f"bytes={written}-"} if written else {}
+                try:
+                    async with http.stream("GET", url, headers=headers) as response:
+                        if common.presigned_url_expired(response):
+                            await response.aread()
+                            refreshes += 1
+                            if refreshes > common.MAX_URL_REFRESHES:
+                                raise DelineateError(f"storage refused {path.name} after {refreshes - 1} fresh URLs")
+                            url = await fresh_url()
+                            continue
+                        if response.status_code == 416 and size is not None and written == size:
+                            break
+                        if response.status_code >= 500:
+                            raise httpx.RemoteProtocolError(f"storage answered {response.status_code}")
+                        if response.status_code not in (200, 206):
+                            raise DelineateError(f"storage answered {response.status_code} for {path.name}")
+                        if response.status_code == 200 or common.content_range_start(response) != written:
+                            out.seek(0)
+                            out.truncate()
+                            digest, written = hashlib.sha256(), 0
+                        async for chunk in response.aiter_bytes():
+                            out.write(chunk)
+                            digest.update(chunk)
+                            written += len(chunk)
+                            if on_progress:
+                                on_progress(written, size)
+                    break
+                except httpx.TransportError as exc:
+                    breaks += 1
+                    if breaks > common.MAX_BREAKS:
+                        raise ServiceUnavailable(f"download of {path.name} broke {breaks} times: {exc}") from exc
+                    await asyncio.sleep(min(0.2 * 2 ** (breaks - 1), 5.0))
+    except BaseException:
+        common.discard(part)
+        raise
+    return common.finish(part, path, written, digest, size, sha256)

@@ -1,0 +1,138 @@
+"""What the sync and async clients share: tokens, poll pacing, outcomes and integrity checks."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from ._transport import parse_retry_after
+from .errors import DelineateError, IntegrityError, JobCancelled, JobFailed, NothingAvailable
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+TERMINAL = frozenset({"completed", "failed", "cancelled"})
+LONG_POLL_SECONDS = 20  # the most `Prefer: wait=N` asks for (the server's cap, under API Gateway's 29 s)
+FIRST_POLL_DELAY = 1.0
+POLL_GROWTH = 1.5
+MAX_POLL_DELAY = 20.0
+MAX_BREAKS = 8  # broken connections one download survives (each resumes with Range)
+MAX_URL_REFRESHES = 3  # expired presigned URLs replaced during one download
+TOKEN_PREFIX = "dlj1."
+
+
+class WaitTimeout(DelineateError, TimeoutError):
+    """`wait(timeout=...)` ran out before the job ended; the job keeps running."""
+
+
+@dataclass(frozen=True)
+class Downloaded:
+    """A file in place: its path, size in bytes and SHA-256 (hex)."""
+
+    path: Path
+    size: int
+    sha256: str
+
+
+def new_idempotency_key() -> str:
+    return f"delineate-client-{uuid.uuid4()}"
+
+
+def make_token(base_url: str, job_id: str) -> str:
+    """An opaque string naming the job and the service, for `Client.resume` in another process."""
+    raw = json.dumps({"url": base_url, "job": job_id}, separators=(",", ":")).encode()
+    return TOKEN_PREFIX + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def read_token(token: str) -> tuple[str | None, str]:
+    """(base URL or None, job id) from a token; a bare job id is accepted too."""
+    token = token.strip()
+    if not token.startswith(TOKEN_PREFIX):
+        return None, token
+    payload = token[len(TOKEN_PREFIX) :]
+    try:
+        data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return data["url"], data["job"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"not a job token: {token!r}") from exc
+
+
+class PollPacing:
+    """How long to wait between status polls: the server's Retry-After, else 1 s growing x1.5 up to 20 s."""
+
+    def __init__(self) -> None:
+        self._next = FIRST_POLL_DELAY
+
+    def delay(self, response: httpx.Response) -> float:
+        asked = parse_retry_after(response.headers.get("retry-after"))
+        if asked is not None:
+            return asked
+        delay, self._next = self._next, min(self._next * POLL_GROWTH, MAX_POLL_DELAY)
+        return delay
+
+
+def long_poll_held(response: httpx.Response) -> bool:
+    """True when the server honoured `Prefer: wait=N` (it says so in Preference-Applied)."""
+    return "wait" in response.headers.get("preference-applied", "").lower()
+
+
+def raise_for_outcome(document: dict) -> None:
+    """Raises the typed error of a job that ended without a bundle; returns for a completed one."""
+    status = document.get("status")
+    if status == "failed":
+        raise JobFailed(f"job {document.get('jobId')} failed: {document.get('error') or 'no reason given'}", document)
+    if status == "cancelled":
+        raise JobCancelled(f"job {document.get('jobId')} was cancelled", document)
+
+
+def raise_if_nothing(document: dict) -> None:
+    raise_for_outcome(document)
+    if not document.get("downloadUrl") and not document.get("availableFiles"):
+        raise NothingAvailable(f"job {document.get('jobId')}: none of the requested files was available", document)
+
+
+def presigned_url_expired(response: httpx.Response) -> bool:
+    """S3 answers 403 AccessDenied ("Request has expired") for a stale presigned URL; 400/403 for bad signatures."""
+    return response.status_code in (400, 403)
+
+
+def part_path(path: Path) -> Path:
+    return path.with_name(path.name + ".part")
+
+
+def finish(part: Path, path: Path, written: int, digest: "hashlib._Hash", size: int | None, sha256: str | None):
+    """Checks the bytes against what the status document announced, then renames into place."""
+    actual = digest.hexdigest()
+    if size is not None and written != size:
+        discard(part)
+        raise IntegrityError(f"{path.name}: got {written} bytes, the service announced {size}")
+    if sha256 and actual.lower() != sha256.lower():
+        discard(part)
+        raise IntegrityError(f"{path.name}: SHA-256 {actual} does not match the announced {sha256}")
+    os.replace(part, path)
+    return Downloaded(path, written, actual)
+
+
+def discard(part: Path) -> None:
+    try:
+        part.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def content_range_start(response: httpx.Response) -> int | None:
+    """The first byte of a 206 answer (`Content-Range: bytes 100-199/200`)."""
+    value = response.headers.get("content-range", "")
+    try:
+        return int(value.split()[1].split("-")[0])
+    except (IndexError, ValueError):
+        return None
+
+
+def file_name(entry: dict) -> str:
+    return f"{entry['fileId']}.zip"

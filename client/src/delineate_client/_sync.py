@@ -1,0 +1,322 @@
+"""The blocking client: `Client` and its job handle `DownloadJob`."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from . import _common as common
+from ._transport import RetryPolicy, error_for, send
+from .errors import ApiError, DelineateError, ServiceUnavailable
+
+ByteProgress = Callable[[int, "int | None"], None]
+
+
+class Client:
+    """One service: its base URL, API key and HTTP session. Use as a context manager or call `close()`."""
+
+    def __init__(
+        self,
+        base_url: str = common.DEFAULT_URL,
+        api_key: str | None = None,
+        *,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        concurrency: int = 4,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.retry = retry or RetryPolicy()
+        self.concurrency = concurrency
+        headers = {"User-Agent": "delineate-client"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        # Long-polls hold a request up to 20 s, so reads may take that long.
+        timeouts = httpx.Timeout(max(timeout, common.LONG_POLL_SECONDS + 10), connect=10.0)
+        self._api = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeouts)
+        # Presigned URLs carry their own authorization: the API key never goes to storage.
+        self._bytes = httpx.Client(headers={"User-Agent": "delineate-client"}, timeout=timeouts)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._api.close()
+        self._bytes.close()
+
+    def _request(self, method: str, path: str, ok: tuple[int, ...] = (200,), **kwargs: Any) -> httpx.Response:
+        response = send(self._api, method, path, self.retry, **kwargs)
+        if response.status_code not in ok:
+            raise error_for(response)
+        return response
+
+    def begin_download(self, file_ids: Iterable[int], callback_url: str | None = None) -> DownloadJob:
+        """Starts a job. Every retry of this call sends the same Idempotency-Key, so it makes one job at most."""
+        body: dict[str, Any] = {"file_ids": [int(file_id) for file_id in file_ids]}
+        if callback_url:
+            body["callback_url"] = callback_url
+        headers = {"Idempotency-Key": common.new_idempotency_key()}
+        response = self._request("POST", "/v1/download/initiate", (200, 202), json=body, headers=headers)
+        accepted = response.json()
+        job = DownloadJob(self, accepted["jobId"])
+        job._document = {
+            "jobId": accepted["jobId"],
+            "status": accepted["status"],
+            "progress": 0,
+            "totalFiles": accepted["totalFileIds"],
+        }
+        return job
+
+    def get_job(self, job_id: str) -> DownloadJob:
+        """The job's handle with its current status (JobNotFound if there is none)."""
+        job = DownloadJob(self, job_id)
+        job.refresh()
+        return job
+
+    def resume(self, token: str) -> DownloadJob:
+        """The job a `DownloadJob.token` names (a bare job id works too), e.g. in another process."""
+        _, job_id = common.read_token(token)
+        return self.get_job(job_id)
+
+    def jobs(self, status: str | None = None, limit: int | None = None) -> Iterator[dict]:
+        """The API key's jobs, newest first, following `nextCursor` (Forbidden when the server has no keys)."""
+        cursor = None
+        while True:
+            params = {
+                name: value for name, value in (("status", status), ("limit", limit), ("cursor", cursor)) if value
+            }
+            page = self._request("GET", "/v1/download/jobs", params=params).json()
+            yield from page.get("jobs", [])
+            cursor = page.get("nextCursor")
+            if not cursor:
+                return
+
+
+class DownloadJob:
+    """A handle on one job. `refresh`, `wait`, `cancel`, `download`, `download_files`; `token` to resume elsewhere."""
+
+    def __init__(self, client: Client, job_id: str) -> None:
+        self._client = client
+        self.id = job_id
+        self._document: dict = {"jobId": job_id}
+        self._etag: str | None = None
+
+    def __repr__(self) -> str:
+        return f"<DownloadJob {self.id} {self.status} {self.progress}%>"
+
+    @property
+    def document(self) -> dict:
+        """The last status document seen."""
+        return dict(self._document)
+
+    @property
+    def status(self) -> str | None:
+        return self._document.get("status")
+
+    @property
+    def progress(self) -> int:
+        return int(self._document.get("progress") or 0)
+
+    @property
+    def files(self) -> list[dict]:
+        """Per-file entries of the last `refresh(include_files=True)` (or `download_files`); [] before that."""
+        return list(self._document.get("files") or [])
+
+    @property
+    def done(self) -> bool:
+        return self.status in common.TERMINAL
+
+    @property
+    def token(self) -> str:
+        return common.make_token(self._client.base_url, self.id)
+
+    def _status_path(self) -> str:
+        return f"/v1/download/status/{self.id}"
+
+    def _fetch(self, include_files: bool = False) -> dict:
+        params = {"include": "files"} if include_files else None
+        response = self._client._request("GET", self._status_path(), params=params)
+        return response.json()
+
+    def refresh(self, include_files: bool = False) -> DownloadJob:
+        response = self._client._request(
+            "GET", self._status_path(), params={"include": "files"} if include_files else None
+        )
+        self._remember(response)
+        return self
+
+    def _remember(self, response) -> bool:
+        """Keeps a 200 status answer's document and ETag; True when the document changed."""
+        document = response.json()
+        changed, self._document = document != self._document, document
+        self._etag = response.headers.get("etag")
+        return changed
+
+    def wait(self, timeout: float | None = None, on_progress: Callable[[DownloadJob], None] | None = None):
+        """Blocks until the job ends; returns self when completed, raises JobFailed / JobCancelled otherwise.
+
+        Long-polls (`If-None-Match` + `Prefer: wait=N`) where the server offers it; otherwise polls at the
+        server's Retry-After, else 1 s growing x1.5 up to 20 s. Never polls faster than the server asks.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pacing = common.PollPacing()
+        response = None
+        if self.status is None or self._etag is None:
+            response = self._client._request("GET", self._status_path())
+            self._remember(response)
+        if on_progress:
+            on_progress(self)
+        while not self.done:
+            if response is not None:
+                delay = common.parse_retry_after(response.headers.get("retry-after"))
+                if delay is None:
+                    delay = 0.0 if common.long_poll_held(response) else pacing.delay(response)
+                if deadline is not None:
+                    delay = min(delay, max(0.0, deadline - time.monotonic()))
+                time.sleep(delay)
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise common.WaitTimeout(f"job {self.id} still {self.status} after {timeout} s")
+            headers = {}
+            hold = common.LONG_POLL_SECONDS if remaining is None else int(min(remaining, common.LONG_POLL_SECONDS))
+            if self._etag and hold >= 1:
+                headers = {"If-None-Match": self._etag, "Prefer": f"wait={hold}"}
+            response = self._client._request("GET", self._status_path(), (200, 304), headers=headers)
+            if response.status_code == 200:
+                changed = self._remember(response)
+                if changed and on_progress:
+                    on_progress(self)
+        common.raise_for_outcome(self._document)
+        return self
+
+    def cancel(self) -> DownloadJob:
+        """Cancels the job. Cancelling a cancelled job is fine; a completed or failed one raises ApiError (409)."""
+        response = self._client._request("DELETE", f"/v1/download/{self.id}", (200, 409))
+        body = response.json()
+        self._document = {key: value for key, value in body.items() if key not in ("error", "message", "requestId")}
+        if response.status_code == 409 and body.get("status") != "cancelled":
+            raise ApiError(body.get("message", "job already ended"), status=409, body=body)
+        return self
+
+    def _bundle_url(self) -> str:
+        """A freshly signed bundle URL from `GET /v1/download/{id}` (302)."""
+        response = self._client._request("GET", f"/v1/download/{self.id}", (302,))
+        return response.headers["location"]
+
+    def download(self, path: str | Path | None = None, on_progress: ByteProgress | None = None) -> common.Downloaded:
+        """Waits if needed, then streams the bundle to `<path>.part`, checks size and SHA-256, renames to `path`.
+
+        Survives broken connections (resumes with Range) and expired URLs (asks for a fresh one).
+        """
+        if not self.done:
+            self.wait()
+        if self._document.get("downloadUrl") is None:
+            self.refresh()
+        common.raise_if_nothing(self._document)
+        path = Path(path or f"delineate-{self.id}.zip")
+        return _fetch(
+            self._client._bytes,
+            self._document["downloadUrl"],
+            path,
+            self._document.get("size"),
+            self._document.get("sha256"),
+            self._bundle_url,
+            on_progress,
+        )
+
+    def download_files(
+        self, directory: str | Path, on_progress: Callable[[common.Downloaded], None] | None = None
+    ) -> list[common.Downloaded]:
+        """Each available file by its own URL into `directory/<fileId>.zip`, a few at a time."""
+        if not self.done:
+            self.wait()
+        self.refresh(include_files=True)
+        common.raise_if_nothing(self._document)
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        entries = [entry for entry in self.files if entry["status"] == "available"]
+
+        def fresh_url(file_id: int) -> str:
+            for entry in self._fetch(include_files=True).get("files", []):
+                if entry["fileId"] == file_id and entry.get("downloadUrl"):
+                    return entry["downloadUrl"]
+            raise DelineateError(f"file {file_id} is no longer available")
+
+        def one(entry: dict) -> common.Downloaded:
+            result = _fetch(
+                self._client._bytes,
+                entry["downloadUrl"],
+                directory / common.file_name(entry),
+                entry.get("size"),
+                entry.get("sha256"),
+                lambda: fresh_url(entry["fileId"]),
+                None,
+            )
+            if on_progress:
+                on_progress(result)
+            return result
+
+        with ThreadPoolExecutor(max_workers=max(1, self._client.concurrency)) as pool:
+            return list(pool.map(one, entries))
+
+
+def _fetch(
+    http: httpx.Client,
+    url: str,
+    path: Path,
+    size: int | None,
+    sha256: str | None,
+    fresh_url: Callable[[], str],
+    on_progress: ByteProgress | None,
+) -> common.Downloaded:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = common.part_path(path)
+    digest = hashlib.sha256()
+    written = breaks = refreshes = 0
+    try:
+        with open(part, "wb") as out:
+            while True:
+                headers = {"Range": f"bytes={written}-"} if written else {}
+                try:
+                    with http.stream("GET", url, headers=headers) as response:
+                        if common.presigned_url_expired(response):
+                            response.read()
+                            refreshes += 1
+                            if refreshes > common.MAX_URL_REFRESHES:
+                                raise DelineateError(f"storage refused {path.name} after {refreshes - 1} fresh URLs")
+                            url = fresh_url()
+                            continue
+                        if response.status_code == 416 and size is not None and written == size:
+                            break
+                        if response.status_code >= 500:
+                            raise httpx.RemoteProtocolError(f"storage answered {response.status_code}")
+                        if response.status_code not in (200, 206):
+                            raise DelineateError(f"storage answered {response.status_code} for {path.name}")
+                        if response.status_code == 200 or common.content_range_start(response) != written:
+                            out.seek(0)  # the whole object again: start over
+                            out.truncate()
+                            digest, written = hashlib.sha256(), 0
+                        for chunk in response.iter_bytes():
+                            out.write(chunk)
+                            digest.update(chunk)
+                            written += len(chunk)
+                            if on_progress:
+                                on_progress(written, size)
+                    break
+                except httpx.TransportError as exc:
+                    breaks += 1
+                    if breaks > common.MAX_BREAKS:
+                        raise ServiceUnavailable(f"download of {path.name} broke {breaks} times: {exc}") from exc
+                    time.sleep(min(0.2 * 2 ** (breaks - 1), 5.0))
+    except BaseException:
+        common.discard(part)
+        raise
+    return common.finish(part, path, written, digest, size, sha256)

@@ -1,0 +1,63 @@
+"""Checks a webhook's `Delineate-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import WebhookVerificationError
+
+SIGNATURE_HEADER = "delineate-signature"
+EVENT_ID_HEADER = "delineate-event-id"
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value
+    return None
+
+
+def verify_webhook(
+    secret: str | bytes,
+    headers: Mapping[str, str],
+    body: bytes | str,
+    tolerance: float = 300,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """Returns the event (the parsed JSON body) when one `v1=` signature matches and `t` is within `tolerance`
+    seconds of now; raises WebhookVerificationError otherwise. Pass the raw body, exactly as received.
+
+    Deduplicate deliveries by the `Delineate-Event-Id` header (also returned as the event's `_eventId`).
+    """
+    header = _header(headers, SIGNATURE_HEADER)
+    if not header:
+        raise WebhookVerificationError("no Delineate-Signature header")
+    timestamp, signatures = None, []
+    for item in header.split(","):
+        key, _, value = item.strip().partition("=")
+        if key == "t":
+            timestamp = value
+        elif key == "v1" and value:
+            signatures.append(value.strip().lower())
+    if timestamp is None or not timestamp.isdigit() or not signatures:
+        raise WebhookVerificationError("malformed Delineate-Signature header")
+    current = time.time() if now is None else now
+    if abs(current - int(timestamp)) > tolerance:
+        raise WebhookVerificationError(f"signature timestamp {timestamp} is outside the {tolerance} s tolerance")
+    key = secret.encode() if isinstance(secret, str) else secret
+    raw = body.encode() if isinstance(body, str) else bytes(body)
+    expected = hmac.new(key, timestamp.encode() + b"." + raw, hashlib.sha256).hexdigest()
+    if not any(hmac.compare_digest(expected, candidate) for candidate in signatures):
+        raise WebhookVerificationError("no signature matches")
+    try:
+        event = json.loads(raw)
+    except ValueError as exc:
+        raise WebhookVerificationError("the signed body is not JSON") from exc
+    if isinstance(event, dict):
+        event.setdefault("_eventId", _header(headers, EVENT_ID_HEADER))
+    return event

@@ -1,0 +1,54 @@
+"""429 from a real stack that rate-limits (4 requests per 3 s window): the client waits out Retry-After."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from delineate_client import Client, RateLimited, RetryPolicy
+
+from tests.client.conftest import FAST_FILES
+from tests.support.devstack import start_dev_stack
+from tests.support.faultproxy import FaultProxy
+
+LIMITED = {**FAST_FILES, "RATE_LIMIT_ENABLED": "true", "RATE_LIMIT_MAX_REQUESTS": "4", "RATE_LIMIT_WINDOW_MS": "3000"}
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory):
+    stack = start_dev_stack(tmp_path_factory.mktemp("limited-devstack"), **LIMITED)
+    try:
+        with FaultProxy(stack.base_url) as proxy:
+            yield proxy
+    finally:
+        stack.stop()
+
+
+def exhaust(url: str) -> None:
+    for _ in range(20):
+        if httpx.get(f"{url}/health").status_code == 429:
+            return
+    raise AssertionError("the stack never answered 429")
+
+
+def test_429_on_initiate_is_retried_with_the_same_key_and_the_job_completes(limited, tmp_path):
+    limited.reset()
+    exhaust(limited.url)
+    with Client(limited.url) as client:
+        job = client.begin_download([70000, 70007])
+        result = job.wait(timeout=90).download(tmp_path / "bundle.zip")
+    posts = limited.requests("POST", "/v1/download/initiate")
+    assert posts[0].answer_status == 429 and posts[-1].answer_status == 202
+    assert {seen.answer_status for seen in posts[:-1]} == {429}
+    assert len({seen.header("Idempotency-Key") for seen in posts}) == 1
+    assert result.size == job.document["size"]
+    assert posts[1].at - posts[0].at >= 0.95  # waited the Retry-After (at least 1 s) before retrying
+
+
+def test_a_retry_after_longer_than_the_client_allows_raises_rate_limited(limited):
+    limited.reset()
+    exhaust(limited.url)
+    with Client(limited.url, retry=RetryPolicy(max_delay=0.5)) as client:
+        with pytest.raises(RateLimited) as caught:
+            client.begin_download([70000])
+    assert caught.value.status == 429 and caught.value.retry_after >= 1
+    assert len(limited.requests("POST", "/v1/download/initiate")) == 1

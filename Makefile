@@ -60,7 +60,7 @@ deploy: package ## deploy build/$(STAGE) to the AWS account in your environment
 destroy: ## delete the deployed stack
 	STAGE=$(STAGE) scripts/deploy.sh destroy
 
-bench: $(STAMP) ## measure job wall time and initiate latency against a fresh dev stack
+bench: $(STAMP) ## ratios side by side on fresh stacks -> build/bench.json + PNGs (BENCH_QUICK=1: reduced, for CI)
 	$(PY) scripts/bench.py
 
 lint: $(STAMP) ## ruff check (complexity too) + format check (ruff.toml), mypy (mypy.ini), byte-compile and shell-check

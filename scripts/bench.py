@@ -1,93 +1,147 @@
-"""`make bench`: the numbers the issues ask for, measured against a fresh dev stack.
+"""`make bench`: the numbers the issues ask for, each a ratio taken side by side in one run on fresh stacks.
 
-1. Wall time of a 12-file job with 4 consumers and 2-3 s per file
-   (ideal: 3 s x ceil(12/4) = 9 s; the predecessor summed its files).
-2. Initiate latency for 1-file and 1,000-file jobs (must not grow with size).
-3. Status poll latency.
-Results print as a table and are written to build/bench.json.
+- request path: status and initiate p50/p99 over the raw emulator calls they need (limiter on);
+- job wall time over the ideal ceil(N / consumers) x delay, for 1 to 1,000 files;
+- a small job submitted behind a big one: its wall time over one file's delay;
+- the per-job overhead: a job as wide as the consumers, fixed delay;
+- AWS calls per file, counted from the workers' X-Ray segments;
+- the worker's peak RSS while it bundles 1 GiB;
+- a modelled cloud cost per 1,000-file job next to the sequential original.
+
+Writes build/bench.json and build/bench-*.png. BENCH_QUICK=1 runs reduced sizes (CI).
 """
 
 from __future__ import annotations
 
 import json
-import statistics
+import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import requests
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.support.devstack import poll_until_terminal, start_dev_stack  # noqa: E402
 
-SAMPLES = list(range(70000, 70100, 7))
+from scripts import bench_calls, bench_cost, bench_jobs, bench_latency, bench_memory, bench_plots  # noqa: E402
+from scripts.bench_support import fresh_stack  # noqa: E402
+from scripts.xray_listen import SegmentListener  # noqa: E402
+
+BUILD = Path(__file__).resolve().parents[1] / "build"
+QUICK = os.environ.get("BENCH_QUICK", "").lower() in ("1", "true", "yes")
+CONSUMERS = 4
+DELAY_S = 0.4
+SIZES = [1, 10, 100] if QUICK else [1, 10, 100, 1000]
+BIG_JOB = 200 if QUICK else 1000
+LATENCY_RUNS = 100 if QUICK else 500
+BUNDLE_BYTES = (64 if QUICK else 1024) * bench_memory.MIB
+SAMPLE_MEAN_MIB = 1.5  # the seeded samples run from 4 KiB to 3 MiB
 
 
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+def _fixed_delay(seconds: float) -> dict[str, str]:
+    ms = str(int(seconds * 1000))
+    return {"DOWNLOAD_DELAY_MIN_MS": ms, "DOWNLOAD_DELAY_MAX_MS": ms, "LOCAL_CONSUMERS": str(CONSUMERS)}
 
 
-def job_wall_time(stack, file_ids: list[int]) -> tuple[float, dict]:
+def request_path(tmp: Path) -> tuple[dict, dict]:
+    quiet = {"DOWNLOAD_DELAY_ENABLED": "false", "LOCAL_CONSUMERS": "2", "LOG_LEVEL": "WARNING"}
+    limiter_on = {"RATE_LIMIT_ENABLED": "true", "RATE_LIMIT_MAX_REQUESTS": "100000000"}
+    with fresh_stack(tmp / "latency", **quiet, **limiter_on) as stack:
+        latency = bench_latency.measure(stack, LATENCY_RUNS)
+        memory = bench_memory.measure(stack, BUNDLE_BYTES)
+        job_item_kb = _job_item_kb(stack)
+    memory["job_item_kb_1000_files"] = round(job_item_kb, 2)
+    return latency, memory
+
+
+def _job_item_kb(stack) -> float:
+    """The billed size of a 1,000-file job's item: what each write and status read of it costs."""
+    job_id = bench_jobs.start_job(stack, bench_jobs.file_ids(1000, offset=5000))
+    item = stack.aws("dynamodb").get_item(
+        TableName=stack.stack_env()["JOBS_TABLE_NAME"], Key={"pk": {"S": f"JOB#{job_id}"}, "sk": {"S": "JOB"}}
+    )["Item"]
+    return bench_cost.dynamodb_item_kb(item)
+
+
+def jobs(tmp: Path) -> dict:
+    listener = SegmentListener()
+    listener.start()
+    try:
+        settings = {**_fixed_delay(DELAY_S), "RATE_LIMIT_ENABLED": "false", "AWS_XRAY_DAEMON_ADDRESS": listener.address}
+        with fresh_stack(tmp / "jobs", **settings) as stack:
+            calls = bench_calls.count(stack, listener, files=10)
+            walls = bench_jobs.wall_times(stack, SIZES, CONSUMERS, DELAY_S)
+            fairness = bench_jobs.small_behind_big(stack, BIG_JOB, DELAY_S)
+    finally:
+        listener.close()
+    with fresh_stack(tmp / "overhead", **_fixed_delay(2.0), RATE_LIMIT_ENABLED="false") as stack:
+        overhead = bench_jobs.overhead(stack, CONSUMERS, 2.0)
+    return {
+        "consumers": CONSUMERS,
+        "delay_s": DELAY_S,
+        "calls": calls,
+        "wall_times": walls,
+        "small_behind_big": fairness,
+        "overhead": overhead,
+    }
+
+
+def main() -> int:
     started = time.monotonic()
-    job_id = requests.post(stack.url("/v1/download/initiate"), json={"file_ids": file_ids}, timeout=10).json()["jobId"]
-    document, _ = poll_until_terminal(stack, job_id, timeout=300, interval=0.05)
-    return time.monotonic() - started, document
-
-
-def latencies(stack, method: str, path: str, runs: int, **kwargs) -> list[float]:
-    samples = []
-    for _ in range(runs):
-        started = time.monotonic()
-        response = requests.request(method, stack.url(path), timeout=30, **kwargs)
-        samples.append((time.monotonic() - started) * 1000)
-        assert response.status_code < 300, response.text
-    return samples
-
-
-def main() -> None:
-    results: dict = {}
+    BUILD.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        stack = start_dev_stack(
-            Path(tmp),
-            DOWNLOAD_DELAY_MIN_MS="2000",
-            DOWNLOAD_DELAY_MAX_MS="3000",
-            LOCAL_CONSUMERS="4",
-            RATE_LIMIT_ENABLED="false",
-        )
-        try:
-            walls = []
-            for _ in range(3):
-                wall, document = job_wall_time(stack, SAMPLES[:12])
-                assert document["status"] == "completed" and document["completedFiles"] == 12, document
-                walls.append(wall)
-            results["job_12_files_4_consumers_2_3s"] = {
-                "runs_s": [round(w, 2) for w in walls],
-                "median_s": round(statistics.median(walls), 2),
-                "ideal_s": 9.0,
-                "sequential_s": "24-36",
-            }
-            job_id = requests.post(stack.url("/v1/download/initiate"), json={"file_ids": [70000]}, timeout=10).json()[
-                "jobId"
-            ]
-            samples = latencies(stack, "GET", f"/v1/download/status/{job_id}", 100)
-            results["status_ms"] = {"p50": round(percentile(samples, 50), 1), "p99": round(percentile(samples, 99), 1)}
-            for size in (1, 1000):
-                body = {"file_ids": list(range(10000, 10000 + size))}
-                # (the 1,000-file jobs then flood the queue: measure them last)
-                samples = latencies(stack, "POST", "/v1/download/initiate", 30, json=body)
-                results[f"initiate_{size}_files_ms"] = {
-                    "p50": round(percentile(samples, 50), 1),
-                    "p99": round(percentile(samples, 99), 1),
-                }
-        finally:
-            stack.stop()
-    Path("build").mkdir(exist_ok=True)
-    Path("build/bench.json").write_text(json.dumps(results, indent=2))
-    for name, value in results.items():
-        print(f"{name:34} {json.dumps(value)}")
+        latency, memory = request_path(Path(tmp))
+        job_results = jobs(Path(tmp))
+    calls = job_results["calls"]
+    cost = bench_cost.model(
+        files=1000,
+        file_calls={call: n / calls["files"] for call, n in calls["calls_by_kind"].get("file", {}).items()},
+        job_item_kb=memory["job_item_kb_1000_files"],
+        handler_overhead_s=calls["mean_file_handler_s"] - DELAY_S,
+        bundle_mib=1000 * SAMPLE_MEAN_MIB,
+        bundle_mib_per_s=memory["mib_per_s"],
+    )
+    results = {
+        "quick": QUICK,
+        "wall_s": round(time.monotonic() - started, 1),
+        "request_path": latency,
+        "jobs": job_results,
+        "worker_memory": memory,
+        "cost_per_1000_file_job": cost,
+    }
+    (BUILD / "bench.json").write_text(json.dumps(results, indent=2) + "\n")
+    bench_plots.latency(latency, BUILD / "bench-latency-cdf.png")
+    bench_plots.wall_times(job_results["wall_times"], CONSUMERS, DELAY_S, BUILD / "bench-wall-vs-files.png")
+    bench_plots.fairness(job_results["small_behind_big"], BUILD / "bench-small-behind-big.png")
+    print(summary(results))
+    return 0
+
+
+def summary(results: dict) -> str:
+    ratios = results["request_path"]["ratios"]
+    jobs_ = results["jobs"]
+    fair, over = jobs_["small_behind_big"], jobs_["overhead"]
+    cost = results["cost_per_1000_file_job"]
+    lines = [
+        f"status / GetItem              p50 {ratios['status_over_get_item']['p50']}x  "
+        f"p99 {ratios['status_over_get_item']['p99']}x",
+        f"initiate / (PutItem+Send)     p50 {ratios['initiate_over_put_and_send']['p50']}x  "
+        f"p99 {ratios['initiate_over_put_and_send']['p99']}x",
+        *(
+            f"{row['files']:>5} files: wall {row['wall_s']:.2f} s, ideal {row['ideal_s']:.1f} s, {row['over_ideal']}x"
+            for row in jobs_["wall_times"]
+        ),
+        f"small behind {fair['big_job_files']}-file job: {fair['small_wall_s']:.2f} s = "
+        f"{fair['small_wall_over_delay']}x one file's delay",
+        f"{over['files']} files x {over['delay_s']} s: median {over['median_s']} s (target {over['target_s']} s)",
+        f"AWS calls per file: {jobs_['calls']['calls_per_file']} (+ SQS receive and delete)",
+        f"worker peak RSS bundling {results['worker_memory']['bundle_mib']} MiB: "
+        f"{results['worker_memory']['peak_rss_mib']} MiB",
+        f"cost per 1,000-file job: ${cost['delineate_usd']['total']} "
+        f"(sequential original >= ${cost['sequential_original_usd']['total']})",
+        "-> build/bench.json, build/bench-*.png",
+    ]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

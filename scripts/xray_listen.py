@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import socket
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -43,6 +44,33 @@ def parse_datagram(datagram: bytes) -> dict | None:
     except json.JSONDecodeError:
         return None
     return document if isinstance(document, dict) else None
+
+
+class SegmentListener(threading.Thread):
+    """Collects segments in the background on a free loopback port (tests and `make bench`)."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.address = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.documents: list[dict] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                document = parse_datagram(self.sock.recv(65535))
+            except socket.timeout:
+                continue
+            if document is not None:
+                self.documents.append(document)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.join(timeout=5)
+        self.sock.close()
 
 
 def _line(entity: dict, depth: int) -> str:

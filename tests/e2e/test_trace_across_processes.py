@@ -6,40 +6,12 @@ exactly as they would to the X-Ray daemon; the test listens there itself.
 
 from __future__ import annotations
 
-import socket
-import threading
-
 import pytest
 import requests
 
 from chalicelib.local.processes import wait_until
-from scripts.xray_listen import parse_datagram, render
+from scripts.xray_listen import SegmentListener, render
 from tests.support.devstack import poll_until_terminal, start_dev_stack
-
-
-class SegmentListener(threading.Thread):
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.address = "127.0.0.1:%d" % self.sock.getsockname()[1]
-        self.documents: list[dict] = []
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                document = parse_datagram(self.sock.recv(65535))
-            except socket.timeout:
-                continue
-            if document is not None:
-                self.documents.append(document)
-
-    def close(self) -> None:
-        self.stop.set()
-        self.join(timeout=5)
-        self.sock.close()
 
 
 @pytest.fixture

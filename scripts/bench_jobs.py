@@ -1,0 +1,95 @@
+"""Job wall times: against the ideal ceil(N / consumers) x delay, and a small job behind a big one."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+import requests
+
+from scripts.bench_support import Stack, wait_terminal
+
+
+def start_job(stack: Stack, file_ids: list[int]) -> str:
+    response = requests.post(stack.url("/v1/download/initiate"), json={"file_ids": file_ids}, timeout=30)
+    assert response.status_code == 202, response.text
+    return response.json()["jobId"]
+
+
+def file_ids(count: int, offset: int = 0) -> list[int]:
+    """Ids from 70000 up: the seeded samples among them are bundled, the rest are unavailable."""
+    return list(range(70000 + offset, 70000 + offset + count))
+
+
+def wall_times(stack: Stack, sizes: list[int], consumers: int, delay_s: float) -> list[dict]:
+    """One job at a time on a quiet stack, each over its ideal."""
+    rows = []
+    for size in sizes:
+        started = time.monotonic()
+        document = wait_terminal(stack, start_job(stack, file_ids(size)), timeout=60 + 3 * size * delay_s)
+        wall = time.monotonic() - started
+        assert document["status"] == "completed" and document["completedFiles"] == size, document
+        ideal = math.ceil(size / consumers) * delay_s
+        rows.append({"files": size, "wall_s": round(wall, 3), "ideal_s": ideal, "over_ideal": round(wall / ideal, 3)})
+    return rows
+
+
+class ProgressRecorder(threading.Thread):
+    """Samples each job's completed files every 100 ms, for the timeline plot."""
+
+    def __init__(self, stack: Stack, jobs: dict[str, str]) -> None:
+        super().__init__(daemon=True)
+        self.stack, self.jobs = stack, jobs
+        self.started = time.monotonic()
+        self.points: dict[str, list[tuple[float, int]]] = {name: [] for name in jobs}
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        with requests.Session() as http:
+            while not self.done.wait(0.1):
+                for name, job_id in self.jobs.items():
+                    document = http.get(self.stack.url(f"/v1/download/status/{job_id}"), timeout=10).json()
+                    self.points[name].append((round(time.monotonic() - self.started, 2), document["completedFiles"]))
+
+
+def small_behind_big(stack: Stack, big_files: int, delay_s: float) -> dict:
+    """A 2-file job submitted one second after a big one: its wall time over one file's delay."""
+    big = start_job(stack, file_ids(big_files, offset=1000))
+    submitted_big = time.monotonic()
+    time.sleep(1.0)  # the scenario itself, not a synchronisation: the small job arrives a second later
+    started = time.monotonic()
+    small = start_job(stack, file_ids(2))
+    recorder = ProgressRecorder(stack, {"big": big, "small": small})
+    recorder.started = submitted_big
+    recorder.start()
+    document = wait_terminal(stack, small, timeout=600)
+    wall = time.monotonic() - started
+    recorder.done.set()
+    recorder.join(timeout=5)
+    requests.delete(stack.url(f"/v1/download/{big}"), timeout=10)
+    assert document["status"] == "completed", document
+    return {
+        "big_job_files": big_files,
+        "small_job_files": 2,
+        "delay_s": delay_s,
+        "small_wall_s": round(wall, 3),
+        "small_wall_over_delay": round(wall / delay_s, 2),
+        "timeline": recorder.points,
+    }
+
+
+def overhead(stack: Stack, files: int, delay_s: float) -> dict:
+    """A job as wide as the consumers with a fixed delay: what the hops add to one file's time."""
+    runs = []
+    for _ in range(3):
+        started = time.monotonic()
+        wait_terminal(stack, start_job(stack, file_ids(files)), timeout=120)
+        runs.append(time.monotonic() - started)
+    return {
+        "files": files,
+        "delay_s": delay_s,
+        "runs_s": [round(r, 3) for r in runs],
+        "median_s": round(sorted(runs)[1], 3),
+        "target_s": round(1.05 * delay_s + 0.5, 3),
+    }

@@ -1,0 +1,87 @@
+"""Peak memory of the worker while it bundles a large job, to size the Lambda from a measurement.
+
+The parent seeds sources of the requested total size into the stack's bucket;
+a child process imports the app as Lambda would, builds the bundle with the
+worker's own storage code, and reports its peak RSS (ru_maxrss) before and
+after. Sources are incompressible random bytes, stored (not deflated) as the
+worker stores them.
+
+    python -m scripts.bench_memory CHILD <bucket> <key> <member-count> <member-bytes>
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+from scripts.bench_support import Stack
+
+MIB = 1024 * 1024
+PREFIX = "downloads/bench-"  # under downloads/, where the worker may read
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def seed(stack: Stack, members: int, member_bytes: int) -> list[str]:
+    s3 = stack.aws("s3", read_timeout=120)
+    bucket = stack.stack_env()["S3_BUCKET_NAME"]
+    block = os.urandom(member_bytes)
+    keys = []
+    for index in range(members):
+        key = f"{PREFIX}{index:04d}.bin"
+        s3.put_object(Bucket=bucket, Key=key, Body=block[index:] + block[:index])  # distinct objects
+        keys.append(key)
+    return keys
+
+
+def measure(stack: Stack, total_bytes: int, member_bytes: int = 16 * MIB) -> dict:
+    members = max(1, total_bytes // member_bytes)
+    seed(stack, members, member_bytes)
+    env = {**os.environ, **stack.stack_env(), "AWS_XRAY_SDK_ENABLED": "false"}
+    bucket = env["S3_BUCKET_NAME"]
+    child = subprocess.run(
+        [sys.executable, "-m", "scripts.bench_memory", "CHILD", bucket, "results/bench/bundle.zip"]
+        + [str(members), str(member_bytes)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=True,
+    )
+    report = json.loads(child.stdout.strip().splitlines()[-1])
+    return {"members": members, "member_mib": member_bytes // MIB, **report}
+
+
+def _child(bucket: str, key: str, members: int, member_bytes: int) -> None:
+    import app  # noqa: F401  - what a Lambda container imports before its first event
+    from chalicelib.aws import WORKER_CONFIG, make_clients
+    from chalicelib.storage import Storage
+
+    baseline = _peak_rss_mib()
+    storage = Storage(make_clients(WORKER_CONFIG).s3, bucket)
+    started = time.monotonic()
+    size = storage.write_bundle(
+        key, [(f"{index:04d}.bin", f"{PREFIX}{index:04d}.bin", member_bytes) for index in range(members)]
+    )
+    seconds = time.monotonic() - started
+    print(
+        json.dumps(
+            {
+                "bundle_mib": round(size / MIB, 1),
+                "seconds": round(seconds, 2),
+                "mib_per_s": round(size / MIB / seconds, 1),
+                "rss_after_import_mib": round(baseline, 1),
+                "peak_rss_mib": round(_peak_rss_mib(), 1),
+            }
+        )
+    )
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["CHILD"]:
+    _child(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))

@@ -8,12 +8,14 @@ import json
 import os
 import uuid
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
+from typing import BinaryIO
 
 import httpx
 
 from ._transport import parse_retry_after
-from .errors import DelineateError, IntegrityError, JobCancelled, JobFailed, NothingAvailable
+from .errors import DelineateError, IntegrityError, JobCancelled, JobFailed, NothingAvailable, ServiceUnavailable
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
@@ -101,8 +103,104 @@ def presigned_url_expired(response: httpx.Response) -> bool:
     return response.status_code in (400, 403)
 
 
+class StorageAnswer(Enum):
+    """What one GET of a presigned URL calls for (see `storage_answer`)."""
+
+    URL_EXPIRED = "ask for a fresh URL and try again"
+    ALREADY_COMPLETE = "every byte is already in the .part file"
+    START_OVER = "the whole object: drop what was written and take it from the start"
+    RESUME = "the bytes after those already written"
+
+
+def storage_answer(response: httpx.Response, written: int, size: int | None, name: str) -> StorageAnswer:
+    """Decides what to do with storage's answer to a GET asking for the bytes from `written` on.
+
+    A 5xx raises httpx.RemoteProtocolError so the download counts it as a broken connection and resumes;
+    any other refusal raises DelineateError.
+    """
+    status = response.status_code
+    if presigned_url_expired(response):
+        return StorageAnswer.URL_EXPIRED
+    if status == 416 and size is not None and written == size:
+        return StorageAnswer.ALREADY_COMPLETE
+    if status >= 500:
+        raise httpx.RemoteProtocolError(f"storage answered {status}")
+    if status not in (200, 206):
+        raise DelineateError(f"storage answered {status} for {name}")
+    if status == 200 or content_range_start(response) != written:
+        return StorageAnswer.START_OVER
+    return StorageAnswer.RESUME
+
+
+class DownloadBudget:
+    """How many expired URLs and broken connections one download survives, and the pause after a break."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.refreshes = 0
+        self.breaks = 0
+
+    def url_expired(self) -> None:
+        """Counts a refused URL; raises DelineateError once MAX_URL_REFRESHES fresh ones were refused too."""
+        self.refreshes += 1
+        if self.refreshes > MAX_URL_REFRESHES:
+            raise DelineateError(f"storage refused {self.name} after {self.refreshes - 1} fresh URLs")
+
+    def connection_broke(self, exc: httpx.TransportError) -> float:
+        """Counts a break; the seconds to pause before resuming, or ServiceUnavailable past MAX_BREAKS."""
+        self.breaks += 1
+        if self.breaks > MAX_BREAKS:
+            raise ServiceUnavailable(f"download of {self.name} broke {self.breaks} times: {exc}") from exc
+        return min(0.2 * 2 ** (self.breaks - 1), 5.0)
+
+
 def part_path(path: Path) -> Path:
     return path.with_name(path.name + ".part")
+
+
+class PartFile:
+    """`<path>.part` while a download runs: the bytes so far, their SHA-256, and the Range to ask for next.
+
+    Local file work only (the same for both twins). Leaving the `with` by an exception removes the file;
+    after a clean exit `finish` checks it against the announcement and renames it into place.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.part = part_path(path)
+        self.written = 0
+        self._digest = hashlib.sha256()
+        self._out: BinaryIO  # opened by __enter__
+
+    def __enter__(self) -> PartFile:
+        try:
+            self._out = open(self.part, "wb")
+        except BaseException:
+            discard(self.part)
+            raise
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        self._out.close()
+        if exc_type is not None:
+            discard(self.part)
+
+    def range_headers(self) -> dict[str, str]:
+        """Asks for the rest of the object once some of it is here."""
+        return {"Range": f"bytes={self.written}-"} if self.written else {}
+
+    def start_over(self) -> None:
+        self._out.seek(0)
+        self._out.truncate()
+        self._digest, self.written = hashlib.sha256(), 0
+
+    def write(self, chunk: bytes) -> None:
+        self._out.write(chunk)
+        self._digest.update(chunk)
+        self.written += len(chunk)
+
+    def finish(self, size: int | None, sha256: str | None) -> Downloaded:
+        return finish(self.part, self.path, self.written, self._digest, size, sha256)
 
 
 def finish(part: Path, path: Path, written: int, digest: "hashlib._Hash", size: int | None, sha256: str | None):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -155,8 +154,7 @@ class AsyncDownloadJob:
         self, timeout: float | None = None, on_progress: Callable[[AsyncDownloadJob], Any] | None = None
     ) -> AsyncDownloadJob:
         """As `DownloadJob.wait`; `on_progress` may be a plain function or a coroutine function."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        pacing = common.PollPacing()
+        polls = common.StatusPolls(timeout)
         response = None
         if self.status is None or self._etag is None:
             response = await self._client._request("GET", self._status_path())
@@ -164,19 +162,8 @@ class AsyncDownloadJob:
         await _call(on_progress, self)
         while not self.done:
             if response is not None:
-                delay = common.parse_retry_after(response.headers.get("retry-after"))
-                if delay is None:
-                    delay = 0.0 if common.long_poll_held(response) else pacing.delay(response)
-                if deadline is not None:
-                    delay = min(delay, max(0.0, deadline - time.monotonic()))
-                await asyncio.sleep(delay)
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                raise common.WaitTimeout(f"job {self.id} still {self.status} after {timeout} s")
-            headers = {}
-            hold = common.LONG_POLL_SECONDS if remaining is None else int(min(remaining, common.LONG_POLL_SECONDS))
-            if self._etag and hold >= 1:
-                headers = {"If-None-Match": self._etag, "Prefer": f"wait={hold}"}
+                await asyncio.sleep(polls.delay_after(response))
+            headers = polls.next_headers(self.id, self.status, self._etag)
             response = await self._client._request("GET", self._status_path(), (200, 304), headers=headers)
             if response.status_code == 200:
                 changed = self._remember(response)

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 import os
+import time
 import uuid
 from dataclasses import dataclass
 from enum import Enum
@@ -81,6 +82,40 @@ class PollPacing:
 def long_poll_held(response: httpx.Response) -> bool:
     """True when the server honoured `Prefer: wait=N` (it says so in Preference-Applied)."""
     return "wait" in response.headers.get("preference-applied", "").lower()
+
+
+class StatusPolls:
+    """The schedule of one `wait`: how long to sleep after a status answer and what to ask for next.
+
+    The twins do the sleeping and the requests; this decides, so both poll alike.
+    """
+
+    def __init__(self, timeout: float | None) -> None:
+        self.timeout = timeout
+        self._deadline = None if timeout is None else time.monotonic() + timeout
+        self._pacing = PollPacing()
+
+    def delay_after(self, response: httpx.Response) -> float:
+        """The server's Retry-After; else none after a held long-poll, else the growing pace; never past the deadline."""
+        delay = parse_retry_after(response.headers.get("retry-after"))
+        if delay is None:
+            delay = 0.0 if long_poll_held(response) else self._pacing.delay(response)
+        if self._deadline is not None:
+            delay = min(delay, max(0.0, self._deadline - time.monotonic()))
+        return delay
+
+    def next_headers(self, job_id: str, status: str | None, etag: str | None) -> dict[str, str]:
+        """Headers of the next status poll: a long-poll while there is an ETag and a second left.
+
+        Raises WaitTimeout once the deadline has passed.
+        """
+        remaining = None if self._deadline is None else self._deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            raise WaitTimeout(f"job {job_id} still {status} after {self.timeout} s")
+        hold = LONG_POLL_SECONDS if remaining is None else int(min(remaining, LONG_POLL_SECONDS))
+        if etag and hold >= 1:
+            return {"If-None-Match": etag, "Prefer": f"wait={hold}"}
+        return {}
 
 
 def raise_for_outcome(document: dict) -> None:

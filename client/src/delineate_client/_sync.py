@@ -165,8 +165,7 @@ class DownloadJob:
         Long-polls (`If-None-Match` + `Prefer: wait=N`) where the server offers it; otherwise polls at the
         server's Retry-After, else 1 s growing x1.5 up to 20 s. Never polls faster than the server asks.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        pacing = common.PollPacing()
+        polls = common.StatusPolls(timeout)
         response = None
         if self.status is None or self._etag is None:
             response = self._client._request("GET", self._status_path())
@@ -175,19 +174,8 @@ class DownloadJob:
             on_progress(self)
         while not self.done:
             if response is not None:
-                delay = common.parse_retry_after(response.headers.get("retry-after"))
-                if delay is None:
-                    delay = 0.0 if common.long_poll_held(response) else pacing.delay(response)
-                if deadline is not None:
-                    delay = min(delay, max(0.0, deadline - time.monotonic()))
-                time.sleep(delay)
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                raise common.WaitTimeout(f"job {self.id} still {self.status} after {timeout} s")
-            headers = {}
-            hold = common.LONG_POLL_SECONDS if remaining is None else int(min(remaining, common.LONG_POLL_SECONDS))
-            if self._etag and hold >= 1:
-                headers = {"If-None-Match": self._etag, "Prefer": f"wait={hold}"}
+                time.sleep(polls.delay_after(response))
+            headers = polls.next_headers(self.id, self.status, self._etag)
             response = self._client._request("GET", self._status_path(), (200, 304), headers=headers)
             if response.status_code == 200:
                 changed = self._remember(response)

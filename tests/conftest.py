@@ -1,4 +1,4 @@
-"""Shared fixtures: an offline AWS (moto) holding the resources of infra/template.yaml."""
+"""Shared fixtures: an offline AWS (moto) holding the resources of infra/template.yaml, and one dev stack."""
 
 from __future__ import annotations
 
@@ -39,3 +39,16 @@ def stack(monkeypatch):
         runtime.reset()
         yield outputs
         runtime.reset()
+
+
+@pytest.fixture(scope="session")
+def dev_stack(tmp_path_factory):
+    """The real processes of `make dev` with FAST_FILES, started once for the e2e and client tiers.
+
+    Tiers that need other settings start their own (tests/browser overrides this fixture).
+    """
+    from tests.support.devstack import FAST_FILES, start_dev_stack
+
+    stack = start_dev_stack(tmp_path_factory.mktemp("devstack"), **FAST_FILES)
+    yield stack
+    stack.stop()

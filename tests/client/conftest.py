@@ -2,29 +2,14 @@
 
 `api` is the URL the client talks to: a FaultProxy in front of `chalice local` that rewrites the presigned
 URLs in its answers to a second FaultProxy in front of the emulator, so tests can break either leg.
+The stack behind them is the session's `dev_stack` (tests/conftest.py), the one tests/e2e uses.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from tests.support.devstack import start_dev_stack
 from tests.support.faultproxy import FaultProxy
-
-FAST_FILES = {
-    "DOWNLOAD_DELAY_MIN_MS": "200",
-    "DOWNLOAD_DELAY_MAX_MS": "500",
-    "LOCAL_CONSUMERS": "4",
-    "RATE_LIMIT_ENABLED": "false",
-    "START_WAIT_MS": "8000",
-}
-
-
-@pytest.fixture(scope="session")
-def dev_stack(tmp_path_factory):
-    stack = start_dev_stack(tmp_path_factory.mktemp("client-devstack"), **FAST_FILES)
-    yield stack
-    stack.stop()
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,7 @@ import httpx
 import pytest
 from delineate_client import Client, RateLimited, RetryPolicy
 
-from tests.client.conftest import FAST_FILES
-from tests.support.devstack import start_dev_stack
+from tests.support.devstack import FAST_FILES, start_dev_stack
 from tests.support.faultproxy import FaultProxy
 
 LIMITED = {**FAST_FILES, "RATE_LIMIT_ENABLED": "true", "RATE_LIMIT_MAX_REQUESTS": "4", "RATE_LIMIT_WINDOW_MS": "3000"}

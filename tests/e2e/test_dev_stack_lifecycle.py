@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from chalicelib.local.processes import wait_until
-from tests.e2e.conftest import FAST_FILES
-from tests.support.devstack import start_dev_stack
+from tests.support.devstack import FAST_FILES, start_dev_stack
 
 
 def test_sigint_stops_every_process_the_stack_started(tmp_path):

@@ -72,8 +72,7 @@ def test_cors_preflight_is_answered(dev_stack):
 
 
 def test_every_response_carries_rate_limit_headers_when_enabled(tmp_path):
-    from tests.e2e.conftest import FAST_FILES
-    from tests.support.devstack import start_dev_stack
+    from tests.support.devstack import FAST_FILES, start_dev_stack
 
     stack = start_dev_stack(
         tmp_path,

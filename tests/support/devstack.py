@@ -17,6 +17,15 @@ from chalicelib.models import JobStatus
 
 AWS_NAMES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
 
+# The shared `dev_stack` (tests/conftest.py): files ready in well under a second, four consumers, no rate limit.
+FAST_FILES = {
+    "DOWNLOAD_DELAY_MIN_MS": "200",
+    "DOWNLOAD_DELAY_MAX_MS": "500",
+    "LOCAL_CONSUMERS": "4",
+    "RATE_LIMIT_ENABLED": "false",
+    "START_WAIT_MS": "8000",
+}
+
 
 @dataclass
 class DevStack:

@@ -105,100 +105,144 @@ class FaultProxy:
                     return rule
         return None
 
-    def _handler_class(self):
-        proxy = self
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        """`_Handler` bound to this proxy: http.server makes one handler per request from a class."""
+        return type("BoundHandler", (_Handler,), {"proxy": self})
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+    def _rewritten(self, data: bytes, headers: list[tuple[str, str]]) -> tuple[bytes, list[tuple[str, str]]]:
+        """The answer with every `rewrite` string replaced, in the body and the header values."""
+        for old, new in self.rewrite.items():
+            data = data.replace(old.encode(), new.encode())
+            headers = [(k, v.replace(old, new)) for k, v in headers]
+        return data, headers
 
-            def log_message(self, *args) -> None:
-                pass
 
-            def _any(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP | {"host"}}
-                seen = Seen(self.command, self.path, headers, body)
-                rule = proxy._take(seen)
-                self.close_connection = True
-                if rule and rule.fault == "respond":
-                    return self._answer(rule.status, list(rule.headers.items()), rule.body)
-                if rule and rule.fault == "long_poll":
-                    return self._long_poll(seen, headers)
-                upstream = http.client.HTTPConnection(proxy.upstream_host, proxy.upstream_port, timeout=60)
-                headers["Host"] = f"{proxy.upstream_host}:{proxy.upstream_port}"
-                try:
-                    upstream.request(self.command, self.path, body=body or None, headers=headers)
-                    response = upstream.getresponse()
-                    data = response.read()
-                    status, out_headers = response.status, response.getheaders()
-                    seen.answer_status, seen.answer = status, data
-                finally:
-                    upstream.close()
-                if rule and rule.fault == "drop_before_answer":
-                    return self._drop()
-                if rule and rule.fault == "corrupt" and data:
-                    data = data[:-1] + bytes([data[-1] ^ 0xFF])
-                elif rule and rule.fault == "patch_json":
-                    data = json.dumps(rule.patch(json.loads(data))).encode()
-                if not rule or rule.fault not in ("cut_after", "corrupt"):
-                    for old, new in proxy.rewrite.items():
-                        data = data.replace(old.encode(), new.encode())
-                        out_headers = [(k, v.replace(old, new)) for k, v in out_headers]
-                if rule and rule.fault == "cut_after":
-                    self._head(status, out_headers, len(data))
-                    self.wfile.write(data[: rule.cut_after])
-                    self.wfile.flush()
-                    return self._drop()
-                self._answer(status, out_headers, data)
+def _altered(rule: Rule | None, data: bytes) -> bytes:
+    """The upstream body as a `corrupt` rule (last byte flipped) or a `patch_json` rule leaves it."""
+    if rule and rule.fault == "corrupt" and data:
+        return data[:-1] + bytes([data[-1] ^ 0xFF])
+    if rule and rule.fault == "patch_json":
+        return json.dumps(rule.patch(json.loads(data))).encode()
+    return data
 
-            def _long_poll(self, seen: Seen, headers: dict[str, str]) -> None:
-                """The specified long-poll: a strong ETag; `If-None-Match` + `Prefer: wait=N` holds the request
-                until the document changes (200) or N s pass (304), with `Preference-Applied: wait=N`."""
-                prefer = seen.header("Prefer") or ""
-                wait = int(prefer.partition("wait=")[2] or 0) if "wait=" in prefer else 0
-                wait = min(wait, 20)
-                held_until = time.monotonic() + wait
-                while True:
-                    upstream = http.client.HTTPConnection(proxy.upstream_host, proxy.upstream_port, timeout=60)
-                    try:
-                        upstream.request("GET", self.path, headers={**headers, "Host": "upstream"})
-                        response = upstream.getresponse()
-                        data, status = response.read(), response.status
-                        out_headers = [(k, v) for k, v in response.getheaders() if k.lower() != "retry-after"]
-                    finally:
-                        upstream.close()
-                    etag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
-                    unchanged = status == 200 and seen.header("If-None-Match") == etag
-                    if not (unchanged and wait and time.monotonic() < held_until):
-                        break
-                    time.sleep(0.1)
-                seen.answer_status = 304 if unchanged else status
-                out_headers.append(("ETag", etag))
-                if wait:
-                    out_headers.append(("Preference-Applied", f"wait={wait}"))
-                self._answer(304 if unchanged else status, out_headers, b"" if unchanged else data)
 
-            def _head(self, status: int, headers: list[tuple[str, str]], length: int) -> None:
-                self.send_response(status)
-                for key, value in headers:
-                    if key.lower() not in HOP_BY_HOP | {"date", "server"}:
-                        self.send_header(key, value)
-                self.send_header("Content-Length", str(length))
-                self.send_header("Connection", "close")
-                self.end_headers()
+def _requested_wait(seen: Seen) -> int:
+    """N of `Prefer: wait=N`, at most 20 (the server's cap); 0 when not asked."""
+    prefer = seen.header("Prefer") or ""
+    wait = int(prefer.partition("wait=")[2] or 0) if "wait=" in prefer else 0
+    return min(wait, 20)
 
-            def _answer(self, status: int, headers: list[tuple[str, str]], data: bytes) -> None:
-                self._head(status, headers, len(data))
-                if self.command != "HEAD":
-                    self.wfile.write(data)
 
-            def _drop(self) -> None:
-                try:
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+def _strong_etag(data: bytes) -> str:
+    return '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _any
 
-        return Handler
+class _Handler(BaseHTTPRequestHandler):
+    """One request through the proxy: answered by a matching rule, or forwarded and maybe altered."""
+
+    protocol_version = "HTTP/1.1"
+    proxy: FaultProxy  # set by FaultProxy._handler_class
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def _any(self) -> None:
+        seen, headers = self._read_request()
+        rule = self.proxy._take(seen)
+        self.close_connection = True
+        if rule and rule.fault == "respond":
+            return self._answer(rule.status, list(rule.headers.items()), rule.body)
+        if rule and rule.fault == "long_poll":
+            return self._long_poll(seen, headers)
+        status, out_headers, data = self._forward(seen, headers)
+        if rule and rule.fault == "drop_before_answer":
+            return self._drop()
+        if rule and rule.fault == "cut_after":
+            return self._cut(status, out_headers, data, rule.cut_after)
+        data = _altered(rule, data)
+        if not (rule and rule.fault == "corrupt"):
+            data, out_headers = self.proxy._rewritten(data, out_headers)
+        self._answer(status, out_headers, data)
+
+    def _read_request(self) -> tuple[Seen, dict[str, str]]:
+        """The request as seen (hop-by-hop headers and Host left out) and the headers to forward."""
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP | {"host"}}
+        return Seen(self.command, self.path, headers, body), headers
+
+    def _upstream(self) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection(self.proxy.upstream_host, self.proxy.upstream_port, timeout=60)
+
+    def _forward(self, seen: Seen, headers: dict[str, str]) -> tuple[int, list[tuple[str, str]], bytes]:
+        """(status, headers, body) of the origin's answer to the request; recorded on `seen` too."""
+        upstream = self._upstream()
+        headers["Host"] = f"{self.proxy.upstream_host}:{self.proxy.upstream_port}"
+        try:
+            upstream.request(self.command, self.path, body=seen.body or None, headers=headers)
+            response = upstream.getresponse()
+            data = response.read()
+            status, out_headers = response.status, response.getheaders()
+            seen.answer_status, seen.answer = status, data
+        finally:
+            upstream.close()
+        return status, out_headers, data
+
+    def _long_poll(self, seen: Seen, headers: dict[str, str]) -> None:
+        """The specified long-poll: a strong ETag; `If-None-Match` + `Prefer: wait=N` holds the request
+        until the document changes (200) or N s pass (304), with `Preference-Applied: wait=N`."""
+        wait = _requested_wait(seen)
+        held_until = time.monotonic() + wait
+        while True:
+            status, out_headers, data = self._status_document(headers)
+            etag = _strong_etag(data)
+            unchanged = status == 200 and seen.header("If-None-Match") == etag
+            if not (unchanged and wait and time.monotonic() < held_until):
+                break
+            time.sleep(0.1)
+        seen.answer_status = 304 if unchanged else status
+        out_headers.append(("ETag", etag))
+        if wait:
+            out_headers.append(("Preference-Applied", f"wait={wait}"))
+        self._answer(304 if unchanged else status, out_headers, b"" if unchanged else data)
+
+    def _status_document(self, headers: dict[str, str]) -> tuple[int, list[tuple[str, str]], bytes]:
+        """The origin's answer to a GET of this path, without its Retry-After (a long-poll replaces it)."""
+        upstream = self._upstream()
+        try:
+            upstream.request("GET", self.path, headers={**headers, "Host": "upstream"})
+            response = upstream.getresponse()
+            data, status = response.read(), response.status
+            out_headers = [(k, v) for k, v in response.getheaders() if k.lower() != "retry-after"]
+        finally:
+            upstream.close()
+        return status, out_headers, data
+
+    def _head(self, status: int, headers: list[tuple[str, str]], length: int) -> None:
+        self.send_response(status)
+        for key, value in headers:
+            if key.lower() not in HOP_BY_HOP | {"date", "server"}:
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(length))
+        self.send_header("Connection", "close")
+        self.end_headers()
+
+    def _answer(self, status: int, headers: list[tuple[str, str]], data: bytes) -> None:
+        self._head(status, headers, len(data))
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _cut(self, status: int, headers: list[tuple[str, str]], data: bytes, after: int) -> None:
+        """Announces the whole body, sends its first `after` bytes, then drops the connection."""
+        self._head(status, headers, len(data))
+        self.wfile.write(data[:after])
+        self.wfile.flush()
+        self._drop()
+
+    def _drop(self) -> None:
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _any

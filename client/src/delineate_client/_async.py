@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -13,7 +11,7 @@ import httpx
 
 from . import _common as common
 from ._transport import RetryPolicy, error_for, send_async
-from .errors import ApiError, DelineateError, ServiceUnavailable
+from .errors import ApiError, DelineateError
 
 ByteProgress = Callable[[int, "int | None"], None]
 
@@ -156,8 +154,7 @@ class AsyncDownloadJob:
         self, timeout: float | None = None, on_progress: Callable[[AsyncDownloadJob], Any] | None = None
     ) -> AsyncDownloadJob:
         """As `DownloadJob.wait`; `on_progress` may be a plain function or a coroutine function."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        pacing = common.PollPacing()
+        polls = common.StatusPolls(timeout)
         response = None
         if self.status is None or self._etag is None:
             response = await self._client._request("GET", self._status_path())
@@ -165,19 +162,8 @@ class AsyncDownloadJob:
         await _call(on_progress, self)
         while not self.done:
             if response is not None:
-                delay = common.parse_retry_after(response.headers.get("retry-after"))
-                if delay is None:
-                    delay = 0.0 if common.long_poll_held(response) else pacing.delay(response)
-                if deadline is not None:
-                    delay = min(delay, max(0.0, deadline - time.monotonic()))
-                await asyncio.sleep(delay)
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                raise common.WaitTimeout(f"job {self.id} still {self.status} after {timeout} s")
-            headers = {}
-            hold = common.LONG_POLL_SECONDS if remaining is None else int(min(remaining, common.LONG_POLL_SECONDS))
-            if self._etag and hold >= 1:
-                headers = {"If-None-Match": self._etag, "Prefer": f"wait={hold}"}
+                await asyncio.sleep(polls.delay_after(response))
+            headers = polls.next_headers(self.id, self.status, self._etag)
             response = await self._client._request("GET", self._status_path(), (200, 304), headers=headers)
             if response.status_code == 200:
                 changed = self._remember(response)
@@ -270,46 +256,35 @@ async def _fetch(
     fresh_url: Callable[[], Awaitable[str]],
     on_progress: ByteProgress | None,
 ) -> common.Downloaded:
+    """As `_sync._fetch`: `<path>.part`, resumed with Range after a break, a fresh URL after an expired one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    part = common.part_path(path)
-    digest = hashlib.sha256()
-    written = breaks = refreshes = 0
-    try:
-        with open(part, "wb") as out:
-            while True:
-                headers = {"Range": f"bytes={written}-"} if written else {}
-                try:
-                    async with http.stream("GET", url, headers=headers) as response:
-                        if common.presigned_url_expired(response):
-                            await response.aread()
-                            refreshes += 1
-                            if refreshes > common.MAX_URL_REFRESHES:
-                                raise DelineateError(f"storage refused {path.name} after {refreshes - 1} fresh URLs")
-                            url = await fresh_url()
-                            continue
-                        if response.status_code == 416 and size is not None and written == size:
-                            break
-                        if response.status_code >= 500:
-                            raise httpx.RemoteProtocolError(f"storage answered {response.status_code}")
-                        if response.status_code not in (200, 206):
-                            raise DelineateError(f"storage answered {response.status_code} for {path.name}")
-                        if response.status_code == 200 or common.content_range_start(response) != written:
-                            out.seek(0)
-                            out.truncate()
-                            digest, written = hashlib.sha256(), 0
-                        async for chunk in response.aiter_bytes():
-                            out.write(chunk)
-                            digest.update(chunk)
-                            written += len(chunk)
-                            if on_progress:
-                                on_progress(written, size)
+    budget = common.DownloadBudget(path.name)
+    with common.PartFile(path) as part:
+        while True:
+            try:
+                if await _stream_rest(http, url, part, size, on_progress):
                     break
-                except httpx.TransportError as exc:
-                    breaks += 1
-                    if breaks > common.MAX_BREAKS:
-                        raise ServiceUnavailable(f"download of {path.name} broke {breaks} times: {exc}") from exc
-                    await asyncio.sleep(min(0.2 * 2 ** (breaks - 1), 5.0))
-    except BaseException:
-        common.discard(part)
-        raise
-    return common.finish(part, path, written, digest, size, sha256)
+                budget.url_expired()
+                url = await fresh_url()
+            except httpx.TransportError as exc:
+                await asyncio.sleep(budget.connection_broke(exc))
+    return part.finish(size, sha256)
+
+
+async def _stream_rest(
+    http: httpx.AsyncClient, url: str, part: common.PartFile, size: int | None, on_progress: ByteProgress | None
+) -> bool:
+    """One GET for the bytes `part` still lacks; False when storage refused the URL as expired."""
+    async with http.stream("GET", url, headers=part.range_headers()) as response:
+        answer = common.storage_answer(response, part.written, size, part.path.name)
+        if answer is common.StorageAnswer.URL_EXPIRED:
+            await response.aread()
+            return False
+        if answer is common.StorageAnswer.START_OVER:
+            part.start_over()
+        if answer is not common.StorageAnswer.ALREADY_COMPLETE:
+            async for chunk in response.aiter_bytes():
+                part.write(chunk)
+                if on_progress:
+                    on_progress(part.written, size)
+    return True

@@ -6,14 +6,17 @@ import base64
 import hashlib
 import json
 import os
+import time
 import uuid
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
+from typing import BinaryIO
 
 import httpx
 
 from ._transport import parse_retry_after
-from .errors import DelineateError, IntegrityError, JobCancelled, JobFailed, NothingAvailable
+from .errors import DelineateError, IntegrityError, JobCancelled, JobFailed, NothingAvailable, ServiceUnavailable
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
@@ -81,6 +84,40 @@ def long_poll_held(response: httpx.Response) -> bool:
     return "wait" in response.headers.get("preference-applied", "").lower()
 
 
+class StatusPolls:
+    """The schedule of one `wait`: how long to sleep after a status answer and what to ask for next.
+
+    The twins do the sleeping and the requests; this decides, so both poll alike.
+    """
+
+    def __init__(self, timeout: float | None) -> None:
+        self.timeout = timeout
+        self._deadline = None if timeout is None else time.monotonic() + timeout
+        self._pacing = PollPacing()
+
+    def delay_after(self, response: httpx.Response) -> float:
+        """The server's Retry-After; else none after a held long-poll, else the growing pace; never past the deadline."""
+        delay = parse_retry_after(response.headers.get("retry-after"))
+        if delay is None:
+            delay = 0.0 if long_poll_held(response) else self._pacing.delay(response)
+        if self._deadline is not None:
+            delay = min(delay, max(0.0, self._deadline - time.monotonic()))
+        return delay
+
+    def next_headers(self, job_id: str, status: str | None, etag: str | None) -> dict[str, str]:
+        """Headers of the next status poll: a long-poll while there is an ETag and a second left.
+
+        Raises WaitTimeout once the deadline has passed.
+        """
+        remaining = None if self._deadline is None else self._deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            raise WaitTimeout(f"job {job_id} still {status} after {self.timeout} s")
+        hold = LONG_POLL_SECONDS if remaining is None else int(min(remaining, LONG_POLL_SECONDS))
+        if etag and hold >= 1:
+            return {"If-None-Match": etag, "Prefer": f"wait={hold}"}
+        return {}
+
+
 def raise_for_outcome(document: dict) -> None:
     """Raises the typed error of a job that ended without a bundle; returns for a completed one."""
     status = document.get("status")
@@ -101,8 +138,104 @@ def presigned_url_expired(response: httpx.Response) -> bool:
     return response.status_code in (400, 403)
 
 
+class StorageAnswer(Enum):
+    """What one GET of a presigned URL calls for (see `storage_answer`)."""
+
+    URL_EXPIRED = "ask for a fresh URL and try again"
+    ALREADY_COMPLETE = "every byte is already in the .part file"
+    START_OVER = "the whole object: drop what was written and take it from the start"
+    RESUME = "the bytes after those already written"
+
+
+def storage_answer(response: httpx.Response, written: int, size: int | None, name: str) -> StorageAnswer:
+    """Decides what to do with storage's answer to a GET asking for the bytes from `written` on.
+
+    A 5xx raises httpx.RemoteProtocolError so the download counts it as a broken connection and resumes;
+    any other refusal raises DelineateError.
+    """
+    status = response.status_code
+    if presigned_url_expired(response):
+        return StorageAnswer.URL_EXPIRED
+    if status == 416 and size is not None and written == size:
+        return StorageAnswer.ALREADY_COMPLETE
+    if status >= 500:
+        raise httpx.RemoteProtocolError(f"storage answered {status}")
+    if status not in (200, 206):
+        raise DelineateError(f"storage answered {status} for {name}")
+    if status == 200 or content_range_start(response) != written:
+        return StorageAnswer.START_OVER
+    return StorageAnswer.RESUME
+
+
+class DownloadBudget:
+    """How many expired URLs and broken connections one download survives, and the pause after a break."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.refreshes = 0
+        self.breaks = 0
+
+    def url_expired(self) -> None:
+        """Counts a refused URL; raises DelineateError once MAX_URL_REFRESHES fresh ones were refused too."""
+        self.refreshes += 1
+        if self.refreshes > MAX_URL_REFRESHES:
+            raise DelineateError(f"storage refused {self.name} after {self.refreshes - 1} fresh URLs")
+
+    def connection_broke(self, exc: httpx.TransportError) -> float:
+        """Counts a break; the seconds to pause before resuming, or ServiceUnavailable past MAX_BREAKS."""
+        self.breaks += 1
+        if self.breaks > MAX_BREAKS:
+            raise ServiceUnavailable(f"download of {self.name} broke {self.breaks} times: {exc}") from exc
+        return min(0.2 * 2 ** (self.breaks - 1), 5.0)
+
+
 def part_path(path: Path) -> Path:
     return path.with_name(path.name + ".part")
+
+
+class PartFile:
+    """`<path>.part` while a download runs: the bytes so far, their SHA-256, and the Range to ask for next.
+
+    Local file work only (the same for both twins). Leaving the `with` by an exception removes the file;
+    after a clean exit `finish` checks it against the announcement and renames it into place.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.part = part_path(path)
+        self.written = 0
+        self._digest = hashlib.sha256()
+        self._out: BinaryIO  # opened by __enter__
+
+    def __enter__(self) -> PartFile:
+        try:
+            self._out = open(self.part, "wb")
+        except BaseException:
+            discard(self.part)
+            raise
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        self._out.close()
+        if exc_type is not None:
+            discard(self.part)
+
+    def range_headers(self) -> dict[str, str]:
+        """Asks for the rest of the object once some of it is here."""
+        return {"Range": f"bytes={self.written}-"} if self.written else {}
+
+    def start_over(self) -> None:
+        self._out.seek(0)
+        self._out.truncate()
+        self._digest, self.written = hashlib.sha256(), 0
+
+    def write(self, chunk: bytes) -> None:
+        self._out.write(chunk)
+        self._digest.update(chunk)
+        self.written += len(chunk)
+
+    def finish(self, size: int | None, sha256: str | None) -> Downloaded:
+        return finish(self.part, self.path, self.written, self._digest, size, sha256)
 
 
 def finish(part: Path, path: Path, written: int, digest: "hashlib._Hash", size: int | None, sha256: str | None):

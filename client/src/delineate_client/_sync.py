@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +12,7 @@ import httpx
 
 from . import _common as common
 from ._transport import RetryPolicy, error_for, send
-from .errors import ApiError, DelineateError, ServiceUnavailable
+from .errors import ApiError, DelineateError
 
 ByteProgress = Callable[[int, "int | None"], None]
 
@@ -166,8 +165,7 @@ class DownloadJob:
         Long-polls (`If-None-Match` + `Prefer: wait=N`) where the server offers it; otherwise polls at the
         server's Retry-After, else 1 s growing x1.5 up to 20 s. Never polls faster than the server asks.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        pacing = common.PollPacing()
+        polls = common.StatusPolls(timeout)
         response = None
         if self.status is None or self._etag is None:
             response = self._client._request("GET", self._status_path())
@@ -176,19 +174,8 @@ class DownloadJob:
             on_progress(self)
         while not self.done:
             if response is not None:
-                delay = common.parse_retry_after(response.headers.get("retry-after"))
-                if delay is None:
-                    delay = 0.0 if common.long_poll_held(response) else pacing.delay(response)
-                if deadline is not None:
-                    delay = min(delay, max(0.0, deadline - time.monotonic()))
-                time.sleep(delay)
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                raise common.WaitTimeout(f"job {self.id} still {self.status} after {timeout} s")
-            headers = {}
-            hold = common.LONG_POLL_SECONDS if remaining is None else int(min(remaining, common.LONG_POLL_SECONDS))
-            if self._etag and hold >= 1:
-                headers = {"If-None-Match": self._etag, "Prefer": f"wait={hold}"}
+                time.sleep(polls.delay_after(response))
+            headers = polls.next_headers(self.id, self.status, self._etag)
             response = self._client._request("GET", self._status_path(), (200, 304), headers=headers)
             if response.status_code == 200:
                 changed = self._remember(response)
@@ -277,46 +264,39 @@ def _fetch(
     fresh_url: Callable[[], str],
     on_progress: ByteProgress | None,
 ) -> common.Downloaded:
+    """Streams `url` to `<path>.part` and renames it to `path` once size and SHA-256 check out.
+
+    A broken connection resumes with Range after a pause; a URL storage refuses as expired is replaced
+    by `fresh_url()`. `common.DownloadBudget` says when to give up on either.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    part = common.part_path(path)
-    digest = hashlib.sha256()
-    written = breaks = refreshes = 0
-    try:
-        with open(part, "wb") as out:
-            while True:
-                headers = {"Range": f"bytes={written}-"} if written else {}
-                try:
-                    with http.stream("GET", url, headers=headers) as response:
-                        if common.presigned_url_expired(response):
-                            response.read()
-                            refreshes += 1
-                            if refreshes > common.MAX_URL_REFRESHES:
-                                raise DelineateError(f"storage refused {path.name} after {refreshes - 1} fresh URLs")
-                            url = fresh_url()
-                            continue
-                        if response.status_code == 416 and size is not None and written == size:
-                            break
-                        if response.status_code >= 500:
-                            raise httpx.RemoteProtocolError(f"storage answered {response.status_code}")
-                        if response.status_code not in (200, 206):
-                            raise DelineateError(f"storage answered {response.status_code} for {path.name}")
-                        if response.status_code == 200 or common.content_range_start(response) != written:
-                            out.seek(0)  # the whole object again: start over
-                            out.truncate()
-                            digest, written = hashlib.sha256(), 0
-                        for chunk in response.iter_bytes():
-                            out.write(chunk)
-                            digest.update(chunk)
-                            written += len(chunk)
-                            if on_progress:
-                                on_progress(written, size)
+    budget = common.DownloadBudget(path.name)
+    with common.PartFile(path) as part:
+        while True:
+            try:
+                if _stream_rest(http, url, part, size, on_progress):
                     break
-                except httpx.TransportError as exc:
-                    breaks += 1
-                    if breaks > common.MAX_BREAKS:
-                        raise ServiceUnavailable(f"download of {path.name} broke {breaks} times: {exc}") from exc
-                    time.sleep(min(0.2 * 2 ** (breaks - 1), 5.0))
-    except BaseException:
-        common.discard(part)
-        raise
-    return common.finish(part, path, written, digest, size, sha256)
+                budget.url_expired()
+                url = fresh_url()
+            except httpx.TransportError as exc:
+                time.sleep(budget.connection_broke(exc))
+    return part.finish(size, sha256)
+
+
+def _stream_rest(
+    http: httpx.Client, url: str, part: common.PartFile, size: int | None, on_progress: ByteProgress | None
+) -> bool:
+    """One GET for the bytes `part` still lacks; False when storage refused the URL as expired."""
+    with http.stream("GET", url, headers=part.range_headers()) as response:
+        answer = common.storage_answer(response, part.written, size, part.path.name)
+        if answer is common.StorageAnswer.URL_EXPIRED:
+            response.read()
+            return False
+        if answer is common.StorageAnswer.START_OVER:
+            part.start_over()
+        if answer is not common.StorageAnswer.ALREADY_COMPLETE:
+            for chunk in response.iter_bytes():
+                part.write(chunk)
+                if on_progress:
+                    on_progress(part.written, size)
+    return True

@@ -174,45 +174,63 @@ def _follow(client: Client, job: DownloadJob, args: argparse.Namespace, out: Out
 
 
 def _run(args: argparse.Namespace, out: Output) -> int:
+    with Client(_service_url(args), _api_key(args)) as client:
+        command = COMMANDS.get(args.command)
+        if command is None:
+            return USAGE
+        return command(client, args, out)
+
+
+def _service_url(args: argparse.Namespace) -> str:
+    """--url, else $DELINEATE_URL, else the default; `resume` takes it from a token that names one."""
     url = getattr(args, "url", None) or os.environ.get("DELINEATE_URL") or common.DEFAULT_URL
     if args.command == "resume" and not getattr(args, "url", None):
         url = common.read_token(args.job)[0] or url
-    api_key = getattr(args, "api_key", None) or os.environ.get("DELINEATE_API_KEY") or None
-    with Client(url, api_key) as client:
-        if args.command == "download":
-            try:
-                job = client.begin_download(args.file_ids)
-            except KeyboardInterrupt:
-                out.error("interrupted before the service answered; no job to resume")
-                return INTERRUPTED
-            out.line(f"job {job.id} {job.status}, {job.document.get('totalFiles')} files")
-            if args.no_wait:
-                out.line(_resume_command(args, client.base_url, job.id))
-                return OK
-            return _follow(client, job, args, out)
-        if args.command == "resume":
-            return _follow(client, client.resume(args.job), args, out)
-        if args.command == "jobs":
-            return _jobs(client, args, out)
-        _, job_id = common.read_token(args.job)
-        if args.command == "status":
-            job = client.get_job(job_id)
-            if args.json:
-                out.line(json.dumps(job.document, indent=2))
-            else:
-                _print_status(job.document, out)
-            return OK
-        if args.command == "cancel":
-            try:
-                job = client.get_job(job_id).cancel()
-            except ApiError as exc:
-                if exc.status != 409:
-                    raise
-                out.error(f"job {job_id}: {exc.message}")
-                return FAILED
-            out.line(f"job {job.id} {job.status}")
-            return OK
-    return USAGE
+    return url
+
+
+def _api_key(args: argparse.Namespace) -> str | None:
+    return getattr(args, "api_key", None) or os.environ.get("DELINEATE_API_KEY") or None
+
+
+def _download(client: Client, args: argparse.Namespace, out: Output) -> int:
+    try:
+        job = client.begin_download(args.file_ids)
+    except KeyboardInterrupt:
+        out.error("interrupted before the service answered; no job to resume")
+        return INTERRUPTED
+    out.line(f"job {job.id} {job.status}, {job.document.get('totalFiles')} files")
+    if args.no_wait:
+        out.line(_resume_command(args, client.base_url, job.id))
+        return OK
+    return _follow(client, job, args, out)
+
+
+def _resume(client: Client, args: argparse.Namespace, out: Output) -> int:
+    return _follow(client, client.resume(args.job), args, out)
+
+
+def _status(client: Client, args: argparse.Namespace, out: Output) -> int:
+    _, job_id = common.read_token(args.job)
+    job = client.get_job(job_id)
+    if args.json:
+        out.line(json.dumps(job.document, indent=2))
+    else:
+        _print_status(job.document, out)
+    return OK
+
+
+def _cancel(client: Client, args: argparse.Namespace, out: Output) -> int:
+    _, job_id = common.read_token(args.job)
+    try:
+        job = client.get_job(job_id).cancel()
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
+        out.error(f"job {job_id}: {exc.message}")
+        return FAILED
+    out.line(f"job {job.id} {job.status}")
+    return OK
 
 
 def _print_status(document: dict, out: Output) -> None:
@@ -244,6 +262,15 @@ def _jobs(client: Client, args: argparse.Namespace, out: Output) -> int:
             return FAILED
         raise
     return OK
+
+
+COMMANDS: dict[str, Callable[[Client, argparse.Namespace, Output], int]] = {
+    "download": _download,
+    "resume": _resume,
+    "status": _status,
+    "cancel": _cancel,
+    "jobs": _jobs,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,6 +4,10 @@ chalice's ThreadedHTTPServer keeps socketserver's default backlog of 5
 connections: when more clients connect at once than the accept loop takes
 in, the kernel drops or resets the rest and clients see "connection reset by
 peer". API Gateway has no such limit, so the dev server should not add one.
+Its request handler also leaves Nagle's algorithm on: the headers and the body
+go out in two writes, and the second waits for the client's delayed ACK of the
+first, adding about 40 ms to every response on loopback. API Gateway adds no
+such delay, so the dev server sets TCP_NODELAY.
 Everything else is chalice's own CLI, so `make dev` still runs `chalice local`.
 
 Run: python -m chalicelib.local.api local --host 127.0.0.1 --port 8000 ...
@@ -20,5 +24,6 @@ LISTEN_BACKLOG = 512
 
 if __name__ == "__main__":
     local.ThreadedHTTPServer.request_queue_size = LISTEN_BACKLOG
+    local.ChaliceRequestHandler.disable_nagle_algorithm = True
     sys.argv[0] = "chalice"
     sys.exit(main())

@@ -14,6 +14,7 @@ from chalicelib.config import Settings
 from chalicelib.errors import Conflict, IdempotencyKeyReused, NotFound
 from chalicelib.jobs import IdempotencyConflict, JobStore
 from chalicelib.models import FileStatus, InitiateRequest, Job, JobStatus, source_key, utc_now
+from chalicelib.polling import poll
 from chalicelib.queue import MessageKind, WorkMessage, WorkQueue
 from chalicelib.storage import Storage
 
@@ -129,17 +130,17 @@ class DownloadService:
         job, _ = self.initiate(InitiateRequest((file_id,)))
         # Never wait past the request budget: leave a second to answer before a proxy cuts us.
         budget_ms = min(self._settings.start_wait_ms, max(0, self._settings.request_timeout_ms - 1000))
-        deadline = started + budget_ms / 1000
-        interval = 0.1
-        while time.monotonic() < deadline:
-            job = self._job(job.job_id)
-            if job.status.terminal:
-                return True, self._start_result(job, file_id, started)
-            self._sleep(min(interval, max(0.0, deadline - time.monotonic())))
-            interval = min(interval * 2, 1.0)
-        job = self._job(job.job_id)
-        if job.status.terminal:
-            return True, self._start_result(job, file_id, started)
+        job_id = job.job_id
+
+        def finished() -> Job | None:
+            current = self._job(job_id)
+            return current if current.status.terminal else None
+
+        waited = max(0.0, budget_ms / 1000 - (time.monotonic() - started))
+        done = poll(finished, waited, interval=0.1, growth=2, max_interval=1.0, sleep=self._sleep)
+        if done is not None:
+            return True, self._start_result(done, file_id, started)
+        job = self._job(job_id)
         return False, documents.pending_start_document(job)
 
     def _start_result(self, job: Job, file_id: int, started: float) -> dict:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from chalicelib.local.processes import wait_until
+from chalicelib.polling import wait_until
 from scripts.bench_jobs import file_ids, start_job
 from scripts.bench_support import Stack, wait_terminal
 from scripts.xray_listen import SegmentListener

@@ -35,7 +35,7 @@ from botocore.exceptions import ClientError
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from chalicelib.local.processes import wait_until  # noqa: E402
+from chalicelib.polling import wait_until  # noqa: E402
 
 TEMPLATE = REPO / "infra" / "template.yaml"
 REGION = "us-east-1"

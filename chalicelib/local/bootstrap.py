@@ -11,7 +11,8 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from chalicelib.local.processes import PROJECT_DIR, wait_until
+from chalicelib.local.processes import PROJECT_DIR
+from chalicelib.polling import wait_until
 
 TEMPLATE_PATH = PROJECT_DIR / "infra" / "template.yaml"
 _DONE = {"CREATE_COMPLETE", "UPDATE_COMPLETE"}

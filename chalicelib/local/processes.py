@@ -10,9 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Sequence, TypeVar
-
-T = TypeVar("T")
+from typing import Sequence
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 _PR_SET_PDEATHSIG = 1
@@ -59,18 +57,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def wait_until(predicate: Callable[[], T | None], timeout: float, interval: float = 0.2, what: str = "") -> T:
-    """Polls until predicate() is truthy and returns that value: a deadline, never a bare sleep."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
 
 
 def env_with_pythonpath(env: dict[str, str]) -> dict[str, str]:

@@ -35,9 +35,9 @@ from chalicelib.local.processes import (
     python_module,
     spawn,
     stop_all,
-    wait_until,
 )
 from chalicelib.local.samples import seed_samples
+from chalicelib.polling import wait_until
 
 log = logging.getLogger("delineate.stack")
 

@@ -9,7 +9,7 @@ import uuid
 import pytest
 import requests
 
-from chalicelib.local.processes import wait_until
+from chalicelib.polling import wait_until
 from tests.browser.app_page import AppPage
 from tests.support.devstack import DevStack
 

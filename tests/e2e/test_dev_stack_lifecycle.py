@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chalicelib.local.processes import wait_until
+from chalicelib.polling import wait_until
 from tests.support.devstack import FAST_FILES, start_dev_stack
 
 

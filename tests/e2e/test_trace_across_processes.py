@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from chalicelib.local.processes import wait_until
+from chalicelib.polling import wait_until
 from scripts.xray_listen import SegmentListener, render
 from tests.support.devstack import poll_until_terminal, start_dev_stack
 

@@ -13,9 +13,9 @@ from typing import Callable, Iterable
 
 import requests
 
-from chalicelib.local.processes import wait_until
 from chalicelib.local.samples import SAMPLE_FILE_IDS, sample_zip
 from chalicelib.models import JobStatus
+from chalicelib.polling import wait_until
 from tests.support.devstack import DevStack
 
 # How far along a status is: terminal ones are all last (none follows another).

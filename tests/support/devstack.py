@@ -12,8 +12,9 @@ from pathlib import Path
 
 import requests
 
-from chalicelib.local.processes import PROJECT_DIR, free_port, wait_until
+from chalicelib.local.processes import PROJECT_DIR, free_port
 from chalicelib.models import JobStatus
+from chalicelib.polling import wait_until
 
 AWS_NAMES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
 

@@ -27,7 +27,8 @@ from chalicelib.jobs import JobStore
 from chalicelib.models import CallbackStatus, Job, JobStatus, utc_now
 from chalicelib.queue import MessageKind, WorkMessage, WorkQueue
 from chalicelib.storage import Storage
-from chalicelib.webhooks import DeliveryOutcome, WebhookEvent, WebhookSender, build_event
+from chalicelib.webhook_sender import DeliveryOutcome, WebhookSender
+from chalicelib.webhooks import WebhookEvent, build_event
 
 log = logging.getLogger("delineate.webhooks")
 

@@ -23,7 +23,8 @@ from chalicelib.ratelimit import RateLimiter
 from chalicelib.service import DownloadService
 from chalicelib.storage import Storage
 from chalicelib.sweeper import Sweeper
-from chalicelib.webhooks import RetrySchedule, WebhookSender
+from chalicelib.webhook_sender import WebhookSender
+from chalicelib.webhooks import RetrySchedule
 
 _lock = threading.RLock()  # factories build their own dependencies
 _cache: dict[str, Any] = {}

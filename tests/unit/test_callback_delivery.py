@@ -19,14 +19,8 @@ from chalicelib.models import FileResult, FileStatus, InitiateRequest
 from chalicelib.queue import MessageKind, WorkMessage
 from chalicelib.service import DownloadService
 from chalicelib.storage import Storage
-from chalicelib.webhooks import (
-    EVENT_ID_HEADER,
-    SIGNATURE_HEADER,
-    DeliveryOutcome,
-    RetrySchedule,
-    WebhookSender,
-    verify_signature,
-)
+from chalicelib.webhook_sender import DeliveryOutcome, WebhookSender
+from chalicelib.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, RetrySchedule, verify_signature
 from tests.support.receiver import WebhookReceiver
 
 SECRET = "whsec_test"

@@ -43,8 +43,9 @@ class Sweeper:
             action = self.revive(job_id, idle)
             if action:
                 outcome[action].append(job_id)
-        if self._webhooks is not None:  # a pending webhook whose message was lost is sent again
-            outcome["webhooksResent"] = self._webhooks.resend_overdue(self._settings.stalled_job_seconds)
+        resent = self._webhooks.resend_overdue(self._settings.stalled_job_seconds) if self._webhooks else []
+        if resent:  # pending webhooks whose message was lost, sent again
+            outcome["webhooksResent"] = resent
         if outcome["resumed"] or outcome["failed"]:
             log.warning("swept stalled jobs", extra=outcome)
         return outcome

@@ -153,3 +153,9 @@ def dependency(name: str) -> Iterator[None]:
             log.warning("dependency unavailable", extra={"dependency": name, "error": detail})
             raise DependencyUnavailable(name) from exc
         raise
+
+
+def secret_string(arn: str, config: Config = WORKER_CONFIG) -> str:
+    """A Secrets Manager secret's value: the webhook signing secret, read once per worker container."""
+    client = boto3.session.Session().client("secretsmanager", config=config)
+    return str(client.get_secret_value(SecretId=arn)["SecretString"])

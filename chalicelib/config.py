@@ -34,6 +34,7 @@ def _csv(raw: str) -> tuple[str, ...]:
 
 AUTH_MODES = ("none", "api-key")
 MAX_API_KEY_CACHE_SECONDS = 60
+MAX_CALLBACK_DELAY_SECONDS = 900
 
 
 def _auth_mode(raw: str) -> str:
@@ -73,6 +74,15 @@ _SPEC: dict[str, tuple[str, Callable[[str], Any], str]] = {
     # clients keep working; a cloud stage overrides it with `api-key` in .chalice/config.json.
     "AUTH_MODE": ("auth_mode", _auth_mode, "none"),
     "API_KEY_CACHE_SECONDS": ("api_key_cache_seconds", int, "30"),
+    # Webhooks (chalicelib/callbacks.py). The secret itself: `make dev` generates one;
+    # the cloud worker reads it at cold start from the Secrets Manager ARN instead.
+    "CALLBACK_SIGNING_SECRET": ("callback_signing_secret", str, ""),
+    "CALLBACK_SIGNING_SECRET_ARN": ("callback_signing_secret_arn", str, ""),
+    # Safe by default: only `make dev` lets callbacks reach loopback and private hosts.
+    "CALLBACK_ALLOW_PRIVATE": ("callback_allow_private", _bool, "false"),
+    # 8 attempts from a 90 s base span more than an hour (webhooks.RetrySchedule).
+    "CALLBACK_MAX_ATTEMPTS": ("callback_max_attempts", int, "8"),
+    "CALLBACK_RETRY_BASE_SECONDS": ("callback_retry_base_seconds", int, "90"),
 }
 
 
@@ -104,6 +114,11 @@ class Settings:
     version: str
     auth_mode: str
     api_key_cache_seconds: int
+    callback_signing_secret: str
+    callback_signing_secret_arn: str
+    callback_allow_private: bool
+    callback_max_attempts: int
+    callback_retry_base_seconds: int
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -131,6 +146,11 @@ class Settings:
         if not 0 <= self.api_key_cache_seconds <= MAX_API_KEY_CACHE_SECONDS:
             # A revoked key must stop working within a minute; the cache is what delays it.
             raise SettingsError(f"API_KEY_CACHE_SECONDS must be between 0 and {MAX_API_KEY_CACHE_SECONDS}")
+        if self.callback_max_attempts < 1:
+            raise SettingsError("CALLBACK_MAX_ATTEMPTS must be >= 1")
+        if not 0 <= self.callback_retry_base_seconds <= MAX_CALLBACK_DELAY_SECONDS:
+            # Each retry is one delayed SQS message, and SQS delays at most 900 s.
+            raise SettingsError(f"CALLBACK_RETRY_BASE_SECONDS must be between 0 and {MAX_CALLBACK_DELAY_SECONDS}")
 
     @property
     def auth_required(self) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.config import Settings
-from chalicelib.models import FileResult, FileStatus, Job, JobStatus, iso, source_key
+from chalicelib.models import CallbackState, CallbackStatus, FileResult, FileStatus, Job, JobStatus, iso, source_key
 from chalicelib.storage import Storage
 
 READY_MESSAGE = "Download ready"
@@ -52,10 +52,25 @@ def status_document(job: Job, download_url: str | None, files: list[dict] | None
         "updatedAt": iso(job.updated_at),
         "completedAt": iso(job.completed_at),
         "expiresAt": iso(job.expires_at),
+        "callback": callback_document(job),
     }
     if files is not None:
         document["files"] = files
     return document
+
+
+def callback_document(job: Job) -> dict | None:
+    """The job's webhook: null when none was asked for, pending until the job ends and one attempt settles it."""
+    if job.callback_url is None:
+        return None
+    state = job.callback or CallbackState(CallbackStatus.PENDING)
+    return {
+        "url": job.callback_url,
+        "status": state.status.value,
+        "attempts": state.attempts,
+        "lastError": state.last_error,
+        "deliveredAt": iso(state.delivered_at),
+    }
 
 
 def file_document(file_id: int, result: FileResult | None, download_url: str | None) -> dict:

@@ -13,7 +13,18 @@ import hashlib
 from datetime import datetime
 from typing import Any, Iterable
 
-from chalicelib.models import ALLOWED_FROM, FileResult, FileStatus, InitiateRequest, Job, JobStatus, iso, parse_iso
+from chalicelib.models import (
+    ALLOWED_FROM,
+    CallbackState,
+    CallbackStatus,
+    FileResult,
+    FileStatus,
+    InitiateRequest,
+    Job,
+    JobStatus,
+    iso,
+    parse_iso,
+)
 
 JOB_SK = "JOB"
 IDEMPOTENCY_SK = "IDEMPOTENCY"
@@ -69,6 +80,7 @@ def new_job_item(job_id: str, request: InitiateRequest, now: datetime, expires: 
         "ttl": int(expires.timestamp()),
         "active": ACTIVE,
         "requestHash": request.fingerprint,
+        **({"callbackUrl": request.callback_url} if request.callback_url else {}),
     }
 
 
@@ -94,6 +106,20 @@ def job_from_item(item: dict) -> Job:
         error=item.get("error"),
         resumes=as_int(item.get("resumes")),
         request_hash=item.get("requestHash"),
+        callback_url=item.get("callbackUrl"),
+        callback=callback_from_item(item),
+    )
+
+
+def callback_from_item(item: dict) -> CallbackState | None:
+    """The webhook state chalicelib.callbacks keeps on the job item; None before the job ends."""
+    if "callbackStatus" not in item:
+        return None
+    return CallbackState(
+        status=CallbackStatus(item["callbackStatus"]),
+        attempts=as_int(item.get("callbackAttempts")),
+        last_error=item.get("callbackLastError"),
+        delivered_at=parse_iso(item.get("callbackDeliveredAt")),
     )
 
 

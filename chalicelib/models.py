@@ -82,17 +82,40 @@ def result_key(job_id: str, build_id: str) -> str:
     return f"{result_prefix(job_id)}{build_id}.zip"
 
 
+class CallbackStatus(str, enum.Enum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class CallbackState:
+    """Where a job's webhook stands: attempts claimed so far, the last failure, when it was delivered."""
+
+    status: CallbackStatus
+    attempts: int = 0
+    last_error: str | None = None
+    delivered_at: datetime | None = None
+
+
 @dataclass(frozen=True)
 class InitiateRequest:
     """What a client asked for: produced by validation.parse_initiate, stored by jobs.JobStore."""
 
     file_ids: tuple[int, ...]
     idempotency_key: str | None = None
+    callback_url: str | None = None
 
     @property
     def fingerprint(self) -> str:
-        """Identifies the request body for Idempotency-Key reuse checks."""
-        canonical = json.dumps({"file_ids": list(self.file_ids)}, separators=(",", ":"))
+        """Identifies the request body for Idempotency-Key reuse checks.
+
+        callbackUrl joins the body only when given, so fingerprints of requests
+        without one (and keys stored before webhooks existed) are unchanged."""
+        body: dict[str, Any] = {"file_ids": list(self.file_ids)}
+        if self.callback_url is not None:
+            body["callbackUrl"] = self.callback_url
+        canonical = json.dumps(body, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -115,6 +138,8 @@ class Job:
     resumes: int = 0
     request_hash: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    callback_url: str | None = None
+    callback: "CallbackState | None" = None  # None until the job ends (and always without a callbackUrl)
 
     @property
     def total_files(self) -> int:

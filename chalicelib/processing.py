@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Callable, Iterable
 
 from chalicelib import documents, tracing
+from chalicelib.callback_delivery import Webhooks
 from chalicelib.config import Settings
 from chalicelib.jobs import ClaimOutcome, JobStore, RecordOutcome
 from chalicelib.models import FileResult, FileStatus, Job, JobStatus, result_key, result_prefix, source_key, utc_now
@@ -37,10 +38,12 @@ class Worker:
         settings: Settings,
         sleep: Callable[[float], None] = time.sleep,
         delay_ms: Callable[[int, int], float] = random.uniform,
+        webhooks: Webhooks | None = None,
     ) -> None:
         self._store, self._queue, self._storage, self._settings = store, queue, storage, settings
         self._sleep = sleep
         self._delay_ms = delay_ms
+        self._webhooks = webhooks
 
     # -- Lambda boundary ---------------------------------------------------------
 
@@ -107,6 +110,10 @@ class Worker:
             if message.file_id is None:  # from_body never builds one; the type allows it
                 raise MalformedMessage("a file message needs a fileId")
             self.prepare_file(job, message.file_id)
+        elif message.kind is MessageKind.CALLBACK:
+            if self._webhooks is None or message.attempt is None:
+                raise MalformedMessage("this worker delivers no webhooks")
+            self._webhooks.deliver(job.job_id, message.attempt)
         else:
             self.build_bundle(job, claimant=message_id)
 

@@ -4,6 +4,7 @@ Three kinds of message share the work queue:
   job     fan a job out into one `file` message per file
   file    prepare one file and count it
   bundle  build the job's zip once every file is counted
+  callback  deliver attempt n of an ended job's webhook (chalicelib.callbacks)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class MessageKind(str, enum.Enum):
     JOB = "job"
     FILE = "file"
     BUNDLE = "bundle"
+    CALLBACK = "callback"
 
 
 class MalformedMessage(ValueError):
@@ -35,12 +37,15 @@ class WorkMessage:
     job_id: str
     file_id: int | None = None
     trace: str | None = None  # X-Ray trace header of the sender, continued by the worker
+    attempt: int | None = None  # callback messages only: which delivery attempt, from 1
 
     def to_body(self, trace_header: str | None = None) -> str:
         """The SQS body; `trace_header` (the sender's open trace) is used when the message carries none."""
         body: dict[str, Any] = {"v": 1, "kind": self.kind.value, "jobId": self.job_id}
         if self.file_id is not None:
             body["fileId"] = self.file_id
+        if self.attempt is not None:
+            body["attempt"] = self.attempt
         trace = self.trace or trace_header
         if trace:
             body["trace"] = trace
@@ -54,13 +59,22 @@ class WorkMessage:
             job_id = data["jobId"]
             file_id = data.get("fileId")
             trace = data.get("trace") if isinstance(data.get("trace"), str) else None
+            attempt = data.get("attempt")
         except (ValueError, TypeError, KeyError) as exc:
             raise MalformedMessage(f"not a work message: {body[:200]!r}") from exc
         if not isinstance(job_id, str) or not job_id:
             raise MalformedMessage("jobId must be a non-empty string")
         if kind is MessageKind.FILE and (isinstance(file_id, bool) or not isinstance(file_id, int)):
             raise MalformedMessage("a file message needs an integer fileId")
-        return cls(kind, job_id, file_id if kind is MessageKind.FILE else None, trace)
+        if kind is MessageKind.CALLBACK and (isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1):
+            raise MalformedMessage("a callback message needs an attempt number >= 1")
+        return cls(
+            kind,
+            job_id,
+            file_id if kind is MessageKind.FILE else None,
+            trace,
+            attempt if kind is MessageKind.CALLBACK else None,
+        )
 
 
 class SendFailed(RuntimeError):
@@ -76,8 +90,10 @@ class WorkQueue:
         self.url = queue_url
         self._trace_header = trace_header
 
-    def send(self, message: WorkMessage) -> None:
-        self._sqs.send_message(QueueUrl=self.url, MessageBody=message.to_body(self._trace_header()))
+    def send(self, message: WorkMessage, delay_seconds: int = 0) -> None:
+        """`delay_seconds` (0-900, SQS's limit) keeps the message invisible that long: a webhook retry."""
+        extra = {"DelaySeconds": delay_seconds} if delay_seconds else {}
+        self._sqs.send_message(QueueUrl=self.url, MessageBody=message.to_body(self._trace_header()), **extra)
 
     def send_many(self, messages: Sequence[WorkMessage]) -> None:
         """SendMessageBatch in tens; entries SQS rejects are retried, then raised."""

@@ -12,7 +12,9 @@ import threading
 from typing import Any, Callable
 
 from chalicelib import logs, tracing
-from chalicelib.aws import WORKER_CONFIG, api_config, limiter_config, make_clients
+from chalicelib.aws import WORKER_CONFIG, api_config, limiter_config, make_clients, secret_string
+from chalicelib.callback_delivery import JobStoreWithWebhooks, NoSigningSecret, Webhooks
+from chalicelib.callbacks import CallbackStore
 from chalicelib.config import Settings, get_settings
 from chalicelib.jobs import JobStore
 from chalicelib.processing import Worker
@@ -21,6 +23,8 @@ from chalicelib.ratelimit import RateLimiter
 from chalicelib.service import DownloadService
 from chalicelib.storage import Storage
 from chalicelib.sweeper import Sweeper
+from chalicelib.webhook_sender import WebhookSender
+from chalicelib.webhooks import RetrySchedule
 
 _lock = threading.RLock()  # factories build their own dependencies
 _cache: dict[str, Any] = {}
@@ -49,27 +53,49 @@ def _parts(role: str) -> tuple[JobStore, WorkQueue, Storage]:
         current = settings()
         config = api_config(current.request_timeout_ms) if role == "api" else WORKER_CONFIG
         clients = make_clients(config)
-        return (
-            JobStore(clients.dynamodb.Table(current.jobs_table), current.job_ttl_seconds),
-            WorkQueue(clients.sqs, current.work_queue_url),
-            Storage(clients.s3, current.bucket),
-        )
+        table = clients.dynamodb.Table(current.jobs_table)
+        store = JobStoreWithWebhooks(table, current.job_ttl_seconds)
+        queue = WorkQueue(clients.sqs, current.work_queue_url)
+        storage = Storage(clients.s3, current.bucket)
+        # Only the worker delivers, so only it reads the signing secret.
+        sender = _signing_sender if role == "worker" else None
+        store.webhooks = Webhooks(CallbackStore(table), store, queue, storage, current, sender)
+        return store, queue, storage
 
     return _build(f"parts:{role}", factory)
 
 
+def _webhooks(role: str) -> Webhooks | None:
+    store = _parts(role)[0]
+    return store.webhooks if isinstance(store, JobStoreWithWebhooks) else None
+
+
+def _signing_sender() -> WebhookSender:
+    """The dev stack passes the secret itself; a cloud worker reads it from Secrets Manager on first use."""
+    current = settings()
+    secret = current.callback_signing_secret
+    if not secret and current.callback_signing_secret_arn:
+        secret = secret_string(current.callback_signing_secret_arn)
+    if not secret:
+        raise NoSigningSecret("set CALLBACK_SIGNING_SECRET or CALLBACK_SIGNING_SECRET_ARN to deliver webhooks")
+    schedule = RetrySchedule(
+        max_attempts=current.callback_max_attempts, base_seconds=current.callback_retry_base_seconds
+    )
+    return WebhookSender(secret, allow_private=current.callback_allow_private, schedule=schedule)
+
+
 def service() -> DownloadService:
-    return _build("service", lambda: DownloadService(*_parts("api"), settings()))
+    return _build("service", lambda: DownloadService(*_parts("api"), settings(), webhooks=_webhooks("api")))
 
 
 def worker() -> Worker:
-    return _build("worker", lambda: Worker(*_parts("worker"), settings()))
+    return _build("worker", lambda: Worker(*_parts("worker"), settings(), webhooks=_webhooks("worker")))
 
 
 def sweeper() -> Sweeper:
     def factory() -> Sweeper:
         store, queue, _ = _parts("worker")
-        return Sweeper(store, queue, settings())
+        return Sweeper(store, queue, settings(), _webhooks("worker"))
 
     return _build("sweeper", factory)
 

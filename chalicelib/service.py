@@ -10,6 +10,7 @@ from typing import Callable
 
 from chalicelib import documents, tracing
 from chalicelib.aws import dependency
+from chalicelib.callback_delivery import Webhooks, check_callback
 from chalicelib.config import Settings
 from chalicelib.errors import Conflict, IdempotencyKeyReused, NotFound
 from chalicelib.jobs import IdempotencyConflict, JobStore
@@ -30,10 +31,12 @@ class DownloadService:
         settings: Settings,
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], None] = time.sleep,
+        webhooks: Webhooks | None = None,
     ) -> None:
         self._store, self._queue, self._storage, self._settings = store, queue, storage, settings
         self._clock = clock
         self._sleep = sleep
+        self._webhooks = webhooks
 
     # -- jobs ---------------------------------------------------------------------
 
@@ -43,6 +46,8 @@ class DownloadService:
         A replay of an Idempotency-Key whose job never left `queued` re-sends the
         job message: the first attempt may have died between the write and the send.
         """
+        if request.callback_url is not None:
+            check_callback(request.callback_url, self._settings.callback_allow_private)
         with dependency(DATABASE):
             try:
                 job, created = self._store.create(request)
@@ -72,6 +77,9 @@ class DownloadService:
 
     def status(self, job_id: str, include_files: bool = False) -> dict:
         job = self._job(job_id)
+        if self._webhooks is not None:
+            with dependency(QUEUE):
+                job = self._webhooks.start_if_missed(job)
         files = self._files(job) if include_files else None
         return documents.status_document(job, self._current_url(job), files)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 
+from chalicelib.callback_delivery import Webhooks
 from chalicelib.config import Settings
 from chalicelib.jobs import JobStore
 from chalicelib.models import JobStatus
@@ -27,8 +28,9 @@ BACKLOG_GRACE_FACTOR = 4
 
 
 class Sweeper:
-    def __init__(self, store: JobStore, queue: WorkQueue, settings: Settings) -> None:
+    def __init__(self, store: JobStore, queue: WorkQueue, settings: Settings, webhooks: Webhooks | None = None) -> None:
         self._store, self._queue, self._settings = store, queue, settings
+        self._webhooks = webhooks
 
     def sweep(self) -> dict[str, list[str]]:
         outcome: dict[str, list[str]] = {"resumed": [], "failed": []}
@@ -41,6 +43,9 @@ class Sweeper:
             action = self.revive(job_id, idle)
             if action:
                 outcome[action].append(job_id)
+        resent = self._webhooks.resend_overdue(self._settings.stalled_job_seconds) if self._webhooks else []
+        if resent:  # pending webhooks whose message was lost, sent again
+            outcome["webhooksResent"] = resent
         if outcome["resumed"] or outcome["failed"]:
             log.warning("swept stalled jobs", extra=outcome)
         return outcome

@@ -13,6 +13,7 @@ MIN_FILE_ID = 10_000
 MAX_FILE_ID = 100_000_000
 MAX_FILES_PER_JOB = 1_000
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
+MAX_CALLBACK_URL_LENGTH = 2048
 
 
 def parse_json_object(raw_body: str | bytes | None, max_bytes: int) -> dict[str, Any]:
@@ -67,9 +68,22 @@ def parse_idempotency_key(value: str | None) -> str | None:
     return key
 
 
+def parse_callback_url(body: dict[str, Any]) -> str | None:
+    """The optional callbackUrl's shape only: whether the service may call it is
+    decided at initiate (chalicelib.callback_urls), with the deployment's policy."""
+    value = body.get("callbackUrl")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ValidationError("callbackUrl: must be a non-empty string")
+    if len(value) > MAX_CALLBACK_URL_LENGTH:
+        raise ValidationError(f"callbackUrl: must be at most {MAX_CALLBACK_URL_LENGTH} characters")
+    return value
+
+
 def parse_initiate(raw_body: str | bytes | None, idempotency_key: str | None, max_bytes: int) -> InitiateRequest:
     body = parse_json_object(raw_body, max_bytes)
-    return InitiateRequest(parse_file_ids(body), parse_idempotency_key(idempotency_key))
+    return InitiateRequest(parse_file_ids(body), parse_idempotency_key(idempotency_key), parse_callback_url(body))
 
 
 def parse_single_file(raw_body: str | bytes | None, max_bytes: int) -> int:

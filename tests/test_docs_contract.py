@@ -16,3 +16,22 @@ def test_readme_configuration_table_lists_every_setting():
 def test_readme_gives_the_two_commands():
     readme = (ROOT / "README.md").read_text()
     assert "make dev" in readme and "make test" in readme
+
+
+def test_readme_webhook_verification_snippet_accepts_a_real_signature_and_only_that():
+    import time
+
+    from chalicelib.webhooks import sign
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("**Verifying a signature.**", 1)[1]
+    snippet = section.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(snippet, namespace)  # the README's own code, as a reader would paste it
+    body = b'{"type":"job.completed"}'
+    header = sign("whsec_docs", body, int(time.time()))
+
+    assert namespace["verify"]("whsec_docs", header, body)
+    assert not namespace["verify"]("whsec_other", header, body)
+    assert not namespace["verify"]("whsec_docs", header, body + b" ")
+    assert not namespace["verify"]("whsec_docs", sign("whsec_docs", body, int(time.time()) - 3600), body)

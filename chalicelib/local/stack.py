@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -96,7 +97,20 @@ def _base_env() -> dict[str, str]:
     env.setdefault("BUNDLE_LEASE_SECONDS", str(visibility))
     env.setdefault("WORKER_CONCURRENCY", env.get("LOCAL_CONSUMERS", "4"))
     env.setdefault("WORKER_TIMEOUT_SECONDS", str(visibility))
+    _webhook_env(env)
     return env_with_pythonpath(env)
+
+
+def _webhook_env(env: dict[str, str]) -> None:
+    """Webhooks on one machine: a fresh signing secret (unless given), loopback receivers allowed, quick retries.
+
+    The secret is written to stack.env (0600) so a local receiver can verify signatures.
+    """
+    if not env.get("CALLBACK_SIGNING_SECRET"):
+        env["CALLBACK_SIGNING_SECRET"] = "whsec_" + secrets.token_hex(32)
+    env.setdefault("CALLBACK_ALLOW_PRIVATE", "true")
+    env.setdefault("CALLBACK_RETRY_BASE_SECONDS", "1")
+    env.setdefault("CALLBACK_MAX_ATTEMPTS", "5")
 
 
 def _start_emulator(env: dict[str, str], processes: list, logs: Path) -> str:
@@ -209,6 +223,7 @@ def _write_env_file(env: dict[str, str], state_dir: Path) -> None:
         "AWS_ACCESS_KEY_ID",
         "AWS_SECRET_ACCESS_KEY",
         *bootstrap.OUTPUT_ENV.values(),
+        "CALLBACK_SIGNING_SECRET",
     ]
     lines = [f"{name}={env[name]}" for name in names if name in env]
     write_private(state_dir / "stack.env", "\n".join(lines) + "\n")

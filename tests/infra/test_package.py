@@ -18,6 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from chalicelib.config import Settings
+from chalicelib.webhooks import RetrySchedule
+
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_SCRIPT = ROOT / "scripts" / "package.py"
 STAGE = "prod"
@@ -63,6 +66,7 @@ EXPECTED_ACTIONS = {
         "s3:PutObject",
         "s3:AbortMultipartUpload",
         "s3:DeleteObject",
+        "secretsmanager:GetSecretValue",
     },
     "SweepStalledJobs": {
         "logs:CreateLogStream",
@@ -418,7 +422,9 @@ def test_every_statement_but_xray_names_this_stacks_resources(resources):
                 continue
             targets = references(statement["Resource"])
             assert targets, f"{function}: {statement}"
-            assert targets <= {"JobsTable", "WorkQueue", "StorageBucket"} | own_log_group, statement
+            assert targets <= {"JobsTable", "WorkQueue", "StorageBucket", "CallbackSigningSecret"} | own_log_group, (
+                statement
+            )
 
 
 def test_functions_may_do_exactly_what_their_code_does(resources):
@@ -648,3 +654,35 @@ def test_packaged_template_passes_cfn_lint(build_dir):
     ]
 
     assert findings == []
+
+
+# -- webhooks ---------------------------------------------------------------------
+
+
+def test_the_signing_secret_is_generated_by_the_stack_and_readable_only_by_the_worker(resources):
+    secret = resources["CallbackSigningSecret"]
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    assert secret["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
+    assert "SecretString" not in secret["Properties"]
+    for function in FUNCTIONS:
+        env = env_of(resources, function)
+        assert "CALLBACK_SIGNING_SECRET" not in env, function
+        assert ("CALLBACK_SIGNING_SECRET_ARN" in env) == (function == "ProcessWork"), function
+        reads = [
+            statement
+            for statement in statements_of(role_of(resources, function))
+            if "secretsmanager:GetSecretValue" in as_list(statement["Action"])
+        ]
+        expected = [{"Ref": "CallbackSigningSecret"}] if function == "ProcessWork" else []
+        assert [statement["Resource"] for statement in reads] == expected, function
+    assert env_of(resources, "ProcessWork")["CALLBACK_SIGNING_SECRET_ARN"] == {"Ref": "CallbackSigningSecret"}
+
+
+def test_the_cloud_stage_refuses_private_callbacks_and_retries_for_more_than_an_hour(chalice_config):
+    env = chalice_config["stages"][STAGE]["environment_variables"]
+    settings = Settings.from_env(env)
+
+    assert "CALLBACK_SIGNING_SECRET" not in env
+    assert settings.callback_allow_private is False
+    schedule = RetrySchedule(settings.callback_max_attempts, settings.callback_retry_base_seconds)
+    assert schedule.shortest_span() > 3600

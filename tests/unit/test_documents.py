@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlparse
 from chalicelib import documents
 from chalicelib.config import Settings
 from chalicelib.documents import status_document
-from chalicelib.models import FileResult, FileStatus, Job, JobStatus
+from chalicelib.models import CallbackState, CallbackStatus, FileResult, FileStatus, Job, JobStatus
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 JOB_ID = "3f0c2f7e-1111-4111-8111-111111111111"
@@ -52,6 +52,7 @@ def test_status_document_has_the_contract_fields():
         "updatedAt": "2026-01-01T00:00:05Z",
         "completedAt": None,
         "expiresAt": "2026-01-02T00:00:00Z",
+        "callback": None,
     }
 
 
@@ -143,3 +144,29 @@ def test_start_is_completed_with_a_url_and_failed_with_the_reason_without_one():
 
     assert (ready["status"], ready["message"], ready["size"]) == ("completed", "Download ready", 2048)
     assert (missing["status"], missing["message"]) == ("failed", "File 70000 is not available")
+
+
+def test_a_job_with_a_callback_url_shows_its_webhook_pending_until_settled():
+    waiting = status_document(job(callback_url="https://example.com/h"), None)["callback"]
+    delivered = status_document(
+        job(
+            callback_url="https://example.com/h",
+            callback=CallbackState(CallbackStatus.DELIVERED, 2, "HTTP 500", T0 + timedelta(minutes=1)),
+        ),
+        None,
+    )["callback"]
+
+    assert waiting == {
+        "url": "https://example.com/h",
+        "status": "pending",
+        "attempts": 0,
+        "lastError": None,
+        "deliveredAt": None,
+    }
+    assert delivered == {
+        "url": "https://example.com/h",
+        "status": "delivered",
+        "attempts": 2,
+        "lastError": "HTTP 500",
+        "deliveredAt": "2026-01-01T00:01:00Z",
+    }

@@ -40,3 +40,25 @@ def test_state_file_holds_no_real_credentials_and_is_owner_only(monkeypatch, tmp
     assert all(value not in text for value in REAL_LOOKING.values())
     assert "AWS_ACCESS_KEY_ID=testing" in text
     assert stat.S_IMODE(previous.stat().st_mode) == 0o600
+
+
+def test_dev_stack_generates_a_signing_secret_and_writes_it_to_the_state_file(monkeypatch, tmp_path):
+    monkeypatch.delenv("CALLBACK_SIGNING_SECRET", raising=False)
+    env = stack._base_env()
+    again = stack._base_env()
+
+    stack._write_env_file(env, tmp_path)
+
+    assert env["CALLBACK_SIGNING_SECRET"].startswith("whsec_") and len(env["CALLBACK_SIGNING_SECRET"]) >= 64
+    assert again["CALLBACK_SIGNING_SECRET"] != env["CALLBACK_SIGNING_SECRET"]  # generated, never a fixed value
+    assert f"CALLBACK_SIGNING_SECRET={env['CALLBACK_SIGNING_SECRET']}\n" in (tmp_path / "stack.env").read_text()
+
+
+def test_dev_stack_keeps_a_given_secret_and_lets_callbacks_reach_loopback_quickly(monkeypatch):
+    monkeypatch.setenv("CALLBACK_SIGNING_SECRET", "whsec_mine")
+
+    env = stack._base_env()
+
+    assert env["CALLBACK_SIGNING_SECRET"] == "whsec_mine"
+    assert env["CALLBACK_ALLOW_PRIVATE"] == "true"
+    assert env["CALLBACK_RETRY_BASE_SECONDS"] == "1"

@@ -123,3 +123,26 @@ def test_sent_message_is_received_as_sent(deployed):
     received = WorkMessage.from_body(record["body"])
     assert (received.kind, received.job_id, received.file_id) == (MessageKind.JOB, JOB_ID, None)
     assert record["attributes"]["ApproximateReceiveCount"] == "1"
+
+
+def test_a_callback_message_carries_its_attempt():
+    message = WorkMessage(MessageKind.CALLBACK, JOB_ID, attempt=3)
+
+    assert WorkMessage.from_body(message.to_body()) == message
+
+
+@pytest.mark.parametrize("attempt", [None, 0, "2", True])
+def test_a_callback_message_without_a_valid_attempt_is_malformed(attempt):
+    body = json.dumps({"v": 1, "kind": "callback", "jobId": JOB_ID, "attempt": attempt})
+
+    with pytest.raises(MalformedMessage):
+        WorkMessage.from_body(body)
+
+
+def test_a_delayed_send_stays_invisible(deployed):
+    WorkQueue(deployed.sqs, deployed.queue_url).send(WorkMessage(MessageKind.CALLBACK, JOB_ID, attempt=2), 60)
+
+    attributes = deployed.sqs.get_queue_attributes(
+        QueueUrl=deployed.queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+    )["Attributes"]
+    assert attributes["ApproximateNumberOfMessagesDelayed"] == "1"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 
@@ -191,3 +192,25 @@ def test_include_names_the_unsupported_value():
     with pytest.raises(ValidationError) as error:
         parse_include("files,parts")
     assert str(error.value) == "include: unsupported value 'parts' (allowed: files)"
+
+
+def test_callback_url_is_optional_and_passed_on_as_given():
+    assert initiate({"file_ids": [70000]}).callback_url is None
+    assert (
+        initiate({"file_ids": [70000], "callbackUrl": "https://example.com/h"}).callback_url == "https://example.com/h"
+    )
+
+
+@pytest.mark.parametrize("value", ["", 42, ["https://example.com/h"], "https://example.com/" + "a" * 2048])
+def test_callback_url_must_be_a_string_of_at_most_2048_characters(value):
+    with pytest.raises(ValidationError, match="callbackUrl"):
+        initiate({"file_ids": [70000], "callbackUrl": value})
+
+
+def test_fingerprint_includes_the_callback_url_and_is_unchanged_without_one():
+    plain = initiate({"file_ids": [70000]})
+    hooked = initiate({"file_ids": [70000], "callbackUrl": "https://example.com/h"})
+    other = initiate({"file_ids": [70000], "callbackUrl": "https://example.com/other"})
+
+    assert len({plain.fingerprint, hooked.fingerprint, other.fingerprint}) == 3
+    assert plain.fingerprint == hashlib.sha256(b'{"file_ids":[70000]}').hexdigest()

@@ -1,0 +1,174 @@
+"""The webhook's three steps: start it when a job ends, deliver one attempt, re-send a lost one.
+
+    job ends (complete/fail/cancel) -> prepare once: pending, event stored -> `callback` message, attempt 1
+    worker: claim attempt n -> POST -> delivered | retry: NEW message n+1, delayed | gave up: failed
+    sweeper: pending, next attempt overdue by a grace period -> re-send it
+
+A retry is a new delayed message, not a failed SQS receive: MAX_RECEIVE_COUNT
+(5) receives would dead-letter the message before the 8 attempts that span an
+hour, and SQS delays a message at most 900 s, the schedule's cap. The job's own
+status never depends on the receiver: only callback* attributes change here.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib import documents
+from chalicelib.callback_urls import CallbackUrlRefused, check_callback_url
+from chalicelib.callbacks import CallbackStore
+from chalicelib.config import Settings
+from chalicelib.errors import ValidationError
+from chalicelib.jobs import JobStore
+from chalicelib.models import CallbackStatus, Job, JobStatus, utc_now
+from chalicelib.queue import MessageKind, WorkMessage, WorkQueue
+from chalicelib.storage import Storage
+from chalicelib.webhook_sender import DeliveryOutcome, WebhookSender
+from chalicelib.webhooks import WebhookEvent, build_event
+
+log = logging.getLogger("delineate.webhooks")
+
+
+def check_callback(url: str, allow_private: bool) -> None:
+    """At initiate: a URL the worker would refuse is a 400 now, not a webhook that silently fails later."""
+    try:
+        check_callback_url(url, allow_private=allow_private)
+    except CallbackUrlRefused as exc:  # CallbackHostUnresolved included
+        raise ValidationError(str(exc)) from None
+
+
+class NoSigningSecret(RuntimeError):
+    """A callback message reached a process that was given no signing secret: a deployment error."""
+
+
+def event_data(job: Job, storage: Storage, settings: Settings) -> dict:
+    """The status document as it stood when the job ended, without the webhook's own state."""
+    url = None
+    if job.status is JobStatus.COMPLETED and job.result_key:
+        url = job.download_url or documents.sign_bundle(storage, settings, job.job_id, job.result_key)
+    document = documents.status_document(job, url)
+    document.pop("callback", None)
+    return document
+
+
+class Webhooks:
+    def __init__(
+        self,
+        store: CallbackStore,
+        jobs: JobStore,
+        queue: WorkQueue,
+        storage: Storage,
+        settings: Settings,
+        sender: Callable[[], WebhookSender] | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        """`sender` builds the signing sender on first use: only the worker has (and reads) the secret."""
+        self._store, self._jobs, self._queue = store, jobs, queue
+        self._storage, self._settings = storage, settings
+        self._sender_factory = sender
+        self._sender: WebhookSender | None = None
+        self._clock = clock
+
+    def job_ended(self, job_id: str) -> bool:
+        """Prepares the ended job's webhook and sends attempt 1; False when there is none to start.
+
+        Called right after the write that ended the job, and by readers that
+        find an ended job whose webhook was never prepared (the writer died in
+        between). Preparing is conditional, so only one caller sends attempt 1.
+        """
+        job = self._jobs.get(job_id)
+        if job is None or not job.status.terminal or job.callback_url is None or job.callback is not None:
+            return False
+        event = build_event(
+            job.job_id, job.status.value, event_data(job, self._storage, self._settings), job.updated_at
+        )
+        if not self._store.prepare(job_id, event.body):
+            return False
+        # If this send is lost the sweeper finds the webhook pending and overdue, and sends it.
+        self._queue.send(WorkMessage(MessageKind.CALLBACK, job_id, attempt=1))
+        log.info("webhook started", extra={"jobId": job_id, "eventId": event.id, "type": event.type})
+        return True
+
+    def start_if_missed(self, job: Job) -> Job:
+        """For a status read: an ended job whose webhook was never started (its writer died) starts it now."""
+        if job.status.terminal and job.callback_url is not None and job.callback is None:
+            if self.job_ended(job.job_id):
+                return self._jobs.get(job.job_id) or job
+        return job
+
+    def deliver(self, job_id: str, attempt: int) -> DeliveryOutcome | None:
+        """One attempt, by whoever claims it; None when it was delivered, settled or claimed already."""
+        claimed = self._store.claim(job_id, attempt)
+        if claimed is None:
+            log.info("webhook attempt not claimed", extra={"jobId": job_id, "attempt": attempt})
+            return None
+        event = WebhookEvent.from_body(claimed.event_body)
+        result = self._signing_sender().deliver(claimed.url, event, attempt)
+        fields: dict[str, Any] = {"jobId": job_id, "eventId": event.id, "attempt": attempt}
+        if result.outcome is DeliveryOutcome.DELIVERED:
+            self._store.settle(job_id, attempt, CallbackStatus.DELIVERED)
+        elif result.outcome is DeliveryOutcome.RETRY:
+            delay = result.retry_in_seconds or 0
+            self._store.record_retry(job_id, attempt, result.last_error, self._clock() + timedelta(seconds=delay))
+            self._queue.send(WorkMessage(MessageKind.CALLBACK, job_id, attempt=attempt + 1), delay_seconds=delay)
+            fields.update(retryInSeconds=delay, error=result.last_error)
+        else:
+            self._store.settle(job_id, attempt, CallbackStatus.FAILED, result.last_error)
+            fields.update(error=result.last_error)
+        log.info(f"webhook attempt {result.outcome.value}", extra=fields)
+        return result.outcome
+
+    def resend_overdue(self, grace_seconds: int) -> list[str]:
+        """Pending webhooks whose message went missing: re-sent, or failed when the last attempt was lost."""
+        resent = []
+        for overdue in self._store.overdue(grace_seconds):
+            if overdue.attempts >= self._settings.callback_max_attempts:
+                self._store.settle(
+                    overdue.job_id, overdue.attempts, CallbackStatus.FAILED, "the last attempt's outcome was lost"
+                )
+                continue
+            if self._store.postpone(overdue.job_id, overdue.attempts):
+                message = WorkMessage(MessageKind.CALLBACK, overdue.job_id, attempt=overdue.attempts + 1)
+                self._queue.send(message)
+                resent.append(overdue.job_id)
+        return resent
+
+    def _signing_sender(self) -> WebhookSender:
+        if self._sender is None:
+            if self._sender_factory is None:
+                raise NoSigningSecret("this process delivers no webhooks: it was given no signing secret")
+            self._sender = self._sender_factory()
+        return self._sender
+
+
+class JobStoreWithWebhooks(JobStore):
+    """A JobStore that starts an ended job's webhook right after the write that ended it.
+
+    The hook sits on the three terminal writes, whoever makes them (worker,
+    sweeper, the API's cancel), so no caller has to remember it. A failure to
+    start the webhook never undoes or fails the job's own transition: the
+    next status read starts it instead (Webhooks.start_if_missed).
+    """
+
+    webhooks: Webhooks | None = None
+
+    def complete(self, job_id: str, *args: Any, **kwargs: Any) -> bool:
+        return self._ended(job_id, super().complete(job_id, *args, **kwargs))
+
+    def fail(self, job_id: str, *args: Any, **kwargs: Any) -> bool:
+        return self._ended(job_id, super().fail(job_id, *args, **kwargs))
+
+    def cancel(self, job_id: str, *args: Any, **kwargs: Any) -> bool:
+        return self._ended(job_id, super().cancel(job_id, *args, **kwargs))
+
+    def _ended(self, job_id: str, ended: bool) -> bool:
+        if ended and self.webhooks is not None:
+            try:
+                self.webhooks.job_ended(job_id)
+            except (BotoCoreError, ClientError):  # the job ended; the next status read starts its webhook
+                log.exception("could not start the webhook", extra={"jobId": job_id})
+        return ended

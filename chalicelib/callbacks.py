@@ -1,0 +1,184 @@
+"""Webhook state on the job item: prepared once when the job ends, each attempt claimed once.
+
+Attributes beside the job's own (job_items.callback_from_item reads them):
+  callbackUrl          set at initiate; the job wants a webhook
+  callbackStatus       pending -> delivered | failed; absent until the job ends
+  callbackAttempts     attempts claimed so far (attempt n is claimed by moving n-1 -> n)
+  callbackEvent        the event's raw body, signed and sent unchanged by every attempt
+  callbackNextAt       epoch seconds when the next attempt is due (its message's delay)
+  callbackLastError    the last failed attempt's reason, short and safe
+  callbackDeliveredAt  when a receiver answered 2xx
+
+While a callback is pending the item is listed in the sparse active-jobs index
+under its own partition (active = "callbacks"), which the terminal write had
+just removed; the sweeper queries that partition to re-send a lost message.
+
+Every write is conditional on the attempt count, so SQS redelivering a message,
+two consumers racing on one, or the sweeper re-sending a late one can never
+claim an attempt twice, and nothing is sent once the event was delivered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable
+
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
+
+from chalicelib.aws import error_code
+from chalicelib.job_items import ACTIVE_INDEX, as_int, job_key
+from chalicelib.models import TERMINAL, CallbackStatus, iso, utc_now
+
+CALLBACKS_PENDING = "callbacks"  # the active-jobs partition of ended jobs whose webhook is pending
+EVENT_ATTRIBUTES = ("callbackEvent", "callbackNextAt")  # dropped once the webhook is settled
+
+
+@dataclass(frozen=True)
+class ClaimedAttempt:
+    """What one attempt needs: where to send, and the exact bytes."""
+
+    job_id: str
+    attempt: int
+    url: str
+    event_body: bytes
+
+
+@dataclass(frozen=True)
+class OverdueCallback:
+    job_id: str
+    attempts: int  # claimed so far; the next message carries attempts + 1
+
+
+def _is_conditional_failure(exc: ClientError) -> bool:
+    return error_code(exc) == "ConditionalCheckFailedException"
+
+
+class CallbackStore:
+    def __init__(self, table: Any, clock: Callable[[], datetime] = utc_now) -> None:
+        self._table = table
+        self._clock = clock
+
+    def _update(self, job_id: str, **update: Any) -> dict | None:
+        """The item after the update, or None when its condition did not hold (someone else got there first)."""
+        try:
+            result = self._table.update_item(Key=job_key(job_id), ReturnValues="ALL_NEW", **update)
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return None
+            raise
+        return result.get("Attributes", {})
+
+    def prepare(self, job_id: str, event_body: bytes) -> bool:
+        """Pending, with attempt 1 due now: only for an ended job that asked for a webhook, and only once."""
+        terminal = sorted(status.value for status in TERMINAL)
+        item = self._update(
+            job_id,
+            UpdateExpression=(
+                "SET callbackStatus = :pending, callbackAttempts = :zero, callbackEvent = :event, "
+                "callbackNextAt = :now, active = :partition"
+            ),
+            ConditionExpression=(
+                "attribute_exists(callbackUrl) AND attribute_not_exists(callbackStatus) "
+                f"AND #status IN ({', '.join(f':t{i}' for i in range(len(terminal)))})"
+            ),
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":pending": CallbackStatus.PENDING.value,
+                ":zero": 0,
+                ":event": event_body.decode("ascii"),
+                ":now": int(self._clock().timestamp()),
+                ":partition": CALLBACKS_PENDING,
+                **{f":t{i}": status for i, status in enumerate(terminal)},
+            },
+        )
+        return item is not None
+
+    def claim(self, job_id: str, attempt: int) -> ClaimedAttempt | None:
+        """Attempt `attempt` for this caller alone (attempts n-1 -> n); None when delivered, settled or taken."""
+        item = self._update(
+            job_id,
+            UpdateExpression="SET callbackAttempts = :attempt",
+            ConditionExpression="callbackStatus = :pending AND callbackAttempts = :previous",
+            ExpressionAttributeValues={
+                ":pending": CallbackStatus.PENDING.value,
+                ":attempt": attempt,
+                ":previous": attempt - 1,
+            },
+        )
+        if item is None:
+            return None
+        return ClaimedAttempt(job_id, attempt, item["callbackUrl"], str(item["callbackEvent"]).encode("ascii"))
+
+    def record_retry(self, job_id: str, attempt: int, error: str | None, next_at: datetime) -> bool:
+        """Attempt `attempt` failed; the next one is due at `next_at` (the sweeper's yardstick for a lost message)."""
+        return (
+            self._update(
+                job_id,
+                UpdateExpression="SET callbackLastError = :error, callbackNextAt = :next",
+                ConditionExpression="callbackStatus = :pending AND callbackAttempts = :attempt",
+                ExpressionAttributeValues={
+                    ":pending": CallbackStatus.PENDING.value,
+                    ":attempt": attempt,
+                    ":error": error or "failed",
+                    ":next": int(next_at.timestamp()),
+                },
+            )
+            is not None
+        )
+
+    def settle(self, job_id: str, attempt: int, outcome: CallbackStatus, error: str | None = None) -> bool:
+        """Delivered or failed for good: off the sweeper's list, the event body dropped."""
+        sets = ["callbackStatus = :outcome"]
+        values: dict[str, Any] = {
+            ":outcome": outcome.value,
+            ":pending": CallbackStatus.PENDING.value,
+            ":attempt": attempt,
+        }
+        if outcome is CallbackStatus.DELIVERED:
+            sets.append("callbackDeliveredAt = :at")
+            values[":at"] = iso(self._clock())
+        if error is not None:
+            sets.append("callbackLastError = :error")
+            values[":error"] = error
+        item = self._update(
+            job_id,
+            UpdateExpression=f"SET {', '.join(sets)} REMOVE active, {', '.join(EVENT_ATTRIBUTES)}",
+            ConditionExpression="callbackStatus = :pending AND callbackAttempts = :attempt",
+            ExpressionAttributeValues=values,
+        )
+        return item is not None
+
+    def overdue(self, grace_seconds: int, limit: int = 100) -> list[OverdueCallback]:
+        """Pending callbacks whose next attempt was due more than `grace_seconds` ago: its message was lost."""
+        cutoff = int(self._clock().timestamp()) - grace_seconds
+        page = self._table.query(
+            IndexName=ACTIVE_INDEX,
+            KeyConditionExpression=Key("active").eq(CALLBACKS_PENDING),
+            Limit=limit,
+        )
+        found = []
+        for key in page["Items"]:
+            item = self._table.get_item(Key={"pk": key["pk"], "sk": key["sk"]}, ConsistentRead=True).get("Item")
+            if item is None or item.get("callbackStatus") != CallbackStatus.PENDING.value:
+                continue
+            if as_int(item.get("callbackNextAt")) < cutoff:
+                found.append(OverdueCallback(item["jobId"], as_int(item.get("callbackAttempts"))))
+        return found
+
+    def postpone(self, job_id: str, attempts: int) -> bool:
+        """Before re-sending: due now, so the next sweep waits a grace period again (if nobody moved on)."""
+        return (
+            self._update(
+                job_id,
+                UpdateExpression="SET callbackNextAt = :now",
+                ConditionExpression="callbackStatus = :pending AND callbackAttempts = :attempts",
+                ExpressionAttributeValues={
+                    ":pending": CallbackStatus.PENDING.value,
+                    ":attempts": attempts,
+                    ":now": int(self._clock().timestamp()),
+                },
+            )
+            is not None
+        )

@@ -89,8 +89,6 @@ def job_from_item(item: dict) -> Job:
         completed_at=parse_iso(item.get("completedAt")),
         result_key=item.get("resultKey"),
         size=_optional_int(item.get("size")),
-        download_url=item.get("downloadUrl"),
-        download_url_expires_at=parse_iso(item.get("downloadUrlExpiresAt")),
         error=item.get("error"),
         resumes=as_int(item.get("resumes")),
         request_hash=item.get("requestHash"),

@@ -164,21 +164,16 @@ class JobStore:
     def fail(self, job_id: str, reason: str) -> bool:
         return self._transition(job_id, JobStatus.FAILED, sets={"error": reason[:1000]}, removes=CLAIM_ATTRIBUTES)
 
-    def complete(
-        self,
-        job_id: str,
-        result_key: str | None,
-        size: int | None,
-        download_url: str | None,
-        url_expires_at: datetime | None,
-    ) -> bool:
-        """processing -> completed, only once every file is counted."""
+    def complete(self, job_id: str, result_key: str | None, size: int | None) -> bool:
+        """processing -> completed, only once every file is counted.
+
+        The item holds the bundle's key, never a URL: a URL signed with the
+        worker's temporary credentials dies with that session, and a bearer URL
+        would sit in the table and its backups. The API signs one per read."""
         now = self._clock()
         sets: dict[str, Any] = {"completedAt": iso(now)}
         if result_key is not None:
-            sets.update(
-                resultKey=result_key, size=size, downloadUrl=download_url, downloadUrlExpiresAt=iso(url_expires_at)
-            )
+            sets.update(resultKey=result_key, size=size)
         return self._transition(
             job_id,
             JobStatus.COMPLETED,

@@ -110,7 +110,7 @@ def test_queued_job_moves_to_processing_once(store):
 def test_cancelling_a_completed_job_is_refused(store):
     job_id = processing_job(store, 70000)
     count_all(store, job_id)
-    assert store.complete(job_id, "results/x.zip", 10, "https://u", None)
+    assert store.complete(job_id, "results/x.zip", 10)
 
     assert store.cancel(job_id) is False
     assert store.fail(job_id, "late") is False
@@ -122,9 +122,9 @@ def test_completing_a_cancelled_job_is_refused(store):
     count_all(store, job_id)
     assert store.cancel(job_id)
 
-    assert store.complete(job_id, "results/x.zip", 10, "https://u", None) is False
+    assert store.complete(job_id, "results/x.zip", 10) is False
     after = store.get(job_id)
-    assert (after.status, after.result_key, after.download_url) == (JobStatus.CANCELLED, None, None)
+    assert (after.status, after.result_key) == (JobStatus.CANCELLED, None)
 
 
 def test_a_failed_job_stays_failed_with_its_reason(store):
@@ -140,16 +140,16 @@ def test_a_failed_job_stays_failed_with_its_reason(store):
 def test_queued_job_cannot_complete(store):
     job, _ = store.create(InitiateRequest((70000,)))
 
-    assert store.complete(job.job_id, None, None, None, None) is False
+    assert store.complete(job.job_id, None, None) is False
 
 
 def test_job_completes_only_once_every_file_is_counted(store):
     job_id = processing_job(store, 70000, 70007)
     store.record_file(job_id, FileResult(70000, FileStatus.AVAILABLE, 10))
 
-    assert store.complete(job_id, None, None, None, None) is False
+    assert store.complete(job_id, None, None) is False
     store.record_file(job_id, FileResult(70007, FileStatus.UNAVAILABLE))
-    assert store.complete(job_id, None, None, None, None) is True
+    assert store.complete(job_id, None, None) is True
 
 
 def test_terminal_job_leaves_the_active_index(store, deployed):
@@ -229,7 +229,7 @@ def test_lapsed_bundle_lease_can_be_claimed_by_another_message(store, clock):
 def test_bundle_claim_on_a_finished_job_is_not_ready(store):
     job_id = processing_job(store, 70000)
     count_all(store, job_id)
-    store.complete(job_id, None, None, None, None)
+    store.complete(job_id, None, None)
 
     assert store.claim_bundle(job_id, "message-a", 900) is ClaimOutcome.NOT_READY
 
@@ -239,7 +239,7 @@ def test_stalled_jobs_are_those_idle_past_the_threshold_and_not_terminal(store, 
     idle_processing = processing_job(store, 70001)
     finished = processing_job(store, 70002)
     count_all(store, finished)
-    store.complete(finished, None, None, None, None)
+    store.complete(finished, None, None)
     cancelled, _ = store.create(InitiateRequest((70003,)))
     store.cancel(cancelled.job_id)
     clock.advance(500)

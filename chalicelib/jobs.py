@@ -1,7 +1,8 @@
 """Job store: reads and conditional writes of the job items (shapes: job_items.py), TTL.
 
 Every state change is a single conditional write, so a redelivered message
-or a racing consumer is a ConditionalCheckFailed, handled by name.
+or a racing consumer is a ConditionalCheckFailed, handled by name. A write
+that meets another transaction is retried first (transaction_conflicts.py).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from chalicelib.job_items import (
     transition_update,
 )
 from chalicelib.models import FileResult, FileStatus, InitiateRequest, Job, JobStatus, iso, utc_now
+from chalicelib.transaction_conflicts import ConflictRetryingTable
 
 
 def _is_conditional_failure(exc: ClientError) -> bool:
@@ -51,8 +53,8 @@ class ClaimOutcome(enum.Enum):
 
 class JobStore:
     def __init__(self, table: Any, ttl_seconds: int, clock: Callable[[], datetime] = utc_now) -> None:
-        self._table = table
-        self._client = table.meta.client
+        self._table = ConflictRetryingTable(table)
+        self._client = self._table.meta.client
         self._ttl = timedelta(seconds=ttl_seconds)
         self._clock = clock
 

@@ -21,6 +21,7 @@ from chalicelib.jobs import ClaimOutcome, JobStore, RecordOutcome
 from chalicelib.models import FileResult, FileStatus, Job, JobStatus, result_key, result_prefix, source_key
 from chalicelib.queue import MalformedMessage, MessageKind, MisaddressedMessage, WorkMessage, WorkQueue
 from chalicelib.storage import SourceUnreadable, Storage
+from chalicelib.transaction_conflicts import StoreContention
 
 log = logging.getLogger("delineate.worker")
 
@@ -95,7 +96,9 @@ class Worker:
             self._dead_letter(record, message, exc)
             return
         except Exception as exc:
-            if receives >= self._settings.max_receive_count:
+            # Contention is transient, not the job's fault: the message is retried, and
+            # should it still be dead-lettered, the sweeper resumes the job.
+            if receives >= self._settings.max_receive_count and not isinstance(exc, StoreContention):
                 self._give_up(message, receives, exc)
             raise
         log.info(

@@ -17,8 +17,6 @@ from botocore.exceptions import ClientError
 
 from chalicelib.aws import error_code
 from chalicelib.job_items import (
-    ACTIVE,
-    ACTIVE_INDEX,
     CLAIM_ATTRIBUTES,
     as_int,
     file_item,
@@ -29,6 +27,7 @@ from chalicelib.job_items import (
     job_from_item,
     job_key,
     new_job_item,
+    retention,
     transition_update,
 )
 from chalicelib.models import FileResult, FileStatus, InitiateRequest, Job, JobStatus, iso, utc_now
@@ -148,7 +147,11 @@ class JobStore:
         removes: Iterable[str] = (),
         extra_condition: str = "",
     ) -> bool:
-        update = transition_update(target, self._clock(), sets, removes, extra_condition)
+        """A job that ends is kept JOB_TTL_SECONDS from then (its `ttl` until now bounded how long it may run)."""
+        now = self._clock()
+        if target.terminal:
+            sets = {**(sets or {}), **retention(now + self._ttl)}
+        update = transition_update(target, now, sets, removes, extra_condition)
         try:
             self._table.update_item(Key=job_key(job_id), **update)
         except ClientError as exc:
@@ -258,34 +261,6 @@ class JobStore:
                 return ClaimOutcome.NOT_READY
             return ClaimOutcome.HELD_ELSEWHERE
         return ClaimOutcome.CLAIMED
-
-    def note_resume(self, job_id: str) -> int | None:
-        """Counts a sweeper resume and refreshes updatedAt so the job is not swept again at once.
-
-        None when the job became terminal since it was read (cancelled, say): not resumed."""
-        try:
-            result = self._table.update_item(
-                Key=job_key(job_id),
-                UpdateExpression="ADD resumes :one SET updatedAt = :now",
-                ConditionExpression="attribute_exists(active)",
-                ExpressionAttributeValues={":one": 1, ":now": iso(self._clock())},
-                ReturnValues="UPDATED_NEW",
-            )
-        except ClientError as exc:
-            if not _is_conditional_failure(exc):
-                raise
-            return None
-        return as_int(result["Attributes"]["resumes"])
-
-    def stalled_job_ids(self, idle_seconds: int, limit: int = 100) -> list[str]:
-        """Jobs not terminal whose last change is older than idle_seconds (sparse GSI)."""
-        cutoff = iso(self._clock() - timedelta(seconds=idle_seconds))
-        page = self._table.query(
-            IndexName=ACTIVE_INDEX,
-            KeyConditionExpression=Key("active").eq(ACTIVE) & Key("updatedAt").lt(cutoff),
-            Limit=limit,
-        )
-        return [item["pk"].split("#", 1)[1] for item in page["Items"]]
 
     def ping(self) -> None:
         self._client.describe_table(TableName=self._table.name)

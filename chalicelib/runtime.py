@@ -14,6 +14,7 @@ from typing import Any, Callable
 from chalicelib import logs, tracing
 from chalicelib.aws import WORKER_CONFIG, api_config, limiter_config, make_clients
 from chalicelib.config import Settings, get_settings
+from chalicelib.job_sweeps import SweepingJobStore
 from chalicelib.jobs import JobStore
 from chalicelib.processing import Worker
 from chalicelib.queue import WorkQueue
@@ -68,8 +69,10 @@ def worker() -> Worker:
 
 def sweeper() -> Sweeper:
     def factory() -> Sweeper:
-        store, queue, _ = _parts("worker")
-        return Sweeper(store, queue, settings())
+        _, queue, _ = _parts("worker")  # instruments the process, too
+        current = settings()
+        table = make_clients(WORKER_CONFIG).dynamodb.Table(current.jobs_table)
+        return Sweeper(SweepingJobStore(table, current.job_ttl_seconds), queue, current)
 
     return _build("sweeper", factory)
 

@@ -71,6 +71,26 @@ def test_job_past_its_ttl_cannot_change_status(store, clock):
     assert store.start_processing(job.job_id) is False
 
 
+def test_a_job_that_ends_is_kept_for_the_ttl_from_its_end(store, clock):
+    job_id = processing_job(store, 70000)
+    count_all(store, job_id)
+    clock.advance(TTL - 10)  # it ran almost as long as it may
+
+    ended = clock.now
+
+    assert store.complete(job_id, "results/x.zip", 10)
+    clock.advance(TTL - 10)  # past the TTL counted from creation
+
+    kept = store.get(job_id)
+    assert kept is not None and kept.status is JobStatus.COMPLETED
+    assert iso(kept.expires_at) == iso(ended + _ttl())
+    assert deployed_ttl(store, job_id) == int((ended + _ttl()).timestamp())
+
+
+def deployed_ttl(store, job_id):
+    return int(store._table.get_item(Key={"pk": f"JOB#{job_id}", "sk": "JOB"})["Item"]["ttl"])
+
+
 def test_same_idempotency_key_and_body_return_the_existing_job(store):
     first, first_created = store.create(InitiateRequest((70000, 70007), "order-42"))
 
@@ -232,40 +252,3 @@ def test_bundle_claim_on_a_finished_job_is_not_ready(store):
     store.complete(job_id, None, None)
 
     assert store.claim_bundle(job_id, "message-a", 900) is ClaimOutcome.NOT_READY
-
-
-def test_stalled_jobs_are_those_idle_past_the_threshold_and_not_terminal(store, clock):
-    idle, _ = store.create(InitiateRequest((70000,)))
-    idle_processing = processing_job(store, 70001)
-    finished = processing_job(store, 70002)
-    count_all(store, finished)
-    store.complete(finished, None, None)
-    cancelled, _ = store.create(InitiateRequest((70003,)))
-    store.cancel(cancelled.job_id)
-    clock.advance(500)
-    fresh, _ = store.create(InitiateRequest((70004,)))
-    clock.advance(500)
-
-    stalled = store.stalled_job_ids(idle_seconds=900)
-
-    assert sorted(stalled) == sorted([idle.job_id, idle_processing])
-    assert fresh.job_id not in stalled
-
-
-def test_note_resume_counts_and_refreshes_the_idle_clock(store, clock):
-    job, _ = store.create(InitiateRequest((70000,)))
-    clock.advance(1000)
-
-    counts = [store.note_resume(job.job_id), store.note_resume(job.job_id)]
-
-    assert counts == [1, 2]
-    assert store.get(job.job_id).resumes == 2
-    assert store.stalled_job_ids(idle_seconds=900) == []
-
-
-def test_note_resume_on_a_job_that_became_terminal_is_refused(store):
-    job, _ = store.create(InitiateRequest((70000,)))
-    assert store.cancel(job.job_id)
-
-    assert store.note_resume(job.job_id) is None
-    assert store.get(job.job_id).resumes == 0

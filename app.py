@@ -117,6 +117,10 @@ for _depth in range(1, http.CATCH_ALL_DEPTH + 1):
     app.route(_path, methods=_ANY, name=f"not_found_{_depth}")(http.not_found)
 
 
+# With a list in CORS_ORIGINS, preflights are answered here (see http.cors_config).
+http.add_preflight_routes(app, runtime.settings().cors_origins)
+
+
 @app.on_sqs_message(queue=WORK_QUEUE_NAME, batch_size=1)
 def process_work(event):
     """Lambda-style SQS handler; returns batchItemFailures (partial batch response)."""

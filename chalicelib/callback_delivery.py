@@ -23,6 +23,7 @@ from chalicelib.callback_urls import CallbackUrlRefused, check_callback_url
 from chalicelib.callbacks import CallbackStore
 from chalicelib.config import Settings
 from chalicelib.errors import ValidationError
+from chalicelib.job_sweeps import SweepingJobStore
 from chalicelib.jobs import JobStore
 from chalicelib.models import CallbackStatus, Job, JobStatus, utc_now
 from chalicelib.queue import MessageKind, WorkMessage, WorkQueue
@@ -49,7 +50,7 @@ def event_data(job: Job, storage: Storage, settings: Settings) -> dict:
     """The status document as it stood when the job ended, without the webhook's own state."""
     url = None
     if job.status is JobStatus.COMPLETED and job.result_key:
-        url = job.download_url or documents.sign_bundle(storage, settings, job.job_id, job.result_key)
+        url = documents.sign_bundle(storage, settings, job.job_id, job.result_key)
     document = documents.status_document(job, url)
     document.pop("callback", None)
     return document
@@ -172,3 +173,10 @@ class JobStoreWithWebhooks(JobStore):
             except (BotoCoreError, ClientError):  # the job ended; the next status read starts its webhook
                 log.exception("could not start the webhook", extra={"jobId": job_id})
         return ended
+
+
+class SweepingJobStoreWithWebhooks(SweepingJobStore, JobStoreWithWebhooks):
+    """The sweeper's store: a stalled or expired job it fails starts its webhook like any other ending."""
+
+    def fail_unchanged(self, job: Job, reason: str) -> bool:
+        return self._ended(job.job_id, super().fail_unchanged(job, reason))

@@ -55,7 +55,6 @@ _SPEC: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "DOWNLOAD_DELAY_MIN_MS": ("delay_min_ms", int, "10000"),
     "DOWNLOAD_DELAY_MAX_MS": ("delay_max_ms", int, "200000"),
     "PRESIGN_EXPIRY_SECONDS": ("presign_expiry_seconds", int, "900"),
-    "PRESIGN_REFRESH_MARGIN_SECONDS": ("presign_refresh_margin_seconds", int, "300"),
     "JOB_TTL_SECONDS": ("job_ttl_seconds", int, "86400"),
     "WORKER_CONCURRENCY": ("worker_concurrency", int, "4"),
     "STATUS_RETRY_AFTER_SECONDS": ("status_retry_after_seconds", int, "2"),
@@ -97,7 +96,6 @@ class Settings:
     delay_min_ms: int
     delay_max_ms: int
     presign_expiry_seconds: int
-    presign_refresh_margin_seconds: int
     job_ttl_seconds: int
     worker_concurrency: int
     status_retry_after_seconds: int
@@ -139,8 +137,6 @@ class Settings:
             raise SettingsError("DOWNLOAD_DELAY_MIN_MS must be >= 0 and <= DOWNLOAD_DELAY_MAX_MS")
         if self.max_receive_count < 1:
             raise SettingsError("MAX_RECEIVE_COUNT must be >= 1")
-        if self.presign_refresh_margin_seconds >= self.presign_expiry_seconds:
-            raise SettingsError("PRESIGN_REFRESH_MARGIN_SECONDS must be < PRESIGN_EXPIRY_SECONDS")
         if self.worker_concurrency < 1:
             raise SettingsError("WORKER_CONCURRENCY must be >= 1")
         if not 0 <= self.api_key_cache_seconds <= MAX_API_KEY_CACHE_SECONDS:

@@ -45,14 +45,56 @@ _MAX_REQUEST_ID = 128
 Middleware = Callable[[Any, Callable[[Any], Response]], Response]
 
 
-def cors_config(origins: Sequence[str]) -> CORSConfig:
-    """Preflight routes for API Gateway; the per-request origin is set by the middleware."""
+ALLOWED_HEADERS = ["Content-Type", "Idempotency-Key", REQUEST_ID_HEADER]
+PREFLIGHT_MAX_AGE = 600
+
+
+def _origin_list(origins: Sequence[str]) -> bool:
+    """More than one origin and no `*`: each request's Origin must be checked."""
+    return len(origins) > 1 and "*" not in origins
+
+
+def cors_config(origins: Sequence[str]) -> CORSConfig | bool:
+    """Chalice's CORS (API Gateway answers preflights itself) for `*` or one origin.
+
+    For a list, False (no Chalice CORS): Chalice's generated preflight, in API Gateway and in
+    `chalice local`, can name only one fixed origin, so add_preflight_routes
+    answers preflights instead and the middleware echoes an allowed Origin.
+    """
+    if _origin_list(origins):
+        return False
     return CORSConfig(
         allow_origin=origins[0] if len(origins) == 1 else "*",
-        allow_headers=["Content-Type", "Idempotency-Key", REQUEST_ID_HEADER],
+        allow_headers=ALLOWED_HEADERS,
         expose_headers=EXPOSED_HEADERS,
-        max_age=600,
+        max_age=PREFLIGHT_MAX_AGE,
     )
+
+
+def add_preflight_routes(app: Any, origins: Sequence[str]) -> None:
+    """With a list of origins, an explicit OPTIONS route per path (call after every route is defined).
+
+    Chalice routes a user-defined OPTIONS method to the app instead of
+    answering it, so the middleware sees preflights and adds the origin only
+    when it is listed."""
+    if not _origin_list(origins):
+        return
+    for index, (path, methods) in enumerate(list(app.routes.items())):
+        if "OPTIONS" not in methods:
+            allowed = ",".join(sorted(methods) + ["OPTIONS"])
+            app.route(path, methods=["OPTIONS"], name=f"preflight_{index}")(_preflight(allowed))
+
+
+def _preflight(allowed_methods: str) -> Callable[..., Response]:
+    def preflight(**_path: str) -> Response:
+        headers: dict[str, str | list[str]] = {
+            "Access-Control-Allow-Methods": allowed_methods,
+            "Access-Control-Allow-Headers": ",".join(ALLOWED_HEADERS),
+            "Access-Control-Max-Age": str(PREFLIGHT_MAX_AGE),
+        }
+        return Response(body="", status_code=200, headers=headers)
+
+    return preflight
 
 
 def request_id_for(headers: Any) -> str:
@@ -133,6 +175,8 @@ def api_middleware(settings: Callable[[], Settings], rate_limiter: Callable[[], 
         if response.status_code >= 400:
             _reshape_error(response, request_id)
         _add_headers(response, request_id, decision, _allowed_origin(headers_in.get("origin"), current.cors_origins))
+        if _origin_list(current.cors_origins):  # the answer depends on Origin, allowed or not
+            response.headers["Vary"] = "Origin"
         fields = {
             "requestId": request_id,
             "method": event.method,

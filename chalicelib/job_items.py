@@ -101,8 +101,6 @@ def job_from_item(item: dict) -> Job:
         completed_at=parse_iso(item.get("completedAt")),
         result_key=item.get("resultKey"),
         size=_optional_int(item.get("size")),
-        download_url=item.get("downloadUrl"),
-        download_url_expires_at=parse_iso(item.get("downloadUrlExpiresAt")),
         error=item.get("error"),
         resumes=as_int(item.get("resumes")),
         request_hash=item.get("requestHash"),
@@ -140,23 +138,31 @@ def file_result_from_item(item: dict) -> FileResult:
     return FileResult(int(item["fileId"]), FileStatus(item["status"]), _optional_int(item.get("size")))
 
 
+def retention(until: datetime) -> dict[str, Any]:
+    """The attributes a terminal transition sets: a job is kept JOB_TTL_SECONDS after it ends."""
+    return {"ttl": int(until.timestamp()), "expiresAt": iso(until)}
+
+
 def transition_update(
     target: JobStatus,
     now: datetime,
     sets: dict[str, Any] | None = None,
     removes: Iterable[str] = (),
     extra_condition: str = "",
+    extra_values: dict[str, Any] | None = None,
+    before_ttl: bool = True,
 ) -> dict[str, Any]:
     """UpdateItem arguments moving a job to `target`, only from the states models.ALLOWED_FROM
-    allows and only before its TTL; a terminal target also leaves the active-jobs index."""
+    allows and (unless `before_ttl` is off: the sweeper expiring a job) only before its TTL;
+    a terminal target also leaves the active-jobs index."""
     sources = sorted(status.value for status in ALLOWED_FROM[target])
     values: dict[str, Any] = {
         ":target": target.value,
         ":now": iso(now),
-        ":nowEpoch": int(now.timestamp()),
         **{f":from{i}": status for i, status in enumerate(sources)},
+        **(extra_values or {}),
     }
-    names = {"#status": "status", "#ttl": "ttl"}
+    names = {"#status": "status"}
     assignments = ["#status = :target", "updatedAt = :now"]
     for index, (name, value) in enumerate((sets or {}).items()):
         names[f"#s{index}"] = name
@@ -166,7 +172,11 @@ def transition_update(
     expression = "SET " + ", ".join(assignments)
     if remove:
         expression += " REMOVE " + ", ".join(remove)
-    condition = f"#status IN ({', '.join(f':from{i}' for i in range(len(sources)))}) AND #ttl >= :nowEpoch"
+    condition = f"#status IN ({', '.join(f':from{i}' for i in range(len(sources)))})"
+    if before_ttl:
+        names["#ttl"] = "ttl"
+        values[":nowEpoch"] = int(now.timestamp())
+        condition += " AND #ttl >= :nowEpoch"
     if extra_condition:
         condition += f" AND ({extra_condition})"
     return {

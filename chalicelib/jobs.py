@@ -1,7 +1,8 @@
 """Job store: reads and conditional writes of the job items (shapes: job_items.py), TTL.
 
 Every state change is a single conditional write, so a redelivered message
-or a racing consumer is a ConditionalCheckFailed, handled by name.
+or a racing consumer is a ConditionalCheckFailed, handled by name. A write
+that meets another transaction is retried first (transaction_conflicts.py).
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ from botocore.exceptions import ClientError
 
 from chalicelib.aws import error_code
 from chalicelib.job_items import (
-    ACTIVE,
-    ACTIVE_INDEX,
     CLAIM_ATTRIBUTES,
     as_int,
     file_item,
@@ -28,9 +27,11 @@ from chalicelib.job_items import (
     job_from_item,
     job_key,
     new_job_item,
+    retention,
     transition_update,
 )
 from chalicelib.models import FileResult, FileStatus, InitiateRequest, Job, JobStatus, iso, utc_now
+from chalicelib.transaction_conflicts import ConflictRetryingTable
 
 
 def _is_conditional_failure(exc: ClientError) -> bool:
@@ -51,8 +52,8 @@ class ClaimOutcome(enum.Enum):
 
 class JobStore:
     def __init__(self, table: Any, ttl_seconds: int, clock: Callable[[], datetime] = utc_now) -> None:
-        self._table = table
-        self._client = table.meta.client
+        self._table = ConflictRetryingTable(table)
+        self._client = self._table.meta.client
         self._ttl = timedelta(seconds=ttl_seconds)
         self._clock = clock
 
@@ -146,7 +147,11 @@ class JobStore:
         removes: Iterable[str] = (),
         extra_condition: str = "",
     ) -> bool:
-        update = transition_update(target, self._clock(), sets, removes, extra_condition)
+        """A job that ends is kept JOB_TTL_SECONDS from then (its `ttl` until now bounded how long it may run)."""
+        now = self._clock()
+        if target.terminal:
+            sets = {**(sets or {}), **retention(now + self._ttl)}
+        update = transition_update(target, now, sets, removes, extra_condition)
         try:
             self._table.update_item(Key=job_key(job_id), **update)
         except ClientError as exc:
@@ -164,21 +169,16 @@ class JobStore:
     def fail(self, job_id: str, reason: str) -> bool:
         return self._transition(job_id, JobStatus.FAILED, sets={"error": reason[:1000]}, removes=CLAIM_ATTRIBUTES)
 
-    def complete(
-        self,
-        job_id: str,
-        result_key: str | None,
-        size: int | None,
-        download_url: str | None,
-        url_expires_at: datetime | None,
-    ) -> bool:
-        """processing -> completed, only once every file is counted."""
+    def complete(self, job_id: str, result_key: str | None, size: int | None) -> bool:
+        """processing -> completed, only once every file is counted.
+
+        The item holds the bundle's key, never a URL: a URL signed with the
+        worker's temporary credentials dies with that session, and a bearer URL
+        would sit in the table and its backups. The API signs one per read."""
         now = self._clock()
         sets: dict[str, Any] = {"completedAt": iso(now)}
         if result_key is not None:
-            sets.update(
-                resultKey=result_key, size=size, downloadUrl=download_url, downloadUrlExpiresAt=iso(url_expires_at)
-            )
+            sets.update(resultKey=result_key, size=size)
         return self._transition(
             job_id,
             JobStatus.COMPLETED,
@@ -261,34 +261,6 @@ class JobStore:
                 return ClaimOutcome.NOT_READY
             return ClaimOutcome.HELD_ELSEWHERE
         return ClaimOutcome.CLAIMED
-
-    def note_resume(self, job_id: str) -> int | None:
-        """Counts a sweeper resume and refreshes updatedAt so the job is not swept again at once.
-
-        None when the job became terminal since it was read (cancelled, say): not resumed."""
-        try:
-            result = self._table.update_item(
-                Key=job_key(job_id),
-                UpdateExpression="ADD resumes :one SET updatedAt = :now",
-                ConditionExpression="attribute_exists(active)",
-                ExpressionAttributeValues={":one": 1, ":now": iso(self._clock())},
-                ReturnValues="UPDATED_NEW",
-            )
-        except ClientError as exc:
-            if not _is_conditional_failure(exc):
-                raise
-            return None
-        return as_int(result["Attributes"]["resumes"])
-
-    def stalled_job_ids(self, idle_seconds: int, limit: int = 100) -> list[str]:
-        """Jobs not terminal whose last change is older than idle_seconds (sparse GSI)."""
-        cutoff = iso(self._clock() - timedelta(seconds=idle_seconds))
-        page = self._table.query(
-            IndexName=ACTIVE_INDEX,
-            KeyConditionExpression=Key("active").eq(ACTIVE) & Key("updatedAt").lt(cutoff),
-            Limit=limit,
-        )
-        return [item["pk"].split("#", 1)[1] for item in page["Items"]]
 
     def ping(self) -> None:
         self._client.describe_table(TableName=self._table.name)

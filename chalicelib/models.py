@@ -132,8 +132,6 @@ class Job:
     completed_at: datetime | None = None
     result_key: str | None = None
     size: int | None = None
-    download_url: str | None = None
-    download_url_expires_at: datetime | None = None
     error: str | None = None
     resumes: int = 0
     request_hash: str | None = None

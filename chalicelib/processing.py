@@ -11,22 +11,44 @@ import logging
 import random
 import time
 import uuid
-from datetime import timedelta
 from typing import Callable, Iterable
 
-from chalicelib import documents, tracing
+from botocore.exceptions import ClientError
+
+from chalicelib import tracing
 from chalicelib.callback_delivery import Webhooks
 from chalicelib.config import Settings
 from chalicelib.jobs import ClaimOutcome, JobStore, RecordOutcome
-from chalicelib.models import FileResult, FileStatus, Job, JobStatus, result_key, result_prefix, source_key, utc_now
-from chalicelib.queue import MalformedMessage, MessageKind, WorkMessage, WorkQueue
-from chalicelib.storage import Storage
+from chalicelib.models import FileResult, FileStatus, Job, JobStatus, result_key, result_prefix, source_key
+from chalicelib.queue import MalformedMessage, MessageKind, MisaddressedMessage, WorkMessage, WorkQueue
+from chalicelib.storage import SourceUnreadable, Storage
+from chalicelib.transaction_conflicts import StoreContention
 
 log = logging.getLogger("delineate.worker")
 
 
 class UnknownJob(LookupError):
     """A message for a job the table does not hold: retried, then dead-lettered."""
+
+
+def failure_reason(message: WorkMessage, receives: int, exc: Exception) -> str:
+    """The job's public `error` when a message gives up: one fixed sentence per kind of failure."""
+    if message.kind is MessageKind.FILE:
+        if isinstance(exc, SourceUnreadable):
+            return f"file {message.file_id} is archived and could not be read after {receives} attempts"
+        if _is_storage_error(exc):
+            return f"file {message.file_id} could not be read from storage after {receives} attempts"
+        return f"file {message.file_id} could not be prepared after {receives} attempts"
+    if message.kind is MessageKind.JOB:
+        return f"the job could not be started after {receives} attempts"
+    return f"the bundle could not be built after {receives} attempts"
+
+
+def _is_storage_error(exc: Exception) -> bool:
+    return isinstance(exc, ClientError) and exc.operation_name in _STORAGE_READS
+
+
+_STORAGE_READS = frozenset({"HeadObject", "GetObject"})
 
 
 class Worker:
@@ -73,8 +95,13 @@ class Worker:
                 receiveCount=receives,
             ):
                 self.handle(message, record["messageId"])
+        except MisaddressedMessage as exc:
+            self._dead_letter(record, message, exc)
+            return
         except Exception as exc:
-            if receives >= self._settings.max_receive_count:
+            # Contention is transient, not the job's fault: the message is retried, and
+            # should it still be dead-lettered, the sweeper resumes the job.
+            if receives >= self._settings.max_receive_count and not isinstance(exc, StoreContention):
                 self._give_up(message, receives, exc)
             raise
         log.info(
@@ -89,10 +116,26 @@ class Worker:
             },
         )
 
+    def _dead_letter(self, record: dict, message: WorkMessage, exc: MisaddressedMessage) -> None:
+        """A message no retry can make right, and that says nothing about its job: straight to the
+        DLQ, and the record counts as handled. The job goes on (its own messages are intact)."""
+        self._queue.dead_letter(record.get("body", ""), self._settings.dead_letter_queue_url)
+        log.warning(
+            "misaddressed work message dead-lettered",
+            extra={"jobId": message.job_id, "messageId": record["messageId"], "error": str(exc)},
+        )
+
     def _give_up(self, message: WorkMessage, receives: int, exc: Exception) -> None:
-        """Last receive before the DLQ: end the job as failed, with a reason a person can read."""
-        subject = f"file {message.file_id}" if message.file_id is not None else f"{message.kind.value} step"
-        reason = f"{subject} failed after {receives} attempts: {type(exc).__name__}: {exc}"
+        """Last receive before the DLQ: end the job as failed, with a reason a person can read.
+
+        The reason is served unauthenticated, so it is a fixed sentence per kind of
+        failure; the exception (whose text may name the account, a role ARN, the
+        bucket) goes to the log only."""
+        reason = failure_reason(message, receives, exc)
+        log.error(
+            "work message gave up; job failed",
+            extra={"jobId": message.job_id, "reason": reason, "error": f"{type(exc).__name__}: {exc}"},
+        )
         try:
             self._store.fail(message.job_id, reason)
         except Exception:  # the DLQ and the sweeper still guarantee a terminal state
@@ -137,7 +180,7 @@ class Worker:
 
     def prepare_file(self, job: Job, file_id: int) -> None:
         if file_id not in job.file_ids:
-            raise MalformedMessage(f"file {file_id} is not part of job {job.job_id}")
+            raise MisaddressedMessage(f"file {file_id} is not part of job {job.job_id}")
         if job.status is not JobStatus.PROCESSING:
             return
         if not self._store.file_recorded(job.job_id, file_id):  # skip the delay on redelivery
@@ -170,17 +213,14 @@ class Worker:
             if result.status is FileStatus.AVAILABLE and result.size is not None
         ]
         if not members:
-            self._store.complete(job.job_id, None, None, None, None)
+            self._store.complete(job.job_id, None, None)
             return
         # A redelivery of the claiming message may build concurrently (its
         # visibility lapsed mid-build); each build has its own key and the
         # first to complete the job publishes it.
         key = result_key(job.job_id, uuid.uuid4().hex)
         size = self._storage.write_bundle(key, members)
-        expires_in = self._settings.presign_expiry_seconds
-        url = documents.sign_bundle(self._storage, self._settings, job.job_id, key)
-        url_expiry = utc_now() + timedelta(seconds=expires_in)
-        if not self._store.complete(job.job_id, key, size, url, url_expiry):
+        if not self._store.complete(job.job_id, key, size):
             # Nobody will be handed this build: the job was cancelled or failed
             # meanwhile, or another build completed it first.
             self._storage.delete(key)

@@ -31,6 +31,10 @@ class MalformedMessage(ValueError):
     """A body that is not a work message: retrying cannot help, it ends in the DLQ."""
 
 
+class MisaddressedMessage(MalformedMessage):
+    """A well-formed message its job does not match (a file outside the job): dead-lettered at once."""
+
+
 @dataclass(frozen=True)
 class WorkMessage:
     kind: MessageKind
@@ -115,6 +119,10 @@ class WorkQueue:
             if not pending:
                 return
         raise SendFailed(f"SQS rejected {len(pending)} message(s) after {SEND_ATTEMPTS} attempts")
+
+    def dead_letter(self, body: str, dead_letter_queue_url: str) -> None:
+        """Sends a body straight to the DLQ, for a message no retry can make right."""
+        self._sqs.send_message(QueueUrl=dead_letter_queue_url, MessageBody=body)
 
     def waiting(self) -> int:
         """Messages not yet received, delayed ones included: a backlog, not lost work."""

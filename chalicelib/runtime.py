@@ -13,7 +13,12 @@ from typing import Any, Callable
 
 from chalicelib import logs, tracing
 from chalicelib.aws import WORKER_CONFIG, api_config, limiter_config, make_clients, secret_string
-from chalicelib.callback_delivery import JobStoreWithWebhooks, NoSigningSecret, Webhooks
+from chalicelib.callback_delivery import (
+    JobStoreWithWebhooks,
+    NoSigningSecret,
+    SweepingJobStoreWithWebhooks,
+    Webhooks,
+)
 from chalicelib.callbacks import CallbackStore
 from chalicelib.config import Settings, get_settings
 from chalicelib.jobs import JobStore
@@ -94,8 +99,12 @@ def worker() -> Worker:
 
 def sweeper() -> Sweeper:
     def factory() -> Sweeper:
-        store, queue, _ = _parts("worker")
-        return Sweeper(store, queue, settings(), _webhooks("worker"))
+        _, queue, _ = _parts("worker")  # instruments the process, too
+        current = settings()
+        table = make_clients(WORKER_CONFIG).dynamodb.Table(current.jobs_table)
+        sweeping = SweepingJobStoreWithWebhooks(table, current.job_ttl_seconds)
+        sweeping.webhooks = _webhooks("worker")
+        return Sweeper(sweeping, queue, current, sweeping.webhooks)
 
     return _build("sweeper", factory)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Callable
 
 from chalicelib import documents, tracing
@@ -101,12 +101,9 @@ class DownloadService:
         return documents.status_document(job, None)
 
     def _current_url(self, job: Job) -> str | None:
-        """The stored URL while it has time left, else a freshly signed one (no AWS call)."""
+        """Signed on every read (a local signature, no AWS call), with the API's own credentials."""
         if job.status is not JobStatus.COMPLETED or not job.result_key:
             return None
-        margin = timedelta(seconds=self._settings.presign_refresh_margin_seconds)
-        if job.download_url and job.download_url_expires_at and job.download_url_expires_at - self._clock() > margin:
-            return job.download_url
         return documents.sign_bundle(self._storage, self._settings, job.job_id, job.result_key)
 
     def _files(self, job: Job) -> list[dict]:

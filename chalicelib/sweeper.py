@@ -6,7 +6,10 @@ the work queue an idle job may simply be behind them, so the threshold grows
 to BACKLOG_GRACE_FACTOR times that: a backlog delays the verdict but cannot
 postpone it forever. Resuming re-sends the job message, whose fan-out only
 re-sends the files still pending, or the bundle message; after
-MAX_JOB_RESUMES it is failed, so no job waits forever.
+MAX_JOB_RESUMES it is failed, so no job waits forever. A job still active
+past its TTL (JOB_TTL_SECONDS from creation: the longest a job may run) is
+failed at once. Every write is conditioned on the job being as the sweeper
+read it (job_sweeps.py), and one job's error does not stop the sweep.
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ import logging
 
 from chalicelib.callback_delivery import Webhooks
 from chalicelib.config import Settings
-from chalicelib.jobs import JobStore
-from chalicelib.models import JobStatus
+from chalicelib.job_sweeps import SweepingJobStore
+from chalicelib.models import Job, JobStatus
 from chalicelib.queue import MessageKind, WorkMessage, WorkQueue
 
 log = logging.getLogger("delineate.sweeper")
@@ -28,7 +31,9 @@ BACKLOG_GRACE_FACTOR = 4
 
 
 class Sweeper:
-    def __init__(self, store: JobStore, queue: WorkQueue, settings: Settings, webhooks: Webhooks | None = None) -> None:
+    def __init__(
+        self, store: SweepingJobStore, queue: WorkQueue, settings: Settings, webhooks: Webhooks | None = None
+    ) -> None:
         self._store, self._queue, self._settings = store, queue, settings
         self._webhooks = webhooks
 
@@ -40,7 +45,11 @@ class Sweeper:
             idle *= BACKLOG_GRACE_FACTOR
             log.info("work queue backlog: stall threshold raised", extra={"waiting": backlog, "idleSeconds": idle})
         for job_id in self._store.stalled_job_ids(idle):
-            action = self.revive(job_id, idle)
+            try:
+                action = self.revive(job_id, idle)
+            except Exception:  # one job's trouble must not leave the jobs after it unswept
+                log.exception("could not sweep a job", extra={"jobId": job_id})
+                continue
             if action:
                 outcome[action].append(job_id)
         resent = self._webhooks.resend_overdue(self._settings.stalled_job_seconds) if self._webhooks else []
@@ -51,16 +60,29 @@ class Sweeper:
         return outcome
 
     def revive(self, job_id: str, idle: int) -> str | None:
-        job = self._store.get(job_id)
-        if job is None or job.status.terminal:
+        job = self._store.read_stalled(job_id, idle)
+        if job is None:  # gone, ended, or moved since the index listed it
             return None
+        if self._store.past_ttl(job):
+            reason = f"did not finish within {_duration(self._settings.job_ttl_seconds)}"
+            return "failed" if self._store.fail_unchanged(job, reason) else None
         if job.resumes >= self._settings.max_job_resumes:
             reason = f"stalled: no progress for {idle}s after {job.resumes} resumes"
-            return "failed" if self._store.fail(job_id, reason) else None
-        if self._store.note_resume(job_id) is None:
+            return "failed" if self._store.fail_unchanged(job, reason) else None
+        if self._store.note_resume(job) is None:
             return None
-        if job.status is JobStatus.PROCESSING and job.all_files_done:
-            self._queue.send(WorkMessage(MessageKind.BUNDLE, job_id))
-        else:
-            self._queue.send(WorkMessage(MessageKind.JOB, job_id))
+        self._queue.send(_resume_message(job))
         return "resumed"
+
+
+def _resume_message(job: Job) -> WorkMessage:
+    if job.status is JobStatus.PROCESSING and job.all_files_done:
+        return WorkMessage(MessageKind.BUNDLE, job.job_id)
+    return WorkMessage(MessageKind.JOB, job.job_id)
+
+
+def _duration(seconds: int) -> str:
+    if seconds % 3600 == 0:
+        hours = seconds // 3600
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    return f"{seconds}s"

@@ -52,8 +52,10 @@ def measure(stack: Stack, total_bytes: int, member_bytes: int = 16 * MIB) -> dic
         capture_output=True,
         text=True,
         timeout=1800,
-        check=True,
+        check=False,
     )
+    if child.returncode:
+        raise RuntimeError(f"the bundling child failed ({child.returncode}):\n{child.stderr[-3000:]}")
     report = json.loads(child.stdout.strip().splitlines()[-1])
     return {"members": members, "member_mib": member_bytes // MIB, **report}
 

@@ -71,6 +71,36 @@ def test_cors_preflight_is_answered(dev_stack):
     assert "idempotency-key" in response.headers["Access-Control-Allow-Headers"].lower()
 
 
+def test_a_list_of_origins_answers_only_listed_origins_over_http(tmp_path):
+    from tests.e2e.conftest import FAST_FILES
+    from tests.support.devstack import start_dev_stack
+
+    allowed, evil = "https://b.example", "https://evil.example"
+    stack = start_dev_stack(
+        tmp_path, **{**FAST_FILES, "LOCAL_CONSUMERS": "1", "CORS_ORIGINS": f"https://a.example,{allowed}"}
+    )
+    preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+    try:
+        answers = {
+            (method, origin): requests.request(
+                method,
+                stack.url("/v1/download/initiate" if method == "OPTIONS" else "/health"),
+                headers={"Origin": origin, **(preflight if method == "OPTIONS" else {})},
+                timeout=10,
+            )
+            for method in ("GET", "OPTIONS")
+            for origin in (allowed, evil)
+        }
+    finally:
+        stack.stop()
+    for method in ("GET", "OPTIONS"):
+        assert answers[(method, allowed)].status_code == 200
+        assert answers[(method, allowed)].headers["Access-Control-Allow-Origin"] == allowed
+        assert "Access-Control-Allow-Origin" not in answers[(method, evil)].headers
+        assert all(answers[(method, origin)].headers["Vary"] == "Origin" for origin in (allowed, evil))
+    assert "POST" in answers[("OPTIONS", allowed)].headers["Access-Control-Allow-Methods"]
+
+
 def test_every_response_carries_rate_limit_headers_when_enabled(tmp_path):
     from tests.support.devstack import FAST_FILES, start_dev_stack
 

@@ -422,9 +422,10 @@ def test_every_statement_but_xray_names_this_stacks_resources(resources):
                 continue
             targets = references(statement["Resource"])
             assert targets, f"{function}: {statement}"
-            assert targets <= {"JobsTable", "WorkQueue", "StorageBucket", "CallbackSigningSecret"} | own_log_group, (
-                statement
-            )
+            allowed = {"JobsTable", "WorkQueue", "StorageBucket", "CallbackSigningSecret"} | own_log_group
+            if function == "ProcessWork":
+                allowed.add("DeadLetterQueue")  # processing.Worker dead-letters misaddressed messages
+            assert targets <= allowed, statement
 
 
 def test_functions_may_do_exactly_what_their_code_does(resources):
@@ -435,6 +436,17 @@ def test_functions_may_do_exactly_what_their_code_does(resources):
             for action in as_list(statement["Action"])
         }
         assert granted == expected, function
+
+
+def test_only_the_worker_sends_to_the_dead_letter_queue_and_only_sends(resources):
+    for function in FUNCTIONS:
+        actions = {
+            action
+            for statement in statements_of(role_of(resources, function))
+            if {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]} in as_list(statement["Resource"])
+            for action in as_list(statement["Action"])
+        }
+        assert actions == ({"sqs:SendMessage"} if function == "ProcessWork" else set()), function
 
 
 def test_writes_to_the_bucket_are_confined_to_result_bundles(resources):

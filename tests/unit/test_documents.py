@@ -108,7 +108,7 @@ def test_a_bundle_is_signed_with_its_download_name_and_the_configured_expiry():
 def test_a_source_file_is_signed_by_its_key_without_a_download_name():
     url = documents.sign_source(
         SigningStorage(),
-        Settings.from_env({"PRESIGN_EXPIRY_SECONDS": "60", "PRESIGN_REFRESH_MARGIN_SECONDS": "30"}),
+        Settings.from_env({"PRESIGN_EXPIRY_SECONDS": "60"}),
         70000,
     )
 

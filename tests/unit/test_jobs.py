@@ -71,6 +71,26 @@ def test_job_past_its_ttl_cannot_change_status(store, clock):
     assert store.start_processing(job.job_id) is False
 
 
+def test_a_job_that_ends_is_kept_for_the_ttl_from_its_end(store, clock):
+    job_id = processing_job(store, 70000)
+    count_all(store, job_id)
+    clock.advance(TTL - 10)  # it ran almost as long as it may
+
+    ended = clock.now
+
+    assert store.complete(job_id, "results/x.zip", 10)
+    clock.advance(TTL - 10)  # past the TTL counted from creation
+
+    kept = store.get(job_id)
+    assert kept is not None and kept.status is JobStatus.COMPLETED
+    assert iso(kept.expires_at) == iso(ended + _ttl())
+    assert deployed_ttl(store, job_id) == int((ended + _ttl()).timestamp())
+
+
+def deployed_ttl(store, job_id):
+    return int(store._table.get_item(Key={"pk": f"JOB#{job_id}", "sk": "JOB"})["Item"]["ttl"])
+
+
 def test_same_idempotency_key_and_body_return_the_existing_job(store):
     first, first_created = store.create(InitiateRequest((70000, 70007), "order-42"))
 
@@ -110,7 +130,7 @@ def test_queued_job_moves_to_processing_once(store):
 def test_cancelling_a_completed_job_is_refused(store):
     job_id = processing_job(store, 70000)
     count_all(store, job_id)
-    assert store.complete(job_id, "results/x.zip", 10, "https://u", None)
+    assert store.complete(job_id, "results/x.zip", 10)
 
     assert store.cancel(job_id) is False
     assert store.fail(job_id, "late") is False
@@ -122,9 +142,9 @@ def test_completing_a_cancelled_job_is_refused(store):
     count_all(store, job_id)
     assert store.cancel(job_id)
 
-    assert store.complete(job_id, "results/x.zip", 10, "https://u", None) is False
+    assert store.complete(job_id, "results/x.zip", 10) is False
     after = store.get(job_id)
-    assert (after.status, after.result_key, after.download_url) == (JobStatus.CANCELLED, None, None)
+    assert (after.status, after.result_key) == (JobStatus.CANCELLED, None)
 
 
 def test_a_failed_job_stays_failed_with_its_reason(store):
@@ -140,16 +160,16 @@ def test_a_failed_job_stays_failed_with_its_reason(store):
 def test_queued_job_cannot_complete(store):
     job, _ = store.create(InitiateRequest((70000,)))
 
-    assert store.complete(job.job_id, None, None, None, None) is False
+    assert store.complete(job.job_id, None, None) is False
 
 
 def test_job_completes_only_once_every_file_is_counted(store):
     job_id = processing_job(store, 70000, 70007)
     store.record_file(job_id, FileResult(70000, FileStatus.AVAILABLE, 10))
 
-    assert store.complete(job_id, None, None, None, None) is False
+    assert store.complete(job_id, None, None) is False
     store.record_file(job_id, FileResult(70007, FileStatus.UNAVAILABLE))
-    assert store.complete(job_id, None, None, None, None) is True
+    assert store.complete(job_id, None, None) is True
 
 
 def test_terminal_job_leaves_the_active_index(store, deployed):
@@ -229,43 +249,6 @@ def test_lapsed_bundle_lease_can_be_claimed_by_another_message(store, clock):
 def test_bundle_claim_on_a_finished_job_is_not_ready(store):
     job_id = processing_job(store, 70000)
     count_all(store, job_id)
-    store.complete(job_id, None, None, None, None)
+    store.complete(job_id, None, None)
 
     assert store.claim_bundle(job_id, "message-a", 900) is ClaimOutcome.NOT_READY
-
-
-def test_stalled_jobs_are_those_idle_past_the_threshold_and_not_terminal(store, clock):
-    idle, _ = store.create(InitiateRequest((70000,)))
-    idle_processing = processing_job(store, 70001)
-    finished = processing_job(store, 70002)
-    count_all(store, finished)
-    store.complete(finished, None, None, None, None)
-    cancelled, _ = store.create(InitiateRequest((70003,)))
-    store.cancel(cancelled.job_id)
-    clock.advance(500)
-    fresh, _ = store.create(InitiateRequest((70004,)))
-    clock.advance(500)
-
-    stalled = store.stalled_job_ids(idle_seconds=900)
-
-    assert sorted(stalled) == sorted([idle.job_id, idle_processing])
-    assert fresh.job_id not in stalled
-
-
-def test_note_resume_counts_and_refreshes_the_idle_clock(store, clock):
-    job, _ = store.create(InitiateRequest((70000,)))
-    clock.advance(1000)
-
-    counts = [store.note_resume(job.job_id), store.note_resume(job.job_id)]
-
-    assert counts == [1, 2]
-    assert store.get(job.job_id).resumes == 2
-    assert store.stalled_job_ids(idle_seconds=900) == []
-
-
-def test_note_resume_on_a_job_that_became_terminal_is_refused(store):
-    job, _ = store.create(InitiateRequest((70000,)))
-    assert store.cancel(job.job_id)
-
-    assert store.note_resume(job.job_id) is None
-    assert store.get(job.job_id).resumes == 0

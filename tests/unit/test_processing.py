@@ -7,15 +7,19 @@ import dataclasses
 import io
 import json
 import zipfile
+from datetime import datetime, timezone
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 import requests
+from botocore.exceptions import ClientError
 
 from app import process_work
 from chalicelib import runtime
 from chalicelib.models import FileResult, FileStatus, InitiateRequest
 from chalicelib.processing import Worker
 from chalicelib.queue import MessageKind, SendFailed, WorkMessage
+from chalicelib.storage import SourceUnreadable
 from tests.support.aws import (
     delete_records,
     drain,
@@ -86,6 +90,25 @@ def test_job_with_two_of_three_sources_completes_with_a_bundle_of_exactly_those_
     assert requests.get(document["downloadUrl"], timeout=5).content == bundle
     assert deployed.result_keys() == [deployed.published_key(job_id)]
     assert consumer.bundle_builds == 1
+
+
+def test_the_job_item_holds_the_bundle_key_and_the_status_signs_a_url_at_read_time(deployed, consumer):
+    source = put_source(deployed.bucket, 70000)
+    job_id = initiate(70000)
+    drain(process_work, deployed.queue_url)
+
+    before = datetime.now(timezone.utc).replace(microsecond=0)
+    document = deployed.status(job_id)
+
+    item = deployed.job_item(job_id)
+    assert {"downloadUrl", "downloadUrlExpiresAt"}.isdisjoint(item)
+    assert item["resultKey"] == deployed.published_key(job_id)
+    signed_at = datetime.strptime(parse_qs(urlparse(document["downloadUrl"]).query)["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ")
+    assert signed_at.replace(tzinfo=timezone.utc) >= before
+    assert (
+        zipfile.ZipFile(io.BytesIO(requests.get(document["downloadUrl"], timeout=5).content)).read("70000.zip")
+        == source
+    )
 
 
 def test_completed_job_lists_each_file_with_its_outcome(deployed, consumer):
@@ -178,7 +201,8 @@ def test_every_message_delivered_twice_and_out_of_order_counts_each_file_once(de
         assert deliver(late) == NO_FAILURES
 
     assert counts(finished) == ("completed", 100, 3, 2)
-    assert deployed.status(job_id) == finished
+    unsigned = {**finished, "downloadUrl": None}  # signed anew on every read
+    assert {**deployed.status(job_id), "downloadUrl": None} == unsigned
     ranks = [STATUS_RANK[status] for status in observed]
     assert ranks == sorted(ranks), observed
     assert consumer.bundle_builds == 1
@@ -294,7 +318,7 @@ def poison(kind: str, deployed) -> tuple[str, str | None]:
     return WorkMessage(MessageKind.JOB, UNKNOWN_JOB).to_body(), None
 
 
-@pytest.mark.parametrize("kind", ["malformed body", "file outside its job", "unknown job"])
+@pytest.mark.parametrize("kind", ["malformed body", "unknown job"])
 def test_poison_message_fails_on_every_receive(kind, deployed, consumer):
     body, _ = poison(kind, deployed)
     max_receives = deployed.settings.max_receive_count
@@ -305,23 +329,36 @@ def test_poison_message_fails_on_every_receive(kind, deployed, consumer):
     assert deployed.job_item(UNKNOWN_JOB) is None
 
 
-def test_file_outside_its_job_fails_the_job_on_the_last_receive_with_a_readable_reason(deployed, consumer):
+def test_file_outside_its_job_is_dead_lettered_at_once_and_the_job_goes_on(deployed, consumer):
     body, job_id = poison("file outside its job", deployed)
+
+    result = deliver(sqs_record(body, "misaddressed", receive_count=1))
+
+    assert result == NO_FAILURES
+    assert deployed.dead_letters() == [body]
+    assert deployed.status(job_id)["status"] == "processing"
+    assert deployed.status(job_id)["error"] is None
+
+
+def test_storage_refusal_fails_the_job_with_a_fixed_reason_and_no_internals(deployed, consumer, monkeypatch):
+    denied = (
+        "User: arn:aws:sts::123456789012:assumed-role/delineate-worker/session is not authorized "
+        f"to perform: s3:GetObject on resource: arn:aws:s3:::{deployed.bucket}/downloads/70000.zip"
+    )
+
+    def access_denied(key):
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": denied}}, "HeadObject")
+
+    monkeypatch.setattr(consumer.storage, "readable_size", access_denied)
+    job = deployed.create_job(70000, processing=True)
     max_receives = deployed.settings.max_receive_count
 
-    before_last = [
-        deliver(sqs_record(body, "poison", receive_count=count)) and deployed.status(job_id)["status"]
-        for count in range(1, max_receives)
-    ]
-    deliver(sqs_record(body, "poison", receive_count=max_receives))
+    for count in range(1, max_receives + 1):
+        deliver(record(MessageKind.FILE, job.job_id, 70000, message_id="denied", receive_count=count))
 
-    document = deployed.status(job_id)
-    assert max_receives == 3
-    assert before_last == ["processing", "processing"]
-    assert document["status"] == "failed"
-    assert document["error"] == (
-        f"file 99999 failed after 3 attempts: MalformedMessage: file 99999 is not part of job {job_id}"
-    )
+    error = deployed.status(job.job_id)["error"]
+    assert error == f"file 70000 could not be read from storage after {max_receives} attempts"
+    assert "arn:" not in error and "123456789012" not in error and deployed.bucket not in error
 
 
 def test_job_step_that_keeps_failing_fails_the_job_on_the_last_receive(deployed, consumer, monkeypatch):
@@ -335,13 +372,16 @@ def test_job_step_that_keeps_failing_fails_the_job_on_the_last_receive(deployed,
     results = [deliver({**job_record, "attributes": {"ApproximateReceiveCount": str(count)}}) for count in (1, 2, 3)]
 
     assert all(failed_ids(result) == [job_record["messageId"]] for result in results)
-    assert deployed.status(job_id)["error"] == (
-        "job step failed after 3 attempts: SendFailed: SQS rejected 3 message(s) after 3 attempts"
-    )
+    assert deployed.status(job_id)["error"] == "the job could not be started after 3 attempts"
 
 
-def test_poison_message_is_dead_lettered_after_max_receives_and_its_job_fails(deployed, consumer):
-    body, job_id = poison("file outside its job", deployed)
+def test_poison_message_is_dead_lettered_after_max_receives_and_its_job_fails(deployed, consumer, monkeypatch):
+    def archived(key):
+        raise SourceUnreadable(f"{key} is in GLACIER and not restored")
+
+    monkeypatch.setattr(consumer.storage, "readable_size", archived)
+    job_id = deployed.create_job(70000, processing=True).job_id
+    body = WorkMessage(MessageKind.FILE, job_id, 70000).to_body()
     deployed.sqs.send_message(QueueUrl=deployed.queue_url, MessageBody=body)
     receives = 0
 
@@ -357,6 +397,7 @@ def test_poison_message_is_dead_lettered_after_max_receives_and_its_job_fails(de
     assert deployed.dead_letters() == [body]
     assert queue_depth(deployed.sqs, deployed.queue_url) == 0
     assert deployed.status(job_id)["status"] == "failed"
+    assert deployed.status(job_id)["error"] == "file 70000 is archived and could not be read after 3 attempts"
 
 
 def test_batch_reports_only_the_records_that_failed(deployed, consumer):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from botocore.exceptions import ClientError
 
 from app import process_work, sweep_stalled_jobs
 from chalicelib import runtime
-from chalicelib.jobs import JobStore
-from chalicelib.models import FileResult, FileStatus, InitiateRequest
+from chalicelib.job_sweeps import SweepingJobStore
+from chalicelib.models import FileResult, FileStatus, InitiateRequest, iso
 from chalicelib.queue import MessageKind, WorkMessage, WorkQueue
 from chalicelib.sweeper import BACKLOG_GRACE_FACTOR, Sweeper
 from tests.support.aws import delete_records, drain, put_source, queue_depth, receive_records
@@ -16,7 +19,7 @@ from tests.support.aws import delete_records, drain, put_source, queue_depth, re
 @pytest.fixture
 def later(deployed, clock):
     """A sweeper whose clock the test moves: 'idle for STALLED_JOB_SECONDS' without waiting."""
-    store = JobStore(deployed.table, deployed.settings.job_ttl_seconds, clock=clock)
+    store = SweepingJobStore(deployed.table, deployed.settings.job_ttl_seconds, clock=clock)
     return Sweeper(store, WorkQueue(deployed.sqs, deployed.queue_url), deployed.settings)
 
 
@@ -115,15 +118,15 @@ def test_job_cancelled_while_being_swept_is_left_alone_and_the_sweep_goes_on(dep
     other = initiate(70001)
     lose_queued_messages(deployed)
     go_idle(clock, deployed.settings)
-    read = later._store.get
+    read = later._store.read_stalled
 
-    def read_then_lose_a_race(job_id):
-        job = read(job_id)
+    def read_then_lose_a_race(job_id, idle):
+        job = read(job_id, idle)
         if job_id == cancelled_meanwhile:  # a client cancels between the sweeper's read and its write
             runtime.service().cancel(job_id)
         return job
 
-    monkeypatch.setattr(later._store, "get", read_then_lose_a_race)
+    monkeypatch.setattr(later._store, "read_stalled", read_then_lose_a_race)
 
     outcome = later.sweep()
 
@@ -222,3 +225,69 @@ def test_a_job_failed_behind_a_backlog_says_how_long_it_was_idle(deployed, clock
 
     assert later.sweep() == {"resumed": [], "failed": [lost]}
     assert deployed.status(lost)["error"] == "stalled: no progress for 3600s after 3 resumes"
+
+
+def test_expired_active_jobs_are_failed_and_cannot_hide_a_live_stalled_one(deployed, clock, later):
+    ttl = deployed.settings.job_ttl_seconds
+    long_ago = SweepingJobStore(deployed.table, ttl, clock=lambda: clock.now - timedelta(seconds=ttl + 3600))
+    expired = [long_ago.create(InitiateRequest((70000,)))[0].job_id for _ in range(100)]
+    live = initiate(70001)
+    lose_queued_messages(deployed)
+    go_idle(clock, deployed.settings)
+
+    outcome = later.sweep()
+
+    assert outcome["resumed"] == [live]
+    assert sorted(outcome["failed"]) == sorted(expired)
+    assert {deployed.status(job_id)["error"] for job_id in expired} == {"did not finish within 24 hours"}
+    every_active_entry = later._store.stalled_job_ids(idle_seconds=-86400)
+    assert every_active_entry == [live]
+
+
+def test_a_duplicate_scheduled_event_resumes_a_job_once(deployed, clock, later, monkeypatch):
+    job_id = initiate(70000)
+    lose_queued_messages(deployed)
+    go_idle(clock, deployed.settings)
+    read = later._store.read_stalled
+    snapshot = read(job_id, deployed.settings.stalled_job_seconds)
+    monkeypatch.setattr(later._store, "read_stalled", lambda *_: snapshot)  # both read before either wrote
+
+    outcomes = [later.sweep(), later.sweep()]
+
+    assert outcomes == [{"resumed": [job_id], "failed": []}, {"resumed": [], "failed": []}]
+    assert kinds_waiting(deployed) == [(MessageKind.JOB, job_id)]
+
+
+def test_a_job_that_progressed_behind_a_lagging_index_is_neither_resumed_nor_failed(deployed, clock, later):
+    job = deployed.create_job(70000, 70001, processing=True)
+    go_idle(clock, deployed.settings)
+    listed = later._store.stalled_job_ids(deployed.settings.stalled_job_seconds)
+    deployed.table.update_item(  # progress the index has not caught up with
+        Key={"pk": f"JOB#{job.job_id}", "sk": "JOB"},
+        UpdateExpression="SET updatedAt = :now, resumes = :max",
+        ExpressionAttributeValues={":now": iso(clock.now), ":max": deployed.settings.max_job_resumes},
+    )
+    later._store.stalled_job_ids = lambda idle: listed
+
+    assert later.sweep() == {"resumed": [], "failed": []}
+    assert deployed.status(job.job_id)["status"] == "processing"
+    assert queue_depth(deployed.queue_url) == 0
+
+
+def test_one_jobs_error_is_logged_and_the_sweep_goes_on(deployed, clock, later, monkeypatch, caplog):
+    broken, healthy = initiate(70000), initiate(70001)
+    lose_queued_messages(deployed)
+    go_idle(clock, deployed.settings)
+    read = later._store.read_stalled
+
+    def read_failing_for_one(job_id, idle):
+        if job_id == broken:
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "boom"}}, "GetItem")
+        return read(job_id, idle)
+
+    monkeypatch.setattr(later._store, "read_stalled", read_failing_for_one)
+
+    outcome = later.sweep()
+
+    assert outcome == {"resumed": [healthy], "failed": []}
+    assert any(record.message == "could not sweep a job" and record.jobId == broken for record in caplog.records)

@@ -50,6 +50,12 @@ def request_path(tmp: Path) -> tuple[dict, dict]:
         memory = bench_memory.measure(stack, BUNDLE_BYTES)
         job_item_kb = _job_item_kb(stack)
     memory["job_item_kb_1000_files"] = round(job_item_kb, 2)
+    memory["right_size"] = bench_memory.right_size(
+        memory["peak_rss_mib"],
+        memory["cpu_seconds"] / (memory["bundle_mib"] / 1024),
+        bundle_gib=1000 * SAMPLE_MEAN_MIB / 1024,
+        timeout_s=bench_cost.function_timeout("process_work"),
+    )
     return latency, memory
 
 
@@ -135,7 +141,7 @@ def summary(results: dict) -> str:
         f"{over['files']} files x {over['delay_s']} s: median {over['median_s']} s (target {over['target_s']} s)",
         f"AWS calls per file: {jobs_['calls']['calls_per_file']} (+ SQS receive and delete)",
         f"worker peak RSS bundling {results['worker_memory']['bundle_mib']} MiB: "
-        f"{results['worker_memory']['peak_rss_mib']} MiB",
+        f"{results['worker_memory']['peak_rss_mib']} MiB; right size {results['worker_memory']['right_size']}",
         f"cost per 1,000-file job: ${cost['delineate_usd']['total']} "
         f"(sequential original >= ${cost['sequential_original_usd']['total']})",
         "-> build/bench.json, build/bench-*.png",

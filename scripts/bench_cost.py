@@ -34,9 +34,17 @@ API_REQUEST_S = 0.05  # an API invocation (status or initiate), generously
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _memory_gb(function: str) -> float:
+def _function_config(function: str) -> dict:
     stage = json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"]["prod"]
-    return stage["lambda_functions"][function]["lambda_memory_size"] / 1024
+    return stage["lambda_functions"][function]
+
+
+def _memory_gb(function: str) -> float:
+    return _function_config(function)["lambda_memory_size"] / 1024
+
+
+def function_timeout(function: str) -> int:
+    return int(_function_config(function)["lambda_timeout"])
 
 
 def _dynamodb_units(operation: str, job_item_kb: float) -> tuple[float, float]:

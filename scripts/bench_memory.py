@@ -28,6 +28,26 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+# Lambda gives a function CPU in proportion to its memory: one full vCPU at 1,769 MB.
+FULL_VCPU_MB = 1769
+SIZES_MB = (256, 512, 1024, 1769)
+
+
+def right_size(peak_rss_mib: float, cpu_seconds_per_gib: float, bundle_gib: float, timeout_s: int) -> dict:
+    """The smallest memory size that holds the peak with room to spare (RSS <= 60 %) and builds the
+    expected bundle within half the function timeout at its share of a vCPU."""
+    for memory_mb in SIZES_MB:
+        seconds = cpu_seconds_per_gib * bundle_gib / min(1.0, memory_mb / FULL_VCPU_MB)
+        if peak_rss_mib <= 0.6 * memory_mb and seconds <= timeout_s / 2:
+            return {"memory_mb": memory_mb, "predicted_bundle_seconds": round(seconds, 1)}
+    return {"memory_mb": SIZES_MB[-1], "predicted_bundle_seconds": None}
+
+
 def seed(stack: Stack, members: int, member_bytes: int) -> list[str]:
     s3 = stack.aws("s3", read_timeout=120)
     bucket = stack.stack_env()["S3_BUCKET_NAME"]
@@ -66,6 +86,7 @@ def _child(bucket: str, key: str, members: int, member_bytes: int) -> None:
     from chalicelib.storage import Storage
 
     baseline = _peak_rss_mib()
+    cpu_before = _cpu_seconds()
     storage = Storage(make_clients(WORKER_CONFIG).s3, bucket)
     started = time.monotonic()
     size = storage.write_bundle(
@@ -80,6 +101,7 @@ def _child(bucket: str, key: str, members: int, member_bytes: int) -> None:
                 "mib_per_s": round(size / MIB / seconds, 1),
                 "rss_after_import_mib": round(baseline, 1),
                 "peak_rss_mib": round(_peak_rss_mib(), 1),
+                "cpu_seconds": round(_cpu_seconds() - cpu_before, 2),
             }
         )
     )

@@ -32,6 +32,8 @@ EXPOSED_HEADERS = [
     "RateLimit-Limit",
     "RateLimit-Remaining",
     "RateLimit-Reset",
+    "ETag",
+    "Preference-Applied",
 ]
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -49,7 +51,14 @@ def cors_config(origins: Sequence[str]) -> CORSConfig:
     """Preflight routes for API Gateway; the per-request origin is set by the middleware."""
     return CORSConfig(
         allow_origin=origins[0] if len(origins) == 1 else "*",
-        allow_headers=["Content-Type", "Idempotency-Key", REQUEST_ID_HEADER],
+        allow_headers=[
+            "Content-Type",
+            "Idempotency-Key",
+            REQUEST_ID_HEADER,
+            "If-None-Match",
+            "Prefer",
+            "Last-Event-ID",
+        ],
         expose_headers=EXPOSED_HEADERS,
         max_age=600,
     )

@@ -131,11 +131,13 @@ def sse_event(name: str, version: str, document: dict) -> str:
 class EventStream:
     """One bounded SSE response for one job, in the earlier service's vocabulary.
 
-    `connected` (the current document) opens it unless the client's
-    Last-Event-ID is already the current version; `progress` follows each
-    change; `completed`, `failed` or `cancelled` ends it. A client that
-    reconnects after the terminal event gets the terminal event again, so it
-    never misses it: clients close on a terminal event.
+    `connected` (the current document) is the first response, answered at
+    once, as the gateway would otherwise hold it back for the whole bound; `progress`
+    follows each change, including one that happened while EventSource was
+    reconnecting (its Last-Event-ID is not the current version; when it is,
+    nothing is repeated); `completed`, `failed` or `cancelled` ends it. A
+    client that reconnects after the terminal event gets the terminal event
+    again, so it never misses it: clients close on a terminal event.
     """
 
     read: Callable[[], Job]
@@ -148,8 +150,11 @@ class EventStream:
     def body(self, job: Job, last_event_id: str | None, deadline: float) -> str:
         current = self.version(job)
         parts = [f"retry: {self.retry_ms}\n\n"]
-        if current != last_event_id:
+        if not last_event_id:
             parts.append(sse_event("connected", current, self.render(job)))
+            deadline = self.clock()  # a buffered first answer must not wait: the client sees the job at once
+        elif current != last_event_id and not job.status.terminal:
+            parts.append(sse_event("progress", current, self.render(job)))
         changed: Job | None = job
         while changed is not None and not job.status.terminal:
             changed = wait_for_change(self.read, self.version, current, deadline, self.sleep, self.clock)

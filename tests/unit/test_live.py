@@ -135,21 +135,26 @@ def stream(time: FakeTime) -> live.EventStream:
     )
 
 
-def test_a_stream_opens_with_connected_follows_each_change_and_ends_at_the_terminal_event():
+def test_the_first_response_is_connected_at_once():
+    job = a_job(status=JobStatus.PROCESSING)
+    time = FakeTime([dataclasses.replace(job, completed_files=1)])
+
+    body = stream(time).body(job, None, deadline=20)
+
+    assert body.startswith("retry: 1000\n\n")
+    assert [(e["event"], e["id"]) for e in events_of(body)] == [("connected", live.version_of(job, False))]
+    assert time.now == 0 and time.reads == 0
+
+
+def test_a_reconnect_follows_each_change_and_ends_at_the_terminal_event():
     first = a_job(status=JobStatus.PROCESSING)
     later = [dataclasses.replace(first, completed_files=1), a_job(status=JobStatus.COMPLETED, completed_files=2)]
     time = FakeTime(later)
 
-    body = stream(time).body(first, None, deadline=20)
+    events = events_of(stream(time).body(first, live.version_of(first, False), deadline=20))
 
-    assert body.startswith("retry: 1000\n\n")
-    events = events_of(body)
-    assert [(e["event"], e["data"]["completedFiles"]) for e in events] == [
-        ("connected", 0),
-        ("progress", 1),
-        ("completed", 2),
-    ]
-    assert [e["id"] for e in events] == [live.version_of(j, False) for j in [first, *later]]
+    assert [(e["event"], e["data"]["completedFiles"]) for e in events] == [("progress", 1), ("completed", 2)]
+    assert [e["id"] for e in events] == [live.version_of(j, False) for j in later]
     assert time.now < 20
 
 
@@ -176,7 +181,25 @@ def test_a_stream_for_a_finished_job_sends_connected_and_the_terminal_event_at_o
     done = a_job(status=JobStatus.FAILED, error="no files")
     time = FakeTime([done])
 
-    events = events_of(stream(time).body(done, "an-older-version", deadline=20))
+    events = events_of(stream(time).body(done, None, deadline=20))
 
     assert [e["event"] for e in events] == ["connected", "failed"] and events[0]["id"] == events[1]["id"]
     assert time.now == 0
+
+
+def test_a_change_missed_while_reconnecting_is_a_progress_event_not_a_new_connected():
+    before = a_job(status=JobStatus.PROCESSING)
+    now = dataclasses.replace(before, completed_files=1)
+    time = FakeTime([now, a_job(status=JobStatus.COMPLETED, completed_files=2)])
+
+    events = events_of(stream(time).body(now, live.version_of(before, False), deadline=20))
+
+    assert [(e["event"], e["data"]["completedFiles"]) for e in events] == [("progress", 1), ("completed", 2)]
+
+
+def test_a_reconnect_to_a_job_that_finished_meanwhile_gets_only_the_terminal_event():
+    done = a_job(status=JobStatus.COMPLETED, completed_files=2)
+
+    events = events_of(stream(FakeTime([done])).body(done, "an-older-version", deadline=20))
+
+    assert [e["event"] for e in events] == ["completed"]

@@ -162,11 +162,13 @@ def test_the_stream_of_a_running_job_follows_it_to_completed(client, deployed):
     job_id = start_job(client, 70000, 70001)
     service_sleeping_with(lambda: one_worker_round(deployed.queue_url))
 
-    response = client.http.get(f"/v1/download/stream/{job_id}?include=files")
+    first = client.http.get(f"/v1/download/stream/{job_id}?include=files")
+    reconnect = {"Last-Event-ID": events_of(first.body.decode())[-1]["id"]}
+    response = client.http.get(f"/v1/download/stream/{job_id}?include=files", headers=reconnect)
 
-    assert response.status_code == 200
+    assert (first.status_code, response.status_code) == (200, 200)
     assert response.headers["Content-Type"].startswith("text/event-stream")
-    events = events_of(response.body.decode())
+    events = events_of(first.body.decode()) + events_of(response.body.decode())
     assert events[0]["event"] == "connected" and events[0]["data"]["status"] == "queued"
     assert [e["event"] for e in events[1:-1]] == ["progress"] * (len(events) - 2)
     assert events[-1]["event"] == "completed" and events[-1]["data"]["downloadUrl"]

@@ -7,7 +7,7 @@ import os
 from chalice import Chalice, Rate, Response
 from chalice.app import Request
 
-from chalicelib import http, openapi, runtime, webapp
+from chalicelib import http, live, openapi, runtime, webapp
 from chalicelib.validation import (
     parse_include,
     parse_initiate,
@@ -33,6 +33,12 @@ def current_request() -> Request:
     if request is None:
         raise RuntimeError("no current request: called outside a route")
     return request
+
+
+def requested_files(request: Request) -> bool:
+    """`?include=files`: whether the status document carries the per-file list."""
+    query = request.query_params
+    return parse_include(query.get("include") if query is not None else None)
 
 
 @app.route("/", methods=["GET"])
@@ -76,10 +82,19 @@ def initiate():
 
 @app.route("/v1/download/status/{job_id}", methods=["GET"])
 def job_status(job_id):
-    query = current_request().query_params
-    include_files = parse_include(query.get("include") if query is not None else None)
-    document = runtime.service().status(parse_job_id(job_id), include_files)
-    return http.status_response(document, runtime.settings().status_retry_after_seconds)
+    request = current_request()
+    include_files = requested_files(request)
+    condition = live.condition_from(request.headers)
+    watched = runtime.service().watch_status(parse_job_id(job_id), include_files, condition)
+    return live.status_response(watched, runtime.settings().status_retry_after_seconds)
+
+
+@app.route("/v1/download/stream/{job_id}", methods=["GET"])
+def job_stream(job_id):
+    request = current_request()
+    include_files = requested_files(request)
+    last_event_id = request.headers.get("last-event-id")
+    return live.stream_response(runtime.service().stream(parse_job_id(job_id), include_files, last_event_id))
 
 
 @app.route("/v1/download/{job_id}", methods=["GET"])

@@ -32,6 +32,8 @@ EXPOSED_HEADERS = [
     "RateLimit-Limit",
     "RateLimit-Remaining",
     "RateLimit-Reset",
+    "ETag",
+    "Preference-Applied",
 ]
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -45,7 +47,7 @@ _MAX_REQUEST_ID = 128
 Middleware = Callable[[Any, Callable[[Any], Response]], Response]
 
 
-ALLOWED_HEADERS = ["Content-Type", "Idempotency-Key", REQUEST_ID_HEADER]
+ALLOWED_HEADERS = ["Content-Type", "Idempotency-Key", REQUEST_ID_HEADER, "If-None-Match", "Prefer", "Last-Event-ID"]
 PREFLIGHT_MAX_AGE = 600
 
 

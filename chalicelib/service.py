@@ -8,7 +8,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Callable
 
-from chalicelib import documents, tracing
+from chalicelib import documents, live, tracing
 from chalicelib.aws import dependency
 from chalicelib.callback_delivery import Webhooks, check_callback
 from chalicelib.config import Settings
@@ -80,8 +80,52 @@ class DownloadService:
         if self._webhooks is not None:
             with dependency(QUEUE):
                 job = self._webhooks.start_if_missed(job)
+        return self._status_document(job, include_files)
+
+    def _status_document(self, job: Job, include_files: bool) -> dict:
         files = self._files(job) if include_files else None
         return documents.status_document(job, self._current_url(job), files)
+
+    def watch_status(self, job_id: str, include_files: bool, condition: live.Condition) -> live.Watched:
+        """A status read with If-None-Match, held under Prefer: wait until the job changes.
+
+        The hold re-reads the job item only (one GetItem, through the same
+        lookup as every read) and builds the document once, at the end. A
+        terminal job never changes, so it is never held.
+        """
+        started = time.monotonic()
+        job = self._job(job_id)
+        version = live.version_of(job, include_files)
+        applied = None
+        if condition.wait_seconds is not None:
+            held = live.hold_seconds(condition.wait_seconds, self._settings.request_timeout_ms)
+            applied = int(held)
+            if condition.matches(version) and not job.status.terminal:
+                changed = live.wait_for_change(
+                    lambda: self._job(job_id),
+                    lambda j: live.version_of(j, include_files),
+                    version,
+                    started + held,
+                    self._sleep,
+                )
+                if changed is not None:
+                    job, version = changed, live.version_of(changed, include_files)
+        document = None if condition.matches(version) else self._status_document(job, include_files)
+        return live.Watched(version, job.status.terminal, document, applied)
+
+    def stream(self, job_id: str, include_files: bool, last_event_id: str | None) -> str:
+        """One bounded SSE response (chalicelib/live.py): at most STREAM_SECONDS, within REQUEST_TIMEOUT_MS."""
+        started = time.monotonic()
+        job = self._job(job_id)
+        events = live.EventStream(
+            read=lambda: self._job(job_id),
+            render=lambda current: self._status_document(current, include_files),
+            version=lambda current: live.version_of(current, include_files),
+            retry_ms=max(1, self._settings.status_retry_after_seconds) * 1000,
+            sleep=self._sleep,
+        )
+        deadline = started + live.hold_seconds(live.STREAM_SECONDS, self._settings.request_timeout_ms)
+        return events.body(job, last_event_id, deadline)
 
     def result_url(self, job_id: str) -> str:
         job = self._job(job_id)

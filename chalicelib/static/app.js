@@ -74,9 +74,9 @@
   // -- status sources ---------------------------------------------------------------------------
   // A source reports to a sink: sink.update(statusDocument) for each document, sink.problem(text,
   // kind) when it cannot get one, sink.gone(text) when it never will. It stops by itself after a
-  // terminal document and returns {stop}. Polling is the only source today; when
-  // GET /v1/download/stream/{id} exists, an EventSource-backed source with this shape replaces it
-  // in openStatusSource (CSP connect-src 'self' already allows it).
+  // terminal document and returns {stop}. The stream (GET /v1/download/stream/{id}, allowed by CSP
+  // connect-src 'self') is preferred; polling takes over where EventSource is missing or the stream
+  // is refused (an unknown job, a rate limit, an outage, an API key EventSource cannot send).
 
   function pollStatus(jobId, sink) {
     const path = `${API}/status/${encodeURIComponent(jobId)}?include=files`;
@@ -120,8 +120,37 @@
     };
   }
 
+  // One bounded response after another: the server ends each within 20 s and EventSource reconnects
+  // after its retry: hint with Last-Event-ID. A terminal event is the last; the client closes on it.
+  function streamStatus(jobId, sink, fallBack) {
+    const events = new EventSource(`${API}/stream/${encodeURIComponent(jobId)}?include=files`);
+    function onDocument(event) {
+      const doc = JSON.parse(event.data);
+      sink.update(doc);
+      if (TERMINAL.has(doc.status)) events.close();
+    }
+    for (const name of ["connected", "progress", ...TERMINAL]) events.addEventListener(name, onDocument);
+    // A response that ends is a reconnect (readyState CONNECTING); a refused one closes the source.
+    events.addEventListener("error", () => {
+      if (events.readyState === EventSource.CLOSED) fallBack();
+    });
+    return { stop: () => events.close() };
+  }
+
   function openStatusSource(jobId, sink) {
-    return pollStatus(jobId, sink);
+    const view = $("job-view");
+    let current = null;
+    function poll() {
+      view.dataset.source = "poll";
+      current = pollStatus(jobId, sink);
+    }
+    if (typeof EventSource === "function" && !sessionStorage.getItem(KEY_STORAGE)) {
+      view.dataset.source = "stream";
+      current = streamStatus(jobId, sink, poll);
+    } else {
+      poll();
+    }
+    return { stop: () => current.stop() };
   }
 
   // -- view -------------------------------------------------------------------------------------

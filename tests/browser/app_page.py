@@ -55,6 +55,15 @@ class AppPage:
     def wait_for_status(self, *statuses: str, timeout: float = 60) -> str:
         return self.wait(lambda d: self.status() in statuses and self.status(), timeout, f"job status in {statuses}")
 
+    def source(self) -> str:
+        """How the page follows the job: "stream" (EventSource) or "poll"."""
+        return self.driver.find_element(By.ID, "job-view").get_attribute("data-source") or ""
+
+    def requests_to(self, path_part: str) -> list[str]:
+        """URLs the page has requested (Resource Timing) that contain `path_part`."""
+        names = self.driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+        return [name for name in names if path_part in name]
+
     def progress(self) -> int:
         return int(self.driver.find_element(By.ID, "progress").get_attribute("value") or 0)
 

@@ -41,6 +41,7 @@ def test_a_job_started_from_the_form_progresses_to_a_downloadable_zip(app, dev_s
     bundle = requests.get(href, timeout=30)
     assert bundle.status_code == 200
     assert len(zipfile.ZipFile(io.BytesIO(bundle.content)).namelist()) == len(AVAILABLE)
+    assert app.source() == "stream" and app.requests_to("/v1/download/status/") == []
     assert app.console_problems() == []
 
 

@@ -187,3 +187,26 @@ def test_an_unreachable_dependency_is_a_documented_503(client, monkeypatch):
     assert response.status_code == 503 and health["checks"]["storage"] == "error"
     response, error = call(client, "POST", "/v1/download/check", body={"file_id": 70000})
     assert response.status_code == 503 and error["message"].startswith("storage is unavailable")
+
+
+def test_conditional_reads_and_the_event_stream_are_documented(client):
+    stream_route = "/v1/download/stream/{job_id}"
+    _, accepted = initiate(client, [70000])
+    job = accepted["jobId"]
+    response, _ = call(client, "GET", f"/v1/download/status/{job}", STATUS)
+    conditional = {"If-None-Match": response.headers["ETag"], "Prefer": "wait=0"}
+
+    not_modified, _ = call(client, "GET", f"/v1/download/status/{job}", STATUS, headers=conditional)
+    call(client, "DELETE", f"/v1/download/{job}", RESULT)
+    changed, _ = call(client, "GET", f"/v1/download/status/{job}", STATUS, headers=conditional)
+    streamed, events = call(client, "GET", f"/v1/download/stream/{job}?include=files", stream_route)
+    unknown, _ = call(client, "GET", f"/v1/download/stream/{UNKNOWN_JOB}", stream_route)
+
+    assert (not_modified.status_code, changed.status_code, streamed.status_code) == (304, 200, 200)
+    assert "event: connected\n" in events and events.endswith("\n\n") and "event: cancelled\n" in events
+    assert unknown.status_code == 404
+
+
+def test_docs_page_renders_the_live_operations(client):
+    _, page = call(client, "GET", "/docs")
+    assert 'id="streamDownloadStatus"' in page and "Preference-Applied" in page

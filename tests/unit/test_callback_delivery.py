@@ -58,7 +58,7 @@ class Hooks:
         assert self.store.start_processing(job.job_id)
         if end == "complete":
             self.store.record_file(job.job_id, FileResult(70000, FileStatus.UNAVAILABLE))
-            assert self.store.complete(job.job_id, None, None, None, None)
+            assert self.store.complete(job.job_id, None, None)
         elif end == "fail":
             assert self.store.fail(job.job_id, "stalled")
         else:

@@ -1,0 +1,120 @@
+"""Long-poll and the SSE stream against the real dev stack, read by a plain HTTP client."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from contextlib import contextmanager
+
+import requests
+
+STATUS, STREAM = "/v1/download/status/{}", "/v1/download/stream/{}"
+TERMINAL = {"completed", "failed", "cancelled"}
+
+
+@contextmanager
+def consumers_paused(stack):
+    """Jobs stay queued while the consumers are stopped: the test alone changes them."""
+    pids = stack.consumer_pids()
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+
+
+def initiate(stack, *file_ids: int) -> str:
+    response = requests.post(stack.url("/v1/download/initiate"), json={"file_ids": list(file_ids)}, timeout=10)
+    assert response.status_code == 202, response.text
+    return response.json()["jobId"]
+
+
+def test_a_long_poll_returns_within_a_second_of_the_change(dev_stack):
+    with consumers_paused(dev_stack):
+        job_id = initiate(dev_stack, 70000)
+        current = requests.get(dev_stack.url(STATUS.format(job_id)), timeout=10)
+        cancelled_at: list[float] = []
+
+        def cancel() -> None:
+            assert requests.delete(dev_stack.url(f"/v1/download/{job_id}"), timeout=10).status_code == 200
+            cancelled_at.append(time.monotonic())
+
+        canceller = threading.Timer(3.0, cancel)  # the change, while the long-poll below is held
+        started = time.monotonic()
+        canceller.start()
+        held = requests.get(
+            dev_stack.url(STATUS.format(job_id)),
+            headers={"If-None-Match": current.headers["ETag"], "Prefer": "wait=20"},
+            timeout=30,
+        )
+        answered = time.monotonic()
+        canceller.join()
+
+    assert held.status_code == 200 and held.json()["status"] == "cancelled"
+    assert held.headers["Preference-Applied"] == "wait=20" and held.headers["ETag"] != current.headers["ETag"]
+    assert answered - started >= 2.5, "the request was held until the change"
+    assert answered - cancelled_at[0] < 1.0
+
+
+def test_a_long_poll_without_a_change_ends_with_304_and_retry_after(dev_stack):
+    with consumers_paused(dev_stack):
+        job_id = initiate(dev_stack, 70000)
+        tag = requests.get(dev_stack.url(STATUS.format(job_id)), timeout=10).headers["ETag"]
+        started = time.monotonic()
+        held = requests.get(
+            dev_stack.url(STATUS.format(job_id)), headers={"If-None-Match": tag, "Prefer": "wait=2"}, timeout=30
+        )
+        elapsed = time.monotonic() - started
+        requests.delete(dev_stack.url(f"/v1/download/{job_id}"), timeout=10)
+
+    assert held.status_code == 304 and held.content == b"" and held.headers["Retry-After"]
+    assert held.headers["ETag"] == tag and held.headers["Preference-Applied"] == "wait=2"
+    assert 2 <= elapsed < 4
+
+
+def read_events(response: requests.Response) -> tuple[int | None, list[dict]]:
+    """(retry, events) of one text/event-stream response, parsed as the WHATWG rules say for our fields."""
+    retry, events, fields = None, [], {}
+    for line in response.iter_lines(decode_unicode=True):
+        if line == "":
+            if "data" in fields:
+                events.append({"event": fields.get("event", "message"), "id": fields.get("id"), **fields})
+            fields = {}
+        elif line.startswith("retry: "):
+            retry = int(line[len("retry: ") :])
+        elif ": " in line:
+            name, value = line.split(": ", 1)
+            fields[name] = value
+    return retry, events
+
+
+def test_a_plain_http_client_follows_the_stream_to_completed_by_reconnecting_with_last_event_id(dev_stack):
+    job_id = initiate(dev_stack, 70000, 70007, 70014, 70001)
+    received: list[dict] = []
+    last_event_id = None
+    deadline = time.monotonic() + 60
+    while not (received and received[-1]["event"] in TERMINAL) and time.monotonic() < deadline:
+        headers = {"Accept": "text/event-stream", **({"Last-Event-ID": last_event_id} if last_event_id else {})}
+        with requests.get(dev_stack.url(STREAM.format(job_id)), headers=headers, stream=True, timeout=30) as response:
+            assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/event-stream")
+            retry, events = read_events(response)
+        assert retry and retry > 0
+        received += events
+        last_event_id = events[-1]["id"] if events else last_event_id
+
+    names = [event["event"] for event in received]
+    assert names[0] == "connected" and names[-1] == "completed", names
+    assert set(names[1:-1]) <= {"progress"}
+    final = json.loads(received[-1]["data"])
+    assert final["status"] == "completed" and final["downloadUrl"] and final["availableFiles"] == 3
+
+    with requests.get(
+        dev_stack.url(STREAM.format(job_id)), headers={"Last-Event-ID": last_event_id}, timeout=30
+    ) as again:
+        _, repeated = read_events(again)
+    assert [event["event"] for event in repeated] == ["completed"]

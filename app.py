@@ -12,6 +12,7 @@ from chalicelib.validation import (
     parse_include,
     parse_initiate,
     parse_job_id,
+    parse_list_query,
     parse_single_file,
 )
 
@@ -19,7 +20,7 @@ from chalicelib.validation import (
 # "delineate" logger, printing every event a second time (chalicelib/logs.py).
 app = Chalice(app_name="delineate", configure_logs=False)
 app.api.cors = http.cors_config(runtime.settings().cors_origins)
-app.register_middleware(http.api_middleware(runtime.settings, runtime.rate_limiter), "http")
+app.register_middleware(http.api_middleware(runtime.settings, runtime.rate_limiter, runtime.authenticator), "http")
 
 JSON = ["application/json"]
 # The queue name is a placeholder for the deployment descriptor: the merge
@@ -70,26 +71,35 @@ def initiate():
         request.headers.get("idempotency-key"),
         runtime.settings().max_body_bytes,
     )
-    job, created = runtime.service().initiate(parsed)
+    job, created = runtime.service().initiate(parsed, http.caller(request))
     return http.accepted(runtime.service().accepted_document(job), created)
 
 
 @app.route("/v1/download/status/{job_id}", methods=["GET"])
 def job_status(job_id):
-    query = current_request().query_params
+    request = current_request()
+    query = request.query_params
     include_files = parse_include(query.get("include") if query is not None else None)
-    document = runtime.service().status(parse_job_id(job_id), include_files)
+    document = runtime.service().status(parse_job_id(job_id), include_files, http.caller(request))
     return http.status_response(document, runtime.settings().status_retry_after_seconds)
+
+
+# A literal path: API Gateway and `chalice local` prefer it to /v1/download/{job_id}.
+@app.route("/v1/download/jobs", methods=["GET"])
+def list_jobs():
+    request = current_request()
+    limit, cursor, status = parse_list_query(request.query_params)
+    return runtime.service().list_jobs(http.caller(request), limit, cursor, status)
 
 
 @app.route("/v1/download/{job_id}", methods=["GET"])
 def download(job_id):
-    return http.redirect(runtime.service().result_url(parse_job_id(job_id)))
+    return http.redirect(runtime.service().result_url(parse_job_id(job_id), http.caller(current_request())))
 
 
 @app.route("/v1/download/{job_id}", methods=["DELETE"])
 def cancel(job_id):
-    return runtime.service().cancel(parse_job_id(job_id))
+    return runtime.service().cancel(parse_job_id(job_id), http.caller(current_request()))
 
 
 @app.route("/v1/download/check", methods=["POST"], content_types=JSON)
@@ -100,8 +110,9 @@ def check():
 
 @app.route("/v1/download/start", methods=["POST"], content_types=JSON)
 def start():
-    file_id = parse_single_file(current_request().raw_body, runtime.settings().max_body_bytes)
-    finished, document = runtime.service().start(file_id)
+    request = current_request()
+    file_id = parse_single_file(request.raw_body, runtime.settings().max_body_bytes)
+    finished, document = runtime.service().start(file_id, http.caller(request))
     if finished:
         return document
     return http.accepted(document, created=True)

@@ -12,8 +12,11 @@ import threading
 from typing import Any, Callable
 
 from chalicelib import logs, tracing
+from chalicelib.api_keys import KeyStore
+from chalicelib.auth import Authenticator
 from chalicelib.aws import WORKER_CONFIG, api_config, limiter_config, make_clients
 from chalicelib.config import Settings, get_settings
+from chalicelib.job_owners import OwnerJobs
 from chalicelib.jobs import JobStore
 from chalicelib.processing import Worker
 from chalicelib.queue import WorkQueue
@@ -58,8 +61,23 @@ def _parts(role: str) -> tuple[JobStore, WorkQueue, Storage]:
     return _build(f"parts:{role}", factory)
 
 
+def _api_table() -> Any:
+    """The jobs table as the API reads it (key records, the owner-jobs index)."""
+
+    def factory() -> Any:
+        _instrument()
+        current = settings()
+        return make_clients(api_config(current.request_timeout_ms)).dynamodb.Table(current.jobs_table)
+
+    return _build("api_table", factory)
+
+
 def service() -> DownloadService:
-    return _build("service", lambda: DownloadService(*_parts("api"), settings()))
+    return _build("service", lambda: DownloadService(*_parts("api"), settings(), owner_jobs=OwnerJobs(_api_table())))
+
+
+def authenticator() -> Authenticator:
+    return _build("authenticator", lambda: Authenticator(KeyStore(_api_table()), settings().api_key_cache_seconds))
 
 
 def worker() -> Worker:

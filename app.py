@@ -89,7 +89,7 @@ def job_status(job_id):
 def list_jobs():
     request = current_request()
     limit, cursor, status = parse_list_query(request.query_params)
-    return runtime.service().list_jobs(http.caller(request), limit, cursor, status)
+    return http.listing_response(runtime.service().list_jobs(http.caller(request), limit, cursor, status))
 
 
 @app.route("/v1/download/{job_id}", methods=["GET"])

@@ -196,6 +196,8 @@ def api_middleware(
             response = refusal or _respond(event, get_response)
         if response.status_code >= 400:
             _reshape_error(response, request_id)
+        if response.status_code == 429:  # a key's max active jobs: a slot frees as a job ends, poll-paced
+            response.headers.setdefault("Retry-After", str(current.status_retry_after_seconds))
         _add_headers(response, request_id, decision, _allowed_origin(headers_in.get("origin"), current.cors_origins))
         fields = {
             "requestId": request_id,
@@ -250,6 +252,11 @@ def status_response(document: dict, retry_after_seconds: int) -> Response:
     if not JobStatus(document["status"]).terminal:
         headers["Retry-After"] = str(retry_after_seconds)
     return Response(body=document, status_code=200, headers=headers)
+
+
+def listing_response(document: dict) -> Response:
+    """A page of jobs changes with every job and carries presigned URLs: never cached."""
+    return Response(body=document, status_code=200, headers={"Cache-Control": "no-store"})
 
 
 def redirect(url: str) -> Response:

@@ -12,6 +12,7 @@ from chalicelib.validation import (
     parse_include,
     parse_initiate,
     parse_job_id,
+    parse_list_query,
     parse_single_file,
 )
 
@@ -19,7 +20,7 @@ from chalicelib.validation import (
 # "delineate" logger, printing every event a second time (chalicelib/logs.py).
 app = Chalice(app_name="delineate", configure_logs=False)
 app.api.cors = http.cors_config(runtime.settings().cors_origins)
-app.register_middleware(http.api_middleware(runtime.settings, runtime.rate_limiter), "http")
+app.register_middleware(http.api_middleware(runtime.settings, runtime.rate_limiter, runtime.authenticator), "http")
 
 JSON = ["application/json"]
 # The queue name is a placeholder for the deployment descriptor: the merge
@@ -76,7 +77,7 @@ def initiate():
         request.headers.get("idempotency-key"),
         runtime.settings().max_body_bytes,
     )
-    job, created = runtime.service().initiate(parsed)
+    job, created = runtime.service().initiate(parsed, http.caller(request))
     return http.accepted(runtime.service().accepted_document(job), created)
 
 
@@ -85,7 +86,7 @@ def job_status(job_id):
     request = current_request()
     include_files = requested_files(request)
     condition = live.condition_from(request.headers)
-    watched = runtime.service().watch_status(parse_job_id(job_id), include_files, condition)
+    watched = runtime.service().watch_status(parse_job_id(job_id), include_files, condition, http.caller(request))
     return live.status_response(watched, runtime.settings().status_retry_after_seconds)
 
 
@@ -94,17 +95,26 @@ def job_stream(job_id):
     request = current_request()
     include_files = requested_files(request)
     last_event_id = request.headers.get("last-event-id")
-    return live.stream_response(runtime.service().stream(parse_job_id(job_id), include_files, last_event_id))
+    body = runtime.service().stream(parse_job_id(job_id), include_files, last_event_id, http.caller(request))
+    return live.stream_response(body)
+
+
+# A literal path: API Gateway and `chalice local` prefer it to /v1/download/{job_id}.
+@app.route("/v1/download/jobs", methods=["GET"])
+def list_jobs():
+    request = current_request()
+    limit, cursor, status = parse_list_query(request.query_params)
+    return http.listing_response(runtime.service().list_jobs(http.caller(request), limit, cursor, status))
 
 
 @app.route("/v1/download/{job_id}", methods=["GET"])
 def download(job_id):
-    return http.redirect(runtime.service().result_url(parse_job_id(job_id)))
+    return http.redirect(runtime.service().result_url(parse_job_id(job_id), http.caller(current_request())))
 
 
 @app.route("/v1/download/{job_id}", methods=["DELETE"])
 def cancel(job_id):
-    return runtime.service().cancel(parse_job_id(job_id))
+    return runtime.service().cancel(parse_job_id(job_id), http.caller(current_request()))
 
 
 @app.route("/v1/download/check", methods=["POST"], content_types=JSON)
@@ -115,8 +125,9 @@ def check():
 
 @app.route("/v1/download/start", methods=["POST"], content_types=JSON)
 def start():
-    file_id = parse_single_file(current_request().raw_body, runtime.settings().max_body_bytes)
-    finished, document = runtime.service().start(file_id)
+    request = current_request()
+    file_id = parse_single_file(request.raw_body, runtime.settings().max_body_bytes)
+    finished, document = runtime.service().start(file_id, http.caller(request))
     if finished:
         return document
     return http.accepted(document, created=True)

@@ -73,6 +73,11 @@ def callback_document(job: Job) -> dict | None:
     }
 
 
+def job_list_document(jobs: list[dict], next_cursor: str | None) -> dict:
+    """GET /v1/download/jobs: status documents, newest first, and the cursor of the next page."""
+    return {"jobs": jobs, "nextCursor": next_cursor}
+
+
 def file_document(file_id: int, result: FileResult | None, download_url: str | None) -> dict:
     """One entry of `?include=files`: a file with no result yet is pending."""
     return {

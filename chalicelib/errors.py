@@ -34,6 +34,12 @@ class Unauthorized(ApiError):
     CHALLENGE = 'Bearer realm="delineate"'
 
 
+class Forbidden(ApiError):
+    """403: the caller is known (or none is needed) but the operation is not open to it."""
+
+    STATUS_CODE = 403
+
+
 class NotFound(ApiError):
     STATUS_CODE = 404
 

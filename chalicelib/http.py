@@ -1,7 +1,15 @@
 """HTTP concerns shared by every route: request ids, headers, error shape, responses.
 
-This module sits below the wiring: app.py hands the middleware its settings
-and rate limiter as providers (called per request, so tests can swap them).
+This module sits below the wiring: app.py hands the middleware its settings,
+rate limiter and authenticator as providers (called per request, so tests can
+swap them).
+
+With AUTH_MODE=api-key every route but PUBLIC_PATHS (and CORS preflights)
+needs a key (chalicelib/auth.py says why here rather than in an API Gateway
+authorizer). The key found is put in the request's context under CALLER, as
+API Gateway puts an authorizer's principal in `requestContext.authorizer`;
+routes read it with `caller(request)`. The rate limit then counts per key, at
+the key's own --rate-limit when it has one, and per client address otherwise.
 """
 
 from __future__ import annotations
@@ -16,8 +24,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalice import CORSConfig, Response
 
 from chalicelib import tracing
+from chalicelib.api_keys import ApiKey
+from chalicelib.auth import Authenticator
 from chalicelib.config import Settings
-from chalicelib.errors import Conflict, NotFound, error_body, error_title
+from chalicelib.errors import ApiError, Conflict, NotFound, Unauthorized, error_body, error_title
 from chalicelib.models import JobStatus
 from chalicelib.ratelimit import Decision, RateLimiter, client_key
 
@@ -34,7 +44,12 @@ EXPOSED_HEADERS = [
     "RateLimit-Reset",
     "ETag",
     "Preference-Applied",
+    "WWW-Authenticate",
 ]
+# Routes open without a key: the service's description, its health and its page
+# (which sends the key the user types from the browser).
+PUBLIC_PATHS = frozenset({"/", "/health", "/openapi.json", "/docs", "/app"})
+CALLER = "delineate.caller"
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -47,7 +62,16 @@ _MAX_REQUEST_ID = 128
 Middleware = Callable[[Any, Callable[[Any], Response]], Response]
 
 
-ALLOWED_HEADERS = ["Content-Type", "Idempotency-Key", REQUEST_ID_HEADER, "If-None-Match", "Prefer", "Last-Event-ID"]
+ALLOWED_HEADERS = [
+    "Content-Type",
+    "Idempotency-Key",
+    REQUEST_ID_HEADER,
+    "Authorization",
+    "X-API-Key",
+    "If-None-Match",
+    "Prefer",
+    "Last-Event-ID",
+]
 PREFLIGHT_MAX_AGE = 600
 
 
@@ -145,20 +169,72 @@ def _client_id(event: Any) -> str:
     return client_key(str((event.context or {}).get("identity", {}).get("sourceIp") or "unknown"))
 
 
-def _rate_limit(event: Any, enabled: bool, rate_limiter: Callable[[], RateLimiter]) -> Decision | None:
+def caller(request: Any) -> ApiKey | None:
+    """The API key the middleware accepted for this request; None when AUTH_MODE=none."""
+    return (request.context or {}).get(CALLER)
+
+
+def _identify(event: Any, required: bool, authenticator: Callable[[], Authenticator]) -> ApiKey | None:
+    """The request's API key when one is required; raises Unauthorized (401) or DependencyUnavailable."""
+    if event.context is None:
+        event.context = {}
+    event.context.pop(CALLER, None)  # only ever set here, never carried in from outside
+    if not required or event.method == "OPTIONS" or event.path in PUBLIC_PATHS:
+        return None
+    key = authenticator().authenticate(event.headers or {})
+    event.context[CALLER] = key
+    return key
+
+
+def _rate_limit(
+    event: Any, enabled: bool, rate_limiter: Callable[[], RateLimiter], key: ApiKey | None = None
+) -> Decision | None:
     if not enabled or event.method == "OPTIONS":
         return None
     limiter = rate_limiter()
+    limit = key.rate_limit if key is not None else None
     try:
-        return limiter.hit(_client_id(event))
+        return limiter.hit(f"key:{key.key_id}" if key is not None else _client_id(event), limit)
     except (BotoCoreError, ClientError) as exc:
         # Fail open: a limiter outage must not take the API down with it.
         log.warning("rate limiter unavailable", extra={"error": type(exc).__name__})
-        return limiter.unknown()
+        return limiter.unknown(limit)
 
 
-def api_middleware(settings: Callable[[], Settings], rate_limiter: Callable[[], RateLimiter]) -> Middleware:
-    """The middleware every HTTP request passes: request id, trace, rate limit, error shape, headers, log line."""
+def _admit(
+    event: Any,
+    current: Settings,
+    rate_limiter: Callable[[], RateLimiter],
+    authenticator: Callable[[], Authenticator],
+) -> tuple[Response | None, Decision | None]:
+    """Who may ask, and how often: (a refusal or None, the rate-limit decision).
+
+    A request the key check refuses still counts against its address, so a
+    client guessing keys meets the rate limit like any other.
+    """
+    refusal: ApiError | None = None
+    try:
+        key = _identify(event, current.auth_required, authenticator)
+    except ApiError as error:  # Unauthorized, or the key table unreachable (503)
+        key, refusal = None, error
+    decision = _rate_limit(event, current.rate_limit_enabled, rate_limiter, key)
+    if decision is not None and not decision.allowed:
+        return _too_many_requests(decision), decision
+    if refusal is not None:
+        headers: dict[str, str | list[str]] = (
+            {"WWW-Authenticate": Unauthorized.CHALLENGE} if isinstance(refusal, Unauthorized) else {}
+        )
+        body = {"error": error_title(refusal.STATUS_CODE), "message": str(refusal)}
+        return Response(body=body, status_code=refusal.STATUS_CODE, headers=headers), decision
+    return None, decision
+
+
+def api_middleware(
+    settings: Callable[[], Settings],
+    rate_limiter: Callable[[], RateLimiter],
+    authenticator: Callable[[], Authenticator],
+) -> Middleware:
+    """The middleware every HTTP request passes: request id, trace, key, rate limit, error shape, headers, log line."""
 
     def middleware(event: Any, get_response: Callable[[Any], Response]) -> Response:
         started = time.monotonic()
@@ -169,13 +245,12 @@ def api_middleware(settings: Callable[[], Settings], rate_limiter: Callable[[], 
         with tracing.traced(
             "delineate-api", headers_in.get("x-amzn-trace-id"), requestId=request_id, method=event.method, path=path
         ):
-            decision = _rate_limit(event, current.rate_limit_enabled, rate_limiter)
-            if decision is not None and not decision.allowed:
-                response = _too_many_requests(decision, request_id)
-            else:
-                response = _respond(event, get_response)
+            refusal, decision = _admit(event, current, rate_limiter, authenticator)
+            response = refusal or _respond(event, get_response)
         if response.status_code >= 400:
             _reshape_error(response, request_id)
+        if response.status_code == 429:  # a key's max active jobs: a slot frees as a job ends, poll-paced
+            response.headers.setdefault("Retry-After", str(current.status_retry_after_seconds))
         _add_headers(response, request_id, decision, _allowed_origin(headers_in.get("origin"), current.cors_origins))
         if _origin_list(current.cors_origins):  # the answer depends on Origin, allowed or not
             response.headers["Vary"] = "Origin"
@@ -200,9 +275,9 @@ def _respond(event: Any, get_response: Callable[[Any], Response]) -> Response:
         return Response(body=conflict.body(), status_code=Conflict.STATUS_CODE)
 
 
-def _too_many_requests(decision: Decision, request_id: str) -> Response:
+def _too_many_requests(decision: Decision) -> Response:
     return Response(
-        body=error_body(429, "rate limit exceeded; retry after the reset", request_id),
+        body={"error": error_title(429), "message": "rate limit exceeded; retry after the reset"},
         status_code=429,
         headers={"Retry-After": str(decision.reset_seconds)},
     )
@@ -232,6 +307,11 @@ def status_response(document: dict, retry_after_seconds: int) -> Response:
     if not JobStatus(document["status"]).terminal:
         headers["Retry-After"] = str(retry_after_seconds)
     return Response(body=document, status_code=200, headers=headers)
+
+
+def listing_response(document: dict) -> Response:
+    """A page of jobs changes with every job and carries presigned URLs: never cached."""
+    return Response(body=document, status_code=200, headers={"Cache-Control": "no-store"})
 
 
 def redirect(url: str) -> Response:

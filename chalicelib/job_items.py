@@ -3,7 +3,9 @@
 One table, two item kinds under a job's partition:
   pk=JOB#<id>  sk=JOB          the job: status, counters, result, `ttl`
   pk=JOB#<id>  sk=FILE#<fid>   one per finished file (absent = pending)
-and pk=IDEMPOTENCY#<sha256(key)> sk=IDEMPOTENCY for Idempotency-Key reuse.
+and pk=IDEMPOTENCY#<sha256([owner + "\n"] + key)> sk=IDEMPOTENCY for Idempotency-Key reuse.
+A job created with an API key carries `owner` (the key id), which puts it in the
+owner-jobs index (job_owners.py).
 Pure functions: jobs.JobStore does the reads and the conditional writes.
 """
 
@@ -42,8 +44,12 @@ def file_key(job_id: str, file_id: int) -> dict:
     return {"pk": f"JOB#{job_id}", "sk": f"FILE#{file_id}"}
 
 
-def idempotency_key(key: str) -> dict:
-    digest = hashlib.sha256(key.encode()).hexdigest()
+def idempotency_key(key: str, owner: str | None = None) -> dict:
+    """Scoped to the owner: two API keys sending the same Idempotency-Key get two jobs.
+
+    Without an owner the digest is the one unauthenticated clients always had."""
+    scoped = key if owner is None else f"{owner}\n{key}"
+    digest = hashlib.sha256(scoped.encode()).hexdigest()
     return {"pk": f"IDEMPOTENCY#{digest}", "sk": IDEMPOTENCY_SK}
 
 
@@ -64,9 +70,11 @@ def _moment(value: str) -> datetime:
     return moment
 
 
-def new_job_item(job_id: str, request: InitiateRequest, now: datetime, expires: datetime) -> dict:
-    """A queued job, listed in the sparse active-jobs index until it ends."""
-    return {
+def new_job_item(
+    job_id: str, request: InitiateRequest, now: datetime, expires: datetime, owner: str | None = None
+) -> dict:
+    """A queued job, listed in the sparse active-jobs index until it ends (and by owner, when it has one)."""
+    item = {
         **job_key(job_id),
         "jobId": job_id,
         "status": JobStatus.QUEUED.value,
@@ -82,10 +90,34 @@ def new_job_item(job_id: str, request: InitiateRequest, now: datetime, expires: 
         "requestHash": request.fingerprint,
         **({"callbackUrl": request.callback_url} if request.callback_url else {}),
     }
+    if owner is not None:
+        item["owner"] = owner
+    return item
 
 
-def idempotency_item(key: str, job_id: str, request_hash: str, expires: datetime) -> dict:
-    return {**idempotency_key(key), "jobId": job_id, "requestHash": request_hash, "ttl": int(expires.timestamp())}
+def idempotency_item(key: str, owner: str | None, job_id: str, request_hash: str, expires: datetime) -> dict:
+    return {
+        **idempotency_key(key, owner),
+        "jobId": job_id,
+        "requestHash": request_hash,
+        "ttl": int(expires.timestamp()),
+    }
+
+
+def idempotency_put(
+    table_name: str, request: InitiateRequest, owner: str | None, job_id: str, now: datetime, expires: datetime
+) -> dict[str, Any]:
+    """The transaction item claiming an Idempotency-Key for a new job; an expired key (TTL not yet swept) may be reused."""
+    item = idempotency_item(request.idempotency_key or "", owner, job_id, request.fingerprint, expires)
+    return {
+        "Put": {
+            "TableName": table_name,
+            "Item": item,
+            "ConditionExpression": "attribute_not_exists(pk) OR #ttl < :now",
+            "ExpressionAttributeNames": {"#ttl": "ttl"},
+            "ExpressionAttributeValues": {":now": int(now.timestamp())},
+        }
+    }
 
 
 def job_from_item(item: dict) -> Job:
@@ -106,6 +138,7 @@ def job_from_item(item: dict) -> Job:
         request_hash=item.get("requestHash"),
         callback_url=item.get("callbackUrl"),
         callback=callback_from_item(item),
+        owner=item.get("owner"),
     )
 
 

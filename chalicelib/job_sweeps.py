@@ -15,6 +15,7 @@ from datetime import timedelta
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
+from chalicelib import job_owners
 from chalicelib.job_items import (
     ACTIVE,
     ACTIVE_INDEX,
@@ -102,4 +103,5 @@ class SweepingJobStore(JobStore):
             if _is_conditional_failure(exc):
                 return False
             raise
+        job_owners.release(self._table, job.owner)  # it ended: its owner's active count drops, once
         return True

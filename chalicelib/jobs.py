@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
+from chalicelib import job_owners
 from chalicelib.aws import error_code
 from chalicelib.job_items import (
     CLAIM_ATTRIBUTES,
@@ -22,8 +23,8 @@ from chalicelib.job_items import (
     file_item,
     file_key,
     file_result_from_item,
-    idempotency_item,
     idempotency_key,
+    idempotency_put,
     job_from_item,
     job_key,
     new_job_item,
@@ -59,50 +60,50 @@ class JobStore:
 
     # -- creation -----------------------------------------------------------------
 
-    def create(self, request: InitiateRequest) -> tuple[Job, bool]:
+    def create(
+        self, request: InitiateRequest, owner: str | None = None, max_active: int | None = None
+    ) -> tuple[Job, bool]:
         """Writes a queued job; with an Idempotency-Key, returns the existing job instead.
 
         Returns (job, created). Raises IdempotencyConflict when the key was used
-        with a different body. Job and key are written in one transaction, so a
-        key never points at a job that does not exist; without a key the job is
-        one conditional PutItem (a transaction costs twice the write capacity,
-        and the embedded emulator copies the whole table for each one).
+        with a different body, ActiveJobLimitReached when `owner` has `max_active`
+        jobs running (job_owners.py). Job, key and the owner's count are written in
+        one transaction, so a key never points at a job that does not exist; with
+        neither key nor owner the job is one conditional PutItem (a transaction
+        costs twice the write capacity, and the embedded emulator copies the whole
+        table for each one).
         """
         now = self._clock()
         expires = now + self._ttl
         job_id = str(uuid.uuid4())
-        item = new_job_item(job_id, request, now, expires)
-        if not request.idempotency_key:
+        item = new_job_item(job_id, request, now, expires, owner)
+        if not request.idempotency_key and owner is None:
             self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
             return job_from_item(item), True
-        puts = [
-            {"Put": {"TableName": self._table.name, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}},
-            {
-                "Put": {
-                    "TableName": self._table.name,
-                    "Item": idempotency_item(request.idempotency_key, job_id, request.fingerprint, expires),
-                    # An expired key (TTL not yet swept) may be reused.
-                    "ConditionExpression": "attribute_not_exists(pk) OR #ttl < :now",
-                    "ExpressionAttributeNames": {"#ttl": "ttl"},
-                    "ExpressionAttributeValues": {":now": int(now.timestamp())},
-                }
-            },
+        puts: list[dict[str, Any]] = [
+            {"Put": {"TableName": self._table.name, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
         ]
+        if request.idempotency_key:
+            puts.append(idempotency_put(self._table.name, request, owner, job_id, now, expires))
+        if owner is not None:
+            puts.append(job_owners.reservation(self._table.name, owner, max_active))
         try:
             self._client.transact_write_items(TransactItems=puts)
-        except self._client.exceptions.TransactionCanceledException:
-            existing = self._job_for_key(request.idempotency_key, request.fingerprint)
-            if existing is None:
-                raise
-            return existing, False
+        except self._client.exceptions.TransactionCanceledException as exc:
+            existing = self._job_for_key(request, owner) if request.idempotency_key else None
+            if existing is not None:
+                return existing, False
+            if owner is not None and max_active is not None and job_owners.refused_at(exc, len(puts) - 1):
+                raise job_owners.ActiveJobLimitReached(max_active) from None
+            raise
         return job_from_item(item), True
 
-    def _job_for_key(self, key: str, request_hash: str) -> Job | None:
-        found = self._table.get_item(Key=idempotency_key(key), ConsistentRead=True)
-        item = found.get("Item")
+    def _job_for_key(self, request: InitiateRequest, owner: str | None) -> Job | None:
+        key = idempotency_key(request.idempotency_key or "", owner)
+        item = self._table.get_item(Key=key, ConsistentRead=True).get("Item")
         if item is None:
             return None
-        if item["requestHash"] != request_hash:
+        if item["requestHash"] != request.fingerprint:
             raise IdempotencyConflict(item["jobId"])
         return self.get(item["jobId"])
 
@@ -153,11 +154,13 @@ class JobStore:
             sets = {**(sets or {}), **retention(now + self._ttl)}
         update = transition_update(target, now, sets, removes, extra_condition)
         try:
-            self._table.update_item(Key=job_key(job_id), **update)
+            result = self._table.update_item(Key=job_key(job_id), ReturnValues="ALL_NEW", **update)
         except ClientError as exc:
             if _is_conditional_failure(exc):
                 return False
             raise
+        if target.terminal:  # happens once per job: its owner's active count drops once
+            job_owners.release(self._table, result.get("Attributes", {}).get("owner"))
         return True
 
     def start_processing(self, job_id: str) -> bool:

@@ -135,6 +135,7 @@ class Job:
     error: str | None = None
     resumes: int = 0
     request_hash: str | None = None
+    owner: str | None = None  # the id of the API key that created it; None without authentication
     extra: Mapping[str, Any] = field(default_factory=dict)
     callback_url: str | None = None
     callback: "CallbackState | None" = None  # None until the job ends (and always without a callbackUrl)

@@ -98,7 +98,9 @@ class RateLimiter:
         self._leases: dict[str, _Lease] = {}
         self._lock = threading.Lock()
 
-    def hit(self, client: str) -> Decision:
+    def hit(self, client: str, max_requests: int | None = None) -> Decision:
+        """Spends one of `client`'s tokens; `max_requests` overrides the limit (an API key's own)."""
+        limit = max_requests or self._max
         now_ms = int(self._clock() * 1000)
         window = now_ms // self._window_ms
         reset = max(1, math.ceil(((window + 1) * self._window_ms - now_ms) / 1000))
@@ -107,8 +109,8 @@ class RateLimiter:
             lease = self._lease_for(digest, window)
             token = lease.take()
             if token is None:
-                token = self._renew(lease, digest, window)
-        return Decision(token <= self._max, self._max, max(0, self._max - token), reset)
+                token = self._renew(lease, digest, window, limit)
+        return Decision(token <= limit, limit, max(0, limit - token), reset)
 
     def _lease_for(self, digest: str, window: int) -> _Lease:
         lease = self._leases.get(digest)
@@ -118,9 +120,9 @@ class RateLimiter:
             lease = self._leases[digest] = _Lease(window)
         return lease
 
-    def _renew(self, lease: _Lease, digest: str, window: int) -> int:
+    def _renew(self, lease: _Lease, digest: str, window: int, limit: int) -> int:
         """Leases the next batch; once past the limit, refuses without asking again."""
-        if lease.last > self._max:
+        if lease.last > limit:
             return lease.last
         size = min(self._max_lease, max(1, lease.size * 2))
         result = self._table.update_item(
@@ -137,8 +139,9 @@ class RateLimiter:
         assert token is not None  # the batch just leased holds at least one token
         return token
 
-    def unknown(self) -> Decision:
+    def unknown(self, max_requests: int | None = None) -> Decision:
         """Used when the counter cannot be reached: the limiter fails open."""
+        limit = max_requests or self._max
         now_ms = int(self._clock() * 1000)
         reset = max(1, math.ceil((self._window_ms - now_ms % self._window_ms) / 1000))
-        return Decision(True, self._max, self._max, reset)
+        return Decision(True, limit, limit, reset)

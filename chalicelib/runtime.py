@@ -12,6 +12,8 @@ import threading
 from typing import Any, Callable
 
 from chalicelib import logs, tracing
+from chalicelib.api_keys import KeyStore
+from chalicelib.auth import Authenticator
 from chalicelib.aws import WORKER_CONFIG, api_config, limiter_config, make_clients, secret_string
 from chalicelib.callback_delivery import (
     JobStoreWithWebhooks,
@@ -21,6 +23,7 @@ from chalicelib.callback_delivery import (
 )
 from chalicelib.callbacks import CallbackStore
 from chalicelib.config import Settings, get_settings
+from chalicelib.job_owners import OwnerJobs
 from chalicelib.jobs import JobStore
 from chalicelib.processing import Worker
 from chalicelib.queue import WorkQueue
@@ -89,8 +92,28 @@ def _signing_sender() -> WebhookSender:
     return WebhookSender(secret, allow_private=current.callback_allow_private, schedule=schedule)
 
 
+def _api_table() -> Any:
+    """The jobs table as the API reads it (key records, the owner-jobs index)."""
+
+    def factory() -> Any:
+        _instrument()
+        current = settings()
+        return make_clients(api_config(current.request_timeout_ms)).dynamodb.Table(current.jobs_table)
+
+    return _build("api_table", factory)
+
+
 def service() -> DownloadService:
-    return _build("service", lambda: DownloadService(*_parts("api"), settings(), webhooks=_webhooks("api")))
+    def factory() -> DownloadService:
+        return DownloadService(
+            *_parts("api"), settings(), webhooks=_webhooks("api"), owner_jobs=OwnerJobs(_api_table())
+        )
+
+    return _build("service", factory)
+
+
+def authenticator() -> Authenticator:
+    return _build("authenticator", lambda: Authenticator(KeyStore(_api_table()), settings().api_key_cache_seconds))
 
 
 def worker() -> Worker:

@@ -9,10 +9,12 @@ from datetime import datetime
 from typing import Callable
 
 from chalicelib import documents, live, tracing
+from chalicelib.api_keys import ApiKey
 from chalicelib.aws import dependency
 from chalicelib.callback_delivery import Webhooks, check_callback
 from chalicelib.config import Settings
-from chalicelib.errors import Conflict, IdempotencyKeyReused, NotFound
+from chalicelib.errors import Conflict, Forbidden, IdempotencyKeyReused, NotFound, RateLimited, ValidationError
+from chalicelib.job_owners import ActiveJobLimitReached, InvalidCursor, OwnerJobs
 from chalicelib.jobs import IdempotencyConflict, JobStore
 from chalicelib.models import FileStatus, InitiateRequest, Job, JobStatus, source_key, utc_now
 from chalicelib.polling import poll
@@ -22,7 +24,15 @@ from chalicelib.storage import Storage
 DATABASE, QUEUE, STORAGE = "database", "queue", "storage"
 
 
+def _owner(caller: ApiKey | None) -> str | None:
+    return caller.key_id if caller is not None else None
+
+
 class DownloadService:
+    """Every operation takes the `caller`: the API key the request presented, or None
+    when AUTH_MODE=none. A job is seen only by the caller that owns it; another
+    key's job is NotFound, word for word as an unknown id, so ids cannot be probed."""
+
     def __init__(
         self,
         store: JobStore,
@@ -32,15 +42,17 @@ class DownloadService:
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], None] = time.sleep,
         webhooks: Webhooks | None = None,
+        owner_jobs: OwnerJobs | None = None,
     ) -> None:
         self._store, self._queue, self._storage, self._settings = store, queue, storage, settings
+        self._owner_jobs = owner_jobs
         self._clock = clock
         self._sleep = sleep
         self._webhooks = webhooks
 
     # -- jobs ---------------------------------------------------------------------
 
-    def initiate(self, request: InitiateRequest) -> tuple[Job, bool]:
+    def initiate(self, request: InitiateRequest, caller: ApiKey | None = None) -> tuple[Job, bool]:
         """One job item, one message: no per-file work, so 1,000 files cost what 1 does.
 
         A replay of an Idempotency-Key whose job never left `queued` re-sends the
@@ -50,10 +62,15 @@ class DownloadService:
             check_callback(request.callback_url, self._settings.callback_allow_private)
         with dependency(DATABASE):
             try:
-                job, created = self._store.create(request)
+                job, created = self._store.create(request, _owner(caller), caller.max_active_jobs if caller else None)
             except IdempotencyConflict as conflict:
                 raise IdempotencyKeyReused(
                     f"Idempotency-Key was already used with a different body (job {conflict.job_id})"
+                ) from None
+            except ActiveJobLimitReached as reached:
+                raise RateLimited(
+                    f"max active jobs exceeded: this API key may have {reached.limit} jobs queued or "
+                    "processing at once; wait for one to finish or cancel one"
                 ) from None
         tracing.annotate(jobId=job.job_id)
         if created or job.status is JobStatus.QUEUED:
@@ -68,15 +85,15 @@ class DownloadService:
         rounds = math.ceil(total_files / self._settings.worker_concurrency)
         return math.ceil(rounds * self._settings.max_delay_seconds) + 1
 
-    def _job(self, job_id: str) -> Job:
+    def _job(self, job_id: str, caller: ApiKey | None) -> Job:
         with dependency(DATABASE):
             job = self._store.get(job_id)
-        if job is None:
+        if job is None or job.owner != _owner(caller):
             raise NotFound(f"job {job_id} not found")
         return job
 
-    def status(self, job_id: str, include_files: bool = False) -> dict:
-        job = self._job(job_id)
+    def status(self, job_id: str, include_files: bool = False, caller: ApiKey | None = None) -> dict:
+        job = self._job(job_id, caller)
         if self._webhooks is not None:
             with dependency(QUEUE):
                 job = self._webhooks.start_if_missed(job)
@@ -86,7 +103,9 @@ class DownloadService:
         files = self._files(job) if include_files else None
         return documents.status_document(job, self._current_url(job), files)
 
-    def watch_status(self, job_id: str, include_files: bool, condition: live.Condition) -> live.Watched:
+    def watch_status(
+        self, job_id: str, include_files: bool, condition: live.Condition, caller: ApiKey | None = None
+    ) -> live.Watched:
         """A status read with If-None-Match, held under Prefer: wait until the job changes.
 
         The hold re-reads the job item only (one GetItem, through the same
@@ -94,7 +113,7 @@ class DownloadService:
         terminal job never changes, so it is never held.
         """
         started = time.monotonic()
-        job = self._job(job_id)
+        job = self._job(job_id, caller)
         version = live.version_of(job, include_files)
         applied = None
         if condition.wait_seconds is not None:
@@ -102,7 +121,7 @@ class DownloadService:
             applied = int(held)
             if condition.matches(version) and not job.status.terminal:
                 changed = live.wait_for_change(
-                    lambda: self._job(job_id),
+                    lambda: self._job(job_id, caller),
                     lambda j: live.version_of(j, include_files),
                     version,
                     started + held,
@@ -113,12 +132,12 @@ class DownloadService:
         document = None if condition.matches(version) else self._status_document(job, include_files)
         return live.Watched(version, job.status.terminal, document, applied)
 
-    def stream(self, job_id: str, include_files: bool, last_event_id: str | None) -> str:
+    def stream(self, job_id: str, include_files: bool, last_event_id: str | None, caller: ApiKey | None = None) -> str:
         """One bounded SSE response (chalicelib/live.py): at most STREAM_SECONDS, within REQUEST_TIMEOUT_MS."""
         started = time.monotonic()
-        job = self._job(job_id)
+        job = self._job(job_id, caller)
         events = live.EventStream(
-            read=lambda: self._job(job_id),
+            read=lambda: self._job(job_id, caller),
             render=lambda current: self._status_document(current, include_files),
             version=lambda current: live.version_of(current, include_files),
             retry_ms=max(1, self._settings.status_retry_after_seconds) * 1000,
@@ -127,8 +146,8 @@ class DownloadService:
         deadline = started + live.hold_seconds(live.STREAM_SECONDS, self._settings.request_timeout_ms)
         return events.body(job, last_event_id, deadline)
 
-    def result_url(self, job_id: str) -> str:
-        job = self._job(job_id)
+    def result_url(self, job_id: str, caller: ApiKey | None = None) -> str:
+        job = self._job(job_id, caller)
         url = self._current_url(job)
         if url is None:
             raise Conflict(
@@ -136,10 +155,11 @@ class DownloadService:
             )
         return url
 
-    def cancel(self, job_id: str) -> dict:
+    def cancel(self, job_id: str, caller: ApiKey | None = None) -> dict:
+        self._job(job_id, caller)  # another key's job is not found, and not cancelled
         with dependency(DATABASE):
             cancelled = self._store.cancel(job_id)
-        job = self._job(job_id)
+        job = self._job(job_id, caller)
         if not cancelled:
             raise Conflict(f"job is already {job.status.value}", documents.status_document(job, self._current_url(job)))
         return documents.status_document(job, None)
@@ -161,6 +181,19 @@ class DownloadService:
             files.append(documents.file_document(file_id, result, url))
         return files
 
+    def list_jobs(self, caller: ApiKey | None, limit: int, cursor: str | None, status: str | None) -> dict:
+        """The caller's jobs, newest first, a page at a time (job_owners.OwnerJobs)."""
+        if caller is None or self._owner_jobs is None:
+            raise Forbidden("listing jobs needs an API key: jobs have no owner when AUTH_MODE=none")
+        try:
+            with dependency(DATABASE):
+                jobs, next_cursor = self._owner_jobs.page(caller.key_id, limit, cursor, status)
+        except InvalidCursor as invalid:
+            raise ValidationError(str(invalid)) from None
+        return documents.job_list_document(
+            [documents.status_document(job, self._current_url(job)) for job in jobs], next_cursor
+        )
+
     # -- single files -------------------------------------------------------------
 
     def check(self, file_id: int) -> dict:
@@ -168,7 +201,7 @@ class DownloadService:
             size = self._storage.object_size(source_key(file_id))
         return documents.check_document(file_id, size)
 
-    def start(self, file_id: int) -> tuple[bool, dict]:
+    def start(self, file_id: int, caller: ApiKey | None = None) -> tuple[bool, dict]:
         """The original blocking endpoint, bounded: waits up to START_WAIT_MS (within
         REQUEST_TIMEOUT_MS) for a one-file job.
 
@@ -176,20 +209,20 @@ class DownloadService:
         ready in time, else the 202 job document to poll, so no proxy cuts it.
         """
         started = time.monotonic()
-        job, _ = self.initiate(InitiateRequest((file_id,)))
+        job, _ = self.initiate(InitiateRequest((file_id,)), caller)
         # Never wait past the request budget: leave a second to answer before a proxy cuts us.
         budget_ms = min(self._settings.start_wait_ms, max(0, self._settings.request_timeout_ms - 1000))
         job_id = job.job_id
 
         def finished() -> Job | None:
-            current = self._job(job_id)
+            current = self._job(job_id, caller)
             return current if current.status.terminal else None
 
         waited = max(0.0, budget_ms / 1000 - (time.monotonic() - started))
         done = poll(finished, waited, interval=0.1, growth=2, max_interval=1.0, sleep=self._sleep)
         if done is not None:
             return True, self._start_result(done, file_id, started)
-        job = self._job(job_id)
+        job = self._job(job_id, caller)
         return False, documents.pending_start_document(job)
 
     def _start_result(self, job: Job, file_id: int, started: float) -> dict:

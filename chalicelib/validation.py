@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
-from typing import Any
+from typing import Any, Mapping
 
 from chalicelib.errors import PayloadTooLarge, ValidationError
-from chalicelib.models import InitiateRequest
+from chalicelib.models import InitiateRequest, JobStatus
 
 MIN_FILE_ID = 10_000
 MAX_FILE_ID = 100_000_000
 MAX_FILES_PER_JOB = 1_000
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 MAX_CALLBACK_URL_LENGTH = 2048
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+MAX_CURSOR_LENGTH = 1024
+_PAGE_SIZE = re.compile(r"^[0-9]{1,3}$")  # ASCII digits only: str.isdigit() also accepts "²"
 
 
 def parse_json_object(raw_body: str | bytes | None, max_bytes: int) -> dict[str, Any]:
@@ -112,3 +117,22 @@ def parse_include(value: str | None) -> bool:
     if unknown:
         raise ValidationError(f"include: unsupported value {sorted(unknown)[0]!r} (allowed: files)")
     return "files" in parts
+
+
+def parse_list_query(query: Mapping[str, str] | None) -> tuple[int, str | None, str | None]:
+    """`?status=&limit=&cursor=` of the job listing: (limit, cursor, status).
+
+    The cursor is only bounded here; job_owners checks that it is one the
+    listing handed to this caller."""
+    query = query or {}
+    raw_limit = query.get("limit", str(DEFAULT_PAGE_SIZE))
+    if not _PAGE_SIZE.match(raw_limit) or not 1 <= int(raw_limit) <= MAX_PAGE_SIZE:
+        raise ValidationError(f"limit: must be an integer from 1 to {MAX_PAGE_SIZE}")
+    cursor = query.get("cursor")
+    if cursor is not None and not 0 < len(cursor) <= MAX_CURSOR_LENGTH:
+        raise ValidationError(f"cursor: must be 1-{MAX_CURSOR_LENGTH} characters")
+    status = query.get("status")
+    if status is not None and status not in {value.value for value in JobStatus}:
+        allowed = ", ".join(value.value for value in JobStatus)
+        raise ValidationError(f"status: must be one of {allowed}")
+    return int(raw_limit), cursor, status

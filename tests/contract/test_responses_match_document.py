@@ -9,6 +9,7 @@ import pytest
 from chalice.test import Client
 
 from chalicelib import runtime
+from chalicelib.api_keys import KeyStore
 from chalicelib.aws import API_CONFIG, make_clients
 from chalicelib.jobs import JobStore
 from chalicelib.openapi import DOCS_CSP
@@ -23,12 +24,41 @@ UNKNOWN_JOB = "3f0c2b1e-7a52-4c57-9d2e-3f1d0e1b2c3d"
 STATUS, RESULT = "/v1/download/status/{job_id}", "/v1/download/{job_id}"
 
 
+class _KeyedHttp:
+    """Chalice's test client sending an API key with every request, as a keyed client does."""
+
+    def __init__(self, http, key_headers: dict) -> None:
+        self._http, self._key_headers = http, key_headers
+        self.http = self  # stands in for the Client: callers reach it as `client.http`
+
+    def request(self, method, path, headers=None, body=b""):
+        return self._http.request(method, path, headers={**self._key_headers, **(headers or {})}, body=body)
+
+    def get(self, path, **kwargs):
+        return self.request("GET", path, **kwargs)
+
+    def put(self, path, **kwargs):
+        return self.request("PUT", path, **kwargs)
+
+
+@pytest.fixture(params=["none", "api-key"])
+def mode(request, stack, monkeypatch):
+    """Every call runs in both modes: AUTH_MODE=none (make dev) and api-key (the cloud stage)."""
+    monkeypatch.setenv("AUTH_MODE", request.param)
+    runtime.reset()
+    return request.param
+
+
 @pytest.fixture
-def client(stack):
+def client(mode, stack):
     import app
 
     with Client(app.app) as test_client:
-        yield test_client
+        if mode == "api-key":
+            issued = KeyStore(make_clients(API_CONFIG).dynamodb.Table(stack["JobsTableName"])).create("contract")
+            yield _KeyedHttp(test_client.http, {"Authorization": f"Bearer {issued.key}"})
+        else:
+            yield test_client
 
 
 def call(client, method, path, route=None, body=None, headers=None):
@@ -210,3 +240,24 @@ def test_conditional_reads_and_the_event_stream_are_documented(client):
 def test_docs_page_renders_the_live_operations(client):
     _, page = call(client, "GET", "/docs")
     assert 'id="streamDownloadStatus"' in page and "Preference-Applied" in page
+
+
+def test_the_job_listing(client, mode):
+    initiate(client, [70000])
+    response, listing = call(client, "GET", "/v1/download/jobs?limit=1&status=queued", "/v1/download/jobs")
+    if mode == "none":
+        assert response.status_code == 403
+    else:
+        assert response.status_code == 200 and [job["status"] for job in listing["jobs"]] == ["queued"]
+        response, _ = call(client, "GET", "/v1/download/jobs?cursor=bogus", "/v1/download/jobs")
+        assert response.status_code == 400
+
+
+@pytest.mark.parametrize("headers", [{"Authorization": ""}, {"Authorization": "Bearer dlk_unknown"}])
+def test_a_missing_or_unknown_key_is_a_documented_401(client, mode, headers):
+    response, error = call(client, "GET", f"/v1/download/status/{UNKNOWN_JOB}", STATUS, headers=headers)
+    if mode == "api-key":
+        assert response.status_code == 401 and response.headers["WWW-Authenticate"].startswith("Bearer")
+        assert error["requestId"] == response.headers["X-Request-ID"]
+    else:
+        assert response.status_code == 404  # no key needed, none checked

@@ -433,6 +433,7 @@ def test_functions_may_do_exactly_what_their_code_does(resources):
         granted = {
             action
             for statement in statements_of(role_of(resources, function))
+            if statement["Effect"] == "Allow"
             for action in as_list(statement["Action"])
         }
         assert granted == expected, function
@@ -464,6 +465,39 @@ def test_only_the_sweeper_queries_the_active_jobs_index(resources):
             index in as_list(statement["Resource"]) for statement in statements_of(role_of(resources, function))
         )
         assert uses_index == (function == "SweepStalledJobs"), function
+
+
+def test_only_the_api_queries_the_owner_jobs_index(resources):
+    index = {"Fn::Sub": "${JobsTable.Arn}/index/owner-jobs"}
+    for function in FUNCTIONS:
+        grants = [
+            statement
+            for statement in statements_of(role_of(resources, function))
+            if index in as_list(statement["Resource"])
+        ]
+        expected = [{"Effect": "Allow", "Action": "dynamodb:Query"}] if function == "APIHandler" else []
+        assert [{key: grant[key] for key in ("Effect", "Action")} for grant in grants] == expected, function
+
+
+def test_the_api_may_read_api_key_items_but_never_write_them(resources):
+    statements = statements_of(role_of(resources, "APIHandler"))
+    table_writes = {
+        action
+        for statement in statements
+        if statement["Effect"] == "Allow" and {"Fn::GetAtt": ["JobsTable", "Arn"]} in as_list(statement["Resource"])
+        for action in as_list(statement["Action"])
+        if action in ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
+    }
+    denials = [statement for statement in statements if statement["Effect"] == "Deny"]
+
+    assert len(denials) == 1
+    assert set(as_list(denials[0]["Action"])) == table_writes
+    assert denials[0]["Condition"] == {"ForAnyValue:StringEquals": {"dynamodb:LeadingKeys": ["APIKEY"]}}
+
+
+def test_the_cloud_stage_requires_api_keys(resources, chalice_config):
+    assert chalice_config["stages"][STAGE]["environment_variables"]["AUTH_MODE"] == "api-key"
+    assert env_of(resources, "APIHandler")["AUTH_MODE"] == "api-key"
 
 
 def test_each_function_writes_logs_only_to_its_own_log_group(resources):

@@ -8,12 +8,22 @@ stays at about one part plus one read chunk, whatever the bundle's size.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import zipfile
+from dataclasses import dataclass
 from typing import Any, Iterable
 
 PART_SIZE = 8 * 1024 * 1024
 READ_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """What was uploaded: its size and SHA-256, hashed as the bytes streamed past (no second read)."""
+
+    size: int
+    sha256: str
 
 
 class MultipartUploadWriter(io.RawIOBase):
@@ -28,6 +38,7 @@ class MultipartUploadWriter(io.RawIOBase):
         self._buffer = bytearray()
         self._parts: list[dict] = []
         self._position = 0
+        self._digest = hashlib.sha256()
         self.peak_buffer = 0
 
     def writable(self) -> bool:
@@ -38,6 +49,7 @@ class MultipartUploadWriter(io.RawIOBase):
 
     def write(self, data: bytes) -> int:  # type: ignore[override]
         self._buffer += data
+        self._digest.update(data)
         self._position += len(data)
         self.peak_buffer = max(self.peak_buffer, len(self._buffer))
         while len(self._buffer) >= self._part_size:
@@ -52,14 +64,14 @@ class MultipartUploadWriter(io.RawIOBase):
         )
         self._parts.append({"PartNumber": number, "ETag": response["ETag"]})
 
-    def complete(self) -> int:
+    def complete(self) -> Bundle:
         if self._buffer or not self._parts:
             self._upload_part(bytes(self._buffer))
             self._buffer.clear()
         self._s3.complete_multipart_upload(
             Bucket=self._bucket, Key=self._key, UploadId=self._upload_id, MultipartUpload={"Parts": self._parts}
         )
-        return self._position
+        return Bundle(self._position, self._digest.hexdigest())
 
     def abort(self) -> None:
         self._s3.abort_multipart_upload(Bucket=self._bucket, Key=self._key, UploadId=self._upload_id)
@@ -67,8 +79,8 @@ class MultipartUploadWriter(io.RawIOBase):
 
 def write_zip_bundle(
     s3: Any, bucket: str, key: str, members: Iterable[tuple[str, str, int]], part_size: int = PART_SIZE
-) -> int:
-    """Streams each (archive name, source key, size) into a zip at `key`; returns its size.
+) -> Bundle:
+    """Streams each (archive name, source key, size) into a zip at `key`; returns its size and SHA-256.
 
     Members are stored, not deflated: the sources are zips already. The known
     size lets zipfile choose ZIP64 headers up front, which a stream requires.

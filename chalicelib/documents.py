@@ -47,6 +47,7 @@ def status_document(job: Job, download_url: str | None, files: list[dict] | None
         "availableFiles": job.available_files,
         "downloadUrl": download_url,
         "size": job.size if download_url else None,
+        "sha256": job.sha256 if download_url else None,
         "error": job.error,
         "createdAt": iso(job.created_at),
         "updatedAt": iso(job.updated_at),

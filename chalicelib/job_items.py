@@ -133,6 +133,7 @@ def job_from_item(item: dict) -> Job:
         completed_at=parse_iso(item.get("completedAt")),
         result_key=item.get("resultKey"),
         size=_optional_int(item.get("size")),
+        sha256=item.get("sha256"),
         error=item.get("error"),
         resumes=as_int(item.get("resumes")),
         request_hash=item.get("requestHash"),

@@ -172,7 +172,7 @@ class JobStore:
     def fail(self, job_id: str, reason: str) -> bool:
         return self._transition(job_id, JobStatus.FAILED, sets={"error": reason[:1000]}, removes=CLAIM_ATTRIBUTES)
 
-    def complete(self, job_id: str, result_key: str | None, size: int | None) -> bool:
+    def complete(self, job_id: str, result_key: str | None, size: int | None, sha256: str | None = None) -> bool:
         """processing -> completed, only once every file is counted.
 
         The item holds the bundle's key, never a URL: a URL signed with the
@@ -181,7 +181,7 @@ class JobStore:
         now = self._clock()
         sets: dict[str, Any] = {"completedAt": iso(now)}
         if result_key is not None:
-            sets.update(resultKey=result_key, size=size)
+            sets.update(resultKey=result_key, size=size, sha256=sha256)
         return self._transition(
             job_id,
             JobStatus.COMPLETED,

@@ -132,6 +132,7 @@ class Job:
     completed_at: datetime | None = None
     result_key: str | None = None
     size: int | None = None
+    sha256: str | None = None  # of the bundle, hashed while it was streamed
     error: str | None = None
     resumes: int = 0
     request_hash: str | None = None

@@ -219,8 +219,8 @@ class Worker:
         # visibility lapsed mid-build); each build has its own key and the
         # first to complete the job publishes it.
         key = result_key(job.job_id, uuid.uuid4().hex)
-        size = self._storage.write_bundle(key, members)
-        if not self._store.complete(job.job_id, key, size):
+        bundle = self._storage.write_bundle(key, members)
+        if not self._store.complete(job.job_id, key, bundle.size, bundle.sha256):
             # Nobody will be handed this build: the job was cancelled or failed
             # meanwhile, or another build completed it first.
             self._storage.delete(key)

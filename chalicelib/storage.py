@@ -7,7 +7,7 @@ from typing import Any, Iterable
 from botocore.exceptions import ClientError
 
 from chalicelib.aws import error_code
-from chalicelib.bundle import write_zip_bundle
+from chalicelib.bundle import Bundle, write_zip_bundle
 
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 # Objects in these classes exist (HEAD answers) but GET refuses them until restored.
@@ -61,7 +61,7 @@ class Storage:
             params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
         return self._s3.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
 
-    def write_bundle(self, key: str, members: Iterable[tuple[str, str, int]]) -> int:
+    def write_bundle(self, key: str, members: Iterable[tuple[str, str, int]]) -> Bundle:
         return write_zip_bundle(self._s3, self.bucket, key, members)
 
     def delete(self, key: str) -> None:

@@ -91,7 +91,7 @@ def _child(bucket: str, key: str, members: int, member_bytes: int) -> None:
     started = time.monotonic()
     size = storage.write_bundle(
         key, [(f"{index:04d}.bin", f"{PREFIX}{index:04d}.bin", member_bytes) for index in range(members)]
-    )
+    ).size
     seconds = time.monotonic() - started
     print(
         json.dumps(

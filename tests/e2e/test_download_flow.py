@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import zipfile
 
@@ -47,6 +48,7 @@ def test_job_completes_and_redirect_serves_a_zip_of_the_available_files(dev_stac
     assert archive.read("70000.zip") == sample_zip(70000)
     assert archive.read("70007.zip") == sample_zip(70007)
     assert final["size"] == len(bundle.content)
+    assert final["sha256"] == hashlib.sha256(bundle.content).hexdigest()  # hashed while it streamed to S3
 
 
 def test_include_files_gives_each_available_file_its_own_url(dev_stack):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import zipfile
@@ -48,11 +49,13 @@ def test_bundle_of_large_sources_is_a_valid_zip_of_identical_members_in_bounded_
     }
     members = [(name, f"downloads/{name}", len(body)) for name, body in sources.items()]
 
-    size = write_zip_bundle(deployed.s3, deployed.bucket, "results/big.zip", members, part_size=S3_MIN_PART)
+    bundle = write_zip_bundle(deployed.s3, deployed.bucket, "results/big.zip", members, part_size=S3_MIN_PART)
+    size = bundle.size
 
     [writer] = recorded_writers
     head = deployed.s3.head_object(Bucket=deployed.bucket, Key="results/big.zip")
     assert size == head["ContentLength"] > 12 * MIB
+    assert bundle.sha256 == hashlib.sha256(deployed.read("results/big.zip")).hexdigest()
     assert head["ContentType"] == "application/zip"
     assert members_of(deployed, "results/big.zip") == sources
     assert len(writer._parts) == 3

@@ -47,6 +47,7 @@ def test_status_document_has_the_contract_fields():
         "availableFiles": 1,
         "downloadUrl": None,
         "size": None,
+        "sha256": None,
         "error": None,
         "createdAt": "2026-01-01T00:00:00Z",
         "updatedAt": "2026-01-01T00:00:05Z",
@@ -56,12 +57,13 @@ def test_status_document_has_the_contract_fields():
     }
 
 
-def test_status_document_shows_size_only_with_a_download_url():
+def test_status_document_shows_size_and_checksum_only_with_a_download_url():
     done = job(
         status=JobStatus.COMPLETED,
         completed_files=3,
         available_files=2,
         size=4096,
+        sha256="ab" * 32,
         completed_at=T0 + timedelta(seconds=9),
     )
 
@@ -73,7 +75,8 @@ def test_status_document_shows_size_only_with_a_download_url():
         4096,
         "2026-01-01T00:00:09Z",
     )
-    assert (without_url["downloadUrl"], without_url["size"]) == (None, None)
+    assert with_url["sha256"] == "ab" * 32
+    assert (without_url["downloadUrl"], without_url["size"], without_url["sha256"]) == (None, None, None)
 
 
 def test_status_document_lists_files_only_when_asked():

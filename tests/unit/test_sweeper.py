@@ -271,7 +271,7 @@ def test_a_job_that_progressed_behind_a_lagging_index_is_neither_resumed_nor_fai
 
     assert later.sweep() == {"resumed": [], "failed": []}
     assert deployed.status(job.job_id)["status"] == "processing"
-    assert queue_depth(deployed.queue_url) == 0
+    assert queue_depth(deployed.sqs, deployed.queue_url) == 0
 
 
 def test_one_jobs_error_is_logged_and_the_sweep_goes_on(deployed, clock, later, monkeypatch, caplog):

@@ -94,6 +94,7 @@ def job_from_item(item: dict) -> Job:
         error=item.get("error"),
         resumes=as_int(item.get("resumes")),
         request_hash=item.get("requestHash"),
+        window=_optional_int(item.get("window")),
     )
 
 

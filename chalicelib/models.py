@@ -114,6 +114,7 @@ class Job:
     error: str | None = None
     resumes: int = 0
     request_hash: str | None = None
+    window: int | None = None  # file messages it may have out at once, fixed by its fan-out (scheduling.py)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property

@@ -35,6 +35,8 @@ class WorkMessage:
     job_id: str
     file_id: int | None = None
     trace: str | None = None  # X-Ray trace header of the sender, continued by the worker
+    # SQS MessageGroupId, not part of the body: the tenant a fair queue shares workers by (scheduling.group).
+    group: str | None = None
 
     def to_body(self, trace_header: str | None = None) -> str:
         """The SQS body; `trace_header` (the sender's open trace) is used when the message carries none."""
@@ -63,6 +65,11 @@ class WorkMessage:
         return cls(kind, job_id, file_id if kind is MessageKind.FILE else None, trace)
 
 
+def _group_of(message: WorkMessage) -> dict[str, str]:
+    """A standard queue accepts MessageGroupId since SQS fair queues (July 2025); it orders nothing there."""
+    return {"MessageGroupId": message.group} if message.group else {}
+
+
 class SendFailed(RuntimeError):
     pass
 
@@ -77,7 +84,9 @@ class WorkQueue:
         self._trace_header = trace_header
 
     def send(self, message: WorkMessage) -> None:
-        self._sqs.send_message(QueueUrl=self.url, MessageBody=message.to_body(self._trace_header()))
+        self._sqs.send_message(
+            QueueUrl=self.url, MessageBody=message.to_body(self._trace_header()), **_group_of(message)
+        )
 
     def send_many(self, messages: Sequence[WorkMessage]) -> None:
         """SendMessageBatch in tens; entries SQS rejects are retried, then raised."""
@@ -91,7 +100,7 @@ class WorkQueue:
             response = self._sqs.send_message_batch(
                 QueueUrl=self.url,
                 Entries=[
-                    {"Id": entry_id, "MessageBody": message.to_body(trace_header)}
+                    {"Id": entry_id, "MessageBody": message.to_body(trace_header), **_group_of(message)}
                     for entry_id, message in pending.items()
                 ],
             )
@@ -99,6 +108,11 @@ class WorkQueue:
             if not pending:
                 return
         raise SendFailed(f"SQS rejected {len(pending)} message(s) after {SEND_ATTEMPTS} attempts")
+
+    def retry_after(self, receipt_handle: str, seconds: int) -> None:
+        """Makes a received message visible again in `seconds` instead of after the queue's
+        visibility timeout; its receive count still grows, so maxReceiveCount still bounds it."""
+        self._sqs.change_message_visibility(QueueUrl=self.url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds)
 
     def waiting(self) -> int:
         """Messages not yet received, delayed ones included: a backlog, not lost work."""

@@ -8,13 +8,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Callable
 
-from chalicelib import documents, tracing
+from chalicelib import documents, scheduling, tracing
 from chalicelib.aws import dependency
 from chalicelib.config import Settings
 from chalicelib.errors import Conflict, IdempotencyKeyReused, NotFound
 from chalicelib.jobs import IdempotencyConflict, JobStore
 from chalicelib.models import FileStatus, InitiateRequest, Job, JobStatus, source_key, utc_now
-from chalicelib.queue import MessageKind, WorkMessage, WorkQueue
+from chalicelib.queue import WorkQueue
 from chalicelib.storage import Storage
 
 DATABASE, QUEUE, STORAGE = "database", "queue", "storage"
@@ -52,7 +52,7 @@ class DownloadService:
         tracing.annotate(jobId=job.job_id)
         if created or job.status is JobStatus.QUEUED:
             with dependency(QUEUE):
-                self._queue.send(WorkMessage(MessageKind.JOB, job.job_id))
+                self._queue.send(scheduling.job_message(job))
         return job, created
 
     def accepted_document(self, job: Job) -> dict:

@@ -5,7 +5,8 @@ STALLED_JOB_SECONDS (longer than the slowest file). While messages wait in
 the work queue an idle job may simply be behind them, so the threshold grows
 to BACKLOG_GRACE_FACTOR times that: a backlog delays the verdict but cannot
 postpone it forever. Resuming re-sends the job message, whose fan-out only
-re-sends the files still pending, or the bundle message; after
+re-sends the files released and still pending (at most the job's window:
+scheduling.released_pending), or the bundle message; after
 MAX_JOB_RESUMES it is failed, so no job waits forever.
 """
 
@@ -13,10 +14,11 @@ from __future__ import annotations
 
 import logging
 
+from chalicelib import scheduling
 from chalicelib.config import Settings
 from chalicelib.jobs import JobStore
 from chalicelib.models import JobStatus
-from chalicelib.queue import MessageKind, WorkMessage, WorkQueue
+from chalicelib.queue import WorkQueue
 
 log = logging.getLogger("delineate.sweeper")
 
@@ -55,7 +57,7 @@ class Sweeper:
         if self._store.note_resume(job_id) is None:
             return None
         if job.status is JobStatus.PROCESSING and job.all_files_done:
-            self._queue.send(WorkMessage(MessageKind.BUNDLE, job_id))
+            self._queue.send(scheduling.bundle_message(job))
         else:
-            self._queue.send(WorkMessage(MessageKind.JOB, job_id))
+            self._queue.send(scheduling.job_message(job))
         return "resumed"

@@ -35,6 +35,7 @@ def _csv(raw: str) -> tuple[str, ...]:
 AUTH_MODES = ("none", "api-key")
 MAX_API_KEY_CACHE_SECONDS = 60
 MAX_CALLBACK_DELAY_SECONDS = 900
+MAX_VISIBILITY_SECONDS = 43200  # the longest ChangeMessageVisibility accepts
 
 
 def _auth_mode(raw: str) -> str:
@@ -57,6 +58,10 @@ _SPEC: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "PRESIGN_EXPIRY_SECONDS": ("presign_expiry_seconds", int, "900"),
     "JOB_TTL_SECONDS": ("job_ttl_seconds", int, "86400"),
     "WORKER_CONCURRENCY": ("worker_concurrency", int, "4"),
+    # 0: as many as WORKER_CONCURRENCY, so one job alone still keeps every worker busy.
+    "JOB_MAX_IN_FLIGHT": ("job_max_in_flight", int, "0"),
+    "RETRY_BASE_SECONDS": ("retry_base_seconds", float, "1"),
+    "RETRY_MAX_SECONDS": ("retry_max_seconds", float, "60"),
     "STATUS_RETRY_AFTER_SECONDS": ("status_retry_after_seconds", int, "2"),
     "REQUEST_TIMEOUT_MS": ("request_timeout_ms", int, "30000"),
     "START_WAIT_MS": ("start_wait_ms", int, "20000"),
@@ -98,6 +103,9 @@ class Settings:
     presign_expiry_seconds: int
     job_ttl_seconds: int
     worker_concurrency: int
+    job_max_in_flight: int
+    retry_base_seconds: float
+    retry_max_seconds: float
     status_retry_after_seconds: int
     request_timeout_ms: int
     start_wait_ms: int
@@ -139,6 +147,12 @@ class Settings:
             raise SettingsError("MAX_RECEIVE_COUNT must be >= 1")
         if self.worker_concurrency < 1:
             raise SettingsError("WORKER_CONCURRENCY must be >= 1")
+        if self.job_max_in_flight < 0:
+            raise SettingsError("JOB_MAX_IN_FLIGHT must be >= 0 (0: WORKER_CONCURRENCY)")
+        if not 0 <= self.retry_base_seconds <= self.retry_max_seconds <= MAX_VISIBILITY_SECONDS:
+            raise SettingsError(
+                f"need 0 <= RETRY_BASE_SECONDS <= RETRY_MAX_SECONDS <= {MAX_VISIBILITY_SECONDS} (SQS's 12 hours)"
+            )
         if not 0 <= self.api_key_cache_seconds <= MAX_API_KEY_CACHE_SECONDS:
             # A revoked key must stop working within a minute; the cache is what delays it.
             raise SettingsError(f"API_KEY_CACHE_SECONDS must be between 0 and {MAX_API_KEY_CACHE_SECONDS}")
@@ -151,6 +165,11 @@ class Settings:
     @property
     def auth_required(self) -> bool:
         return self.auth_mode == "api-key"
+
+    @property
+    def job_window(self) -> int:
+        """File messages one job may have queued or in flight (scheduling.py)."""
+        return self.job_max_in_flight or self.worker_concurrency
 
     @property
     def max_delay_seconds(self) -> float:

@@ -140,6 +140,7 @@ def job_from_item(item: dict) -> Job:
         callback_url=item.get("callbackUrl"),
         callback=callback_from_item(item),
         owner=item.get("owner"),
+        window=_optional_int(item.get("window")),
     )
 
 

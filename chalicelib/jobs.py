@@ -163,8 +163,8 @@ class JobStore:
             job_owners.release(self._table, result.get("Attributes", {}).get("owner"))
         return True
 
-    def start_processing(self, job_id: str) -> bool:
-        return self._transition(job_id, JobStatus.PROCESSING)
+    def start_processing(self, job_id: str, window: int | None = None) -> bool:
+        return self._transition(job_id, JobStatus.PROCESSING, sets={"window": window} if window else None)
 
     def cancel(self, job_id: str) -> bool:
         return self._transition(job_id, JobStatus.CANCELLED, removes=CLAIM_ATTRIBUTES)

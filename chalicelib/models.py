@@ -137,6 +137,7 @@ class Job:
     resumes: int = 0
     request_hash: str | None = None
     owner: str | None = None  # the id of the API key that created it; None without authentication
+    window: int | None = None  # file messages it may have out at once, fixed by its fan-out (scheduling.py)
     extra: Mapping[str, Any] = field(default_factory=dict)
     callback_url: str | None = None
     callback: "CallbackState | None" = None  # None until the job ends (and always without a callbackUrl)

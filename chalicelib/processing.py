@@ -3,19 +3,22 @@
 Delivery is at-least-once, so every step is safe to repeat: counting a file is
 a conditional transaction (jobs.record_file), fan-out only resends what is still
 pending, and the bundle is built by whoever holds the claim (jobs.claim_bundle).
+A job keeps at most its window of files out, each counted file releasing the
+next (scheduling.py); a failed step comes back after a short backoff (retries.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import time
 import uuid
 from typing import Callable, Iterable
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib import tracing
+from chalicelib import retries, scheduling, tracing
 from chalicelib.callback_delivery import Webhooks
 from chalicelib.config import Settings
 from chalicelib.jobs import ClaimOutcome, JobStore, RecordOutcome
@@ -61,11 +64,13 @@ class Worker:
         sleep: Callable[[float], None] = time.sleep,
         delay_ms: Callable[[int, int], float] = random.uniform,
         webhooks: Webhooks | None = None,
+        jitter: Callable[[float, float], float] = random.uniform,
     ) -> None:
         self._store, self._queue, self._storage, self._settings = store, queue, storage, settings
         self._sleep = sleep
         self._delay_ms = delay_ms
         self._webhooks = webhooks
+        self._jitter = jitter
 
     # -- Lambda boundary ---------------------------------------------------------
 
@@ -77,8 +82,25 @@ class Worker:
                 self.handle_record(record)
             except Exception:  # the outermost boundary: one bad record must not sink the batch
                 log.exception("work message failed", extra={"messageId": record.get("messageId")})
+                self._retry_soon(record)
                 failures.append({"itemIdentifier": record["messageId"]})
         return {"batchItemFailures": failures}
+
+    def _retry_soon(self, record: dict) -> None:
+        """Best effort: if SQS refuses, the message still returns when its visibility timeout lapses."""
+        receives = int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
+        settings = self._settings
+        seconds = retries.backoff_seconds(
+            receives, settings.retry_base_seconds, settings.retry_max_seconds, self._jitter
+        )
+        try:
+            self._queue.retry_after(record["receiptHandle"], seconds)
+        except (BotoCoreError, ClientError, KeyError) as exc:
+            log.warning(
+                "could not shorten the retry delay (%s)",
+                type(exc).__name__,
+                extra={"messageId": record.get("messageId")},
+            )
 
     def handle_record(self, record: dict) -> None:
         """Parses the message once; on its last receive before the DLQ, a failure fails the job."""
@@ -94,7 +116,7 @@ class Worker:
                 fileId=message.file_id,
                 receiveCount=receives,
             ):
-                self.handle(message, record["messageId"])
+                self.handle(message, record["messageId"], receives)
         except MisaddressedMessage as exc:
             self._dead_letter(record, message, exc)
             return
@@ -143,7 +165,7 @@ class Worker:
 
     # -- steps -------------------------------------------------------------------
 
-    def handle(self, message: WorkMessage, message_id: str) -> None:
+    def handle(self, message: WorkMessage, message_id: str, receives: int = 1) -> None:
         job = self._store.get(message.job_id)
         if job is None:
             raise UnknownJob(f"job {message.job_id} does not exist")
@@ -152,7 +174,7 @@ class Worker:
         elif message.kind is MessageKind.FILE:
             if message.file_id is None:  # from_body never builds one; the type allows it
                 raise MalformedMessage("a file message needs a fileId")
-            self.prepare_file(job, message.file_id)
+            self.prepare_file(job, message.file_id, receives)
         elif message.kind is MessageKind.CALLBACK:
             if self._webhooks is None or message.attempt is None:
                 raise MalformedMessage("this worker delivers no webhooks")
@@ -161,37 +183,47 @@ class Worker:
             self.build_bundle(job, claimant=message_id)
 
     def fan_out(self, job: Job) -> None:
+        """Starts a queued job with its first window of files; on a processing job (a redelivery
+        or a sweeper resume) re-sends what is released and not counted (scheduling.py)."""
         if job.status is JobStatus.QUEUED:
-            if not self._store.start_processing(job.job_id):
-                current = self._store.get(job.job_id)
-                if current is None or current.status is not JobStatus.PROCESSING:
-                    return
-                job = current
-            pending = list(job.file_ids)
-        elif job.status is JobStatus.PROCESSING:  # redelivery or a sweeper resume
-            done = self._store.file_results(job.job_id)
-            pending = [file_id for file_id in job.file_ids if file_id not in done]
-        else:
-            return
-        if pending:
-            self._queue.send_many([WorkMessage(MessageKind.FILE, job.job_id, file_id) for file_id in pending])
-        else:
-            self._queue.send(WorkMessage(MessageKind.BUNDLE, job.job_id))
+            window = self._settings.job_window
+            if self._store.start_processing(job.job_id, window):
+                started = dataclasses.replace(job, status=JobStatus.PROCESSING, window=window)
+                self._queue.send_many(scheduling.file_messages(started, scheduling.first_released(started)))
+                return
+            current = self._store.get(job.job_id)
+            if current is None:
+                return
+            job = current
+        if job.status is JobStatus.PROCESSING:
+            self._resume(job)
 
-    def prepare_file(self, job: Job, file_id: int) -> None:
+    def _resume(self, job: Job) -> None:
+        pending = scheduling.released_pending(job, self._store.file_results(job.job_id))
+        if pending:
+            self._queue.send_many(scheduling.file_messages(job, pending))
+        else:
+            self._queue.send(scheduling.bundle_message(job))
+
+    def prepare_file(self, job: Job, file_id: int, receives: int = 1) -> None:
+        """Counts the file, then releases the next one (or asks for the bundle): four AWS calls
+        on a first receive (job, HEAD, count, send), one more to skip the delay on a redelivery."""
         if file_id not in job.file_ids:
             raise MisaddressedMessage(f"file {file_id} is not part of job {job.job_id}")
         if job.status is not JobStatus.PROCESSING:
-            return
-        if not self._store.file_recorded(job.job_id, file_id):  # skip the delay on redelivery
-            self._simulate_preparation()
-            size = self._storage.readable_size(source_key(file_id))  # raises if archived
-            status = FileStatus.AVAILABLE if size is not None else FileStatus.UNAVAILABLE
-            if self._store.record_file(job.job_id, FileResult(file_id, status, size)) is RecordOutcome.JOB_CLOSED:
-                return
-        current = self._store.get(job.job_id)
-        if current is not None and current.status is JobStatus.PROCESSING and current.all_files_done:
-            self._queue.send(WorkMessage(MessageKind.BUNDLE, job.job_id))
+            return  # cancelled or failed: nothing more is released
+        outcome = self._count(job, file_id, receives)
+        # A first receive finding the file counted is a copy; the delivery that counted it releases.
+        if outcome is RecordOutcome.RECORDED or (outcome is RecordOutcome.DUPLICATE and receives > 1):
+            self._queue.send(scheduling.released_by(job, file_id))
+
+    def _count(self, job: Job, file_id: int, receives: int) -> RecordOutcome:
+        if receives > 1 and self._store.file_recorded(job.job_id, file_id):
+            return RecordOutcome.DUPLICATE  # an earlier receive counted it: no second delay
+        self._simulate_preparation()
+        size = self._storage.readable_size(source_key(file_id))  # raises if archived
+        status = FileStatus.AVAILABLE if size is not None else FileStatus.UNAVAILABLE
+        return self._store.record_file(job.job_id, FileResult(file_id, status, size))
 
     def _simulate_preparation(self) -> None:
         settings = self._settings

@@ -42,6 +42,8 @@ class WorkMessage:
     file_id: int | None = None
     trace: str | None = None  # X-Ray trace header of the sender, continued by the worker
     attempt: int | None = None  # callback messages only: which delivery attempt, from 1
+    # SQS MessageGroupId, not part of the body: the tenant a fair queue shares workers by (scheduling.group).
+    group: str | None = None
 
     def to_body(self, trace_header: str | None = None) -> str:
         """The SQS body; `trace_header` (the sender's open trace) is used when the message carries none."""
@@ -81,6 +83,11 @@ class WorkMessage:
         )
 
 
+def _group_of(message: WorkMessage) -> dict[str, str]:
+    """A standard queue accepts MessageGroupId since SQS fair queues (July 2025); it orders nothing there."""
+    return {"MessageGroupId": message.group} if message.group else {}
+
+
 class SendFailed(RuntimeError):
     pass
 
@@ -97,7 +104,9 @@ class WorkQueue:
     def send(self, message: WorkMessage, delay_seconds: int = 0) -> None:
         """`delay_seconds` (0-900, SQS's limit) keeps the message invisible that long: a webhook retry."""
         extra = {"DelaySeconds": delay_seconds} if delay_seconds else {}
-        self._sqs.send_message(QueueUrl=self.url, MessageBody=message.to_body(self._trace_header()), **extra)
+        self._sqs.send_message(
+            QueueUrl=self.url, MessageBody=message.to_body(self._trace_header()), **_group_of(message), **extra
+        )
 
     def send_many(self, messages: Sequence[WorkMessage]) -> None:
         """SendMessageBatch in tens; entries SQS rejects are retried, then raised."""
@@ -111,7 +120,7 @@ class WorkQueue:
             response = self._sqs.send_message_batch(
                 QueueUrl=self.url,
                 Entries=[
-                    {"Id": entry_id, "MessageBody": message.to_body(trace_header)}
+                    {"Id": entry_id, "MessageBody": message.to_body(trace_header), **_group_of(message)}
                     for entry_id, message in pending.items()
                 ],
             )
@@ -123,6 +132,11 @@ class WorkQueue:
     def dead_letter(self, body: str, dead_letter_queue_url: str) -> None:
         """Sends a body straight to the DLQ, for a message no retry can make right."""
         self._sqs.send_message(QueueUrl=dead_letter_queue_url, MessageBody=body)
+
+    def retry_after(self, receipt_handle: str, seconds: int) -> None:
+        """Makes a received message visible again in `seconds` instead of after the queue's
+        visibility timeout; its receive count still grows, so maxReceiveCount still bounds it."""
+        self._sqs.change_message_visibility(QueueUrl=self.url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds)
 
     def waiting(self) -> int:
         """Messages not yet received, delayed ones included: a backlog, not lost work."""

@@ -8,7 +8,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Callable
 
-from chalicelib import documents, live, tracing
+from chalicelib import documents, live, scheduling, tracing
 from chalicelib.api_keys import ApiKey
 from chalicelib.aws import dependency
 from chalicelib.callback_delivery import Webhooks, check_callback
@@ -18,7 +18,7 @@ from chalicelib.job_owners import ActiveJobLimitReached, InvalidCursor, OwnerJob
 from chalicelib.jobs import IdempotencyConflict, JobStore
 from chalicelib.models import FileStatus, InitiateRequest, Job, JobStatus, source_key, utc_now
 from chalicelib.polling import poll
-from chalicelib.queue import MessageKind, WorkMessage, WorkQueue
+from chalicelib.queue import WorkQueue
 from chalicelib.storage import Storage
 
 DATABASE, QUEUE, STORAGE = "database", "queue", "storage"
@@ -75,7 +75,7 @@ class DownloadService:
         tracing.annotate(jobId=job.job_id)
         if created or job.status is JobStatus.QUEUED:
             with dependency(QUEUE):
-                self._queue.send(WorkMessage(MessageKind.JOB, job.job_id))
+                self._queue.send(scheduling.job_message(job))
         return job, created
 
     def accepted_document(self, job: Job) -> dict:

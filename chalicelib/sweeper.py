@@ -5,7 +5,8 @@ STALLED_JOB_SECONDS (longer than the slowest file). While messages wait in
 the work queue an idle job may simply be behind them, so the threshold grows
 to BACKLOG_GRACE_FACTOR times that: a backlog delays the verdict but cannot
 postpone it forever. Resuming re-sends the job message, whose fan-out only
-re-sends the files still pending, or the bundle message; after
+re-sends the files released and still pending (at most the job's window:
+scheduling.released_pending), or the bundle message; after
 MAX_JOB_RESUMES it is failed, so no job waits forever. A job still active
 past its TTL (JOB_TTL_SECONDS from creation: the longest a job may run) is
 failed at once. Every write is conditioned on the job being as the sweeper
@@ -16,11 +17,12 @@ from __future__ import annotations
 
 import logging
 
+from chalicelib import scheduling
 from chalicelib.callback_delivery import Webhooks
 from chalicelib.config import Settings
 from chalicelib.job_sweeps import SweepingJobStore
 from chalicelib.models import Job, JobStatus
-from chalicelib.queue import MessageKind, WorkMessage, WorkQueue
+from chalicelib.queue import WorkMessage, WorkQueue
 
 log = logging.getLogger("delineate.sweeper")
 
@@ -77,8 +79,8 @@ class Sweeper:
 
 def _resume_message(job: Job) -> WorkMessage:
     if job.status is JobStatus.PROCESSING and job.all_files_done:
-        return WorkMessage(MessageKind.BUNDLE, job.job_id)
-    return WorkMessage(MessageKind.JOB, job.job_id)
+        return scheduling.bundle_message(job)
+    return scheduling.job_message(job)
 
 
 def _duration(seconds: int) -> str:

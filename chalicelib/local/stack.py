@@ -120,7 +120,9 @@ def _start_emulator(env: dict[str, str], processes: list, logs: Path) -> str:
     port = int(env.get("EMULATOR_PORT") or free_port())
     endpoint = f"http://127.0.0.1:{port}"
     processes.append(
-        spawn(python_module("moto.server", "-H", "127.0.0.1", "-p", str(port)), env, logs / "emulator.log")
+        spawn(
+            python_module("chalicelib.local.emulator", "-H", "127.0.0.1", "-p", str(port)), env, logs / "emulator.log"
+        )
     )
     wait_until(lambda: _http_ok(f"{endpoint}/moto-api/"), timeout=30, what="the embedded emulator")
     log.info("embedded emulator (moto server) on %s", endpoint)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import time
 import zipfile
 
 import requests
 
+from chalicelib.local.processes import wait_until
 from chalicelib.local.samples import sample_zip
 from tests.support.devstack import poll_until_terminal
 
@@ -121,3 +123,25 @@ def test_health_reports_every_dependency(dev_stack):
     response = requests.get(dev_stack.url("/health"), timeout=10)
     assert response.status_code == 200
     assert response.json() == {"status": "healthy", "checks": {"storage": "ok", "database": "ok", "queue": "ok"}}
+
+
+def test_a_small_job_behind_a_big_one_finishes_within_a_few_file_times(dev_stack):
+    """Fair scheduling: the big job keeps only its window of files out, so the small one
+    waits about one file's time, not the big job's 200-file fan-out."""
+    max_file_seconds = int(dev_stack.env["DOWNLOAD_DELAY_MAX_MS"]) / 1000
+    big = initiate(dev_stack, list(range(20000, 20200))).json()["jobId"]
+    wait_until(lambda: status_of(dev_stack, big)["completedFiles"] > 0, timeout=30, what="the big job under way")
+
+    submitted = time.monotonic()
+    small = initiate(dev_stack, [70000, 70007]).json()["jobId"]
+    final, _ = poll_until_terminal(dev_stack, small)
+    took = time.monotonic() - submitted
+
+    assert final["status"] == "completed"
+    assert status_of(dev_stack, big)["status"] == "processing"  # still busy: the small one did not wait for it
+    assert took <= 3 * max_file_seconds, f"{took:.1f}s behind the big job"
+    requests.delete(dev_stack.url(f"/v1/download/{big}"), timeout=10)
+
+
+def status_of(stack, job_id: str) -> dict:
+    return requests.get(stack.url(f"/v1/download/status/{job_id}"), timeout=10).json()

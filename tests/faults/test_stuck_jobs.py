@@ -2,7 +2,8 @@
 
 Two ways to lose work, both on the real queue:
 - purge it (SQS allows one purge a minute, so once per stack) while consumers
-  are mid-job: what they hold finishes, the rest of the job's files are gone;
+  are mid-job, killing them with what they hold (under fair scheduling a held
+  file, once finished, would release the next): the job's files are gone;
 - freeze the consumers (SIGSTOP) and take the job's messages off the queue
   (receive + delete) before they can: the queue's DelaySeconds holds the new
   message back longer than a frozen consumer's pending long poll can last
@@ -30,7 +31,6 @@ from tests.faults.client import (
     wait_for,
     wait_terminal,
 )
-from tests.support.aws import queue_depth
 
 SCENARIO = "5 stuck jobs (sweeper)"
 STALLED, SWEEP_INTERVAL, MAX_RESUMES = 3, 0.5, 2
@@ -130,10 +130,14 @@ def test_processing_job_whose_file_messages_were_purged_is_resumed_and_completes
     wait_for(
         lambda: status(stack, job_id)["completedFiles"] >= 1, timeout=20, interval=0.05, what="the first file counted"
     )
+    # Under fair scheduling a consumer finishing a held file releases the next one, so a
+    # purge alone loses nothing: the consumers die with what they hold, then the queue is purged.
+    holders = stack.consumer_pids()
+    for pid in holders:
+        os.kill(pid, signal.SIGKILL)
     sqs.purge_queue(QueueUrl=queue)
     lost_at = time.monotonic()
-    # What the consumers held finishes; then nothing is left to do the rest: the job is stuck.
-    wait_for(lambda: queue_depth(sqs, queue) == 0, timeout=10, what="in-flight messages to settle")
+    stack.wait_for_consumers(len(holders), replacing=tuple(holders))
     stuck = status(stack, job_id)
 
     final = wait_terminal(stack, [job_id], timeout=DETECTION_BOUND + 20, tally=tally)

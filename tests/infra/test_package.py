@@ -61,6 +61,7 @@ EXPECTED_ACTIONS = {
         "sqs:DeleteMessage",
         "sqs:GetQueueAttributes",
         "sqs:SendMessage",
+        "sqs:ChangeMessageVisibility",
         "s3:ListBucket",
         "s3:GetObject",
         "s3:PutObject",

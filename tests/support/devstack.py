@@ -106,7 +106,7 @@ class DevStack:
         return self.pids_running("chalicelib.local.consumer")
 
     def emulator_pid(self) -> int:
-        (pid,) = self.pids_running("moto.server")
+        (pid,) = self.pids_running("chalicelib.local.emulator")
         return pid
 
     def wait_for_consumers(self, count: int, timeout: float = 30, replacing: tuple[int, ...] = ()) -> list[int]:

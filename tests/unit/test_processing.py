@@ -172,7 +172,7 @@ def test_file_preparation_waits_the_simulated_delay_once_per_file(deployed, cons
     message = record(MessageKind.FILE, job.job_id, 70000)
 
     worker.handle_record(message)
-    worker.handle_record(message)  # redelivery: already counted, no second wait
+    worker.handle_record({**message, "attributes": {"ApproximateReceiveCount": "2"}})  # counted: no second wait
 
     assert sleeps == [2.0]
 
@@ -383,9 +383,11 @@ def test_poison_message_is_dead_lettered_after_max_receives_and_its_job_fails(de
     job_id = deployed.create_job(70000, processing=True).job_id
     body = WorkMessage(MessageKind.FILE, job_id, 70000).to_body()
     deployed.sqs.send_message(QueueUrl=deployed.queue_url, MessageBody=body)
+    settings = dataclasses.replace(deployed.settings, retry_base_seconds=0)
+    runtime.override(worker=Worker(consumer.store, consumer.queue, consumer.storage, settings))
     receives = 0
 
-    for _ in range(10):  # bounded; a zero visibility timeout makes each failure visible again at once
+    for _ in range(10):  # bounded; a zero visibility timeout and retry delay make each failure visible again at once
         records = receive_records_visible_again(deployed.queue_url)
         if not records:
             break

@@ -146,3 +146,26 @@ def test_a_delayed_send_stays_invisible(deployed):
         QueueUrl=deployed.queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"]
     )["Attributes"]
     assert attributes["ApproximateNumberOfMessagesDelayed"] == "1"
+
+
+def test_messages_carry_their_group_on_the_standard_queue_for_sqs_fair_queues(deployed):
+    queue = WorkQueue(deployed.sqs, deployed.queue_url)
+
+    queue.send(WorkMessage(MessageKind.JOB, JOB_ID, group="tenant-a"))
+    queue.send_many([WorkMessage(MessageKind.FILE, JOB_ID, 70000, group="tenant-b")])
+
+    received = deployed.sqs.receive_message(
+        QueueUrl=deployed.queue_url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["MessageGroupId"]
+    )["Messages"]
+    assert sorted(message["Attributes"]["MessageGroupId"] for message in received) == ["tenant-a", "tenant-b"]
+
+
+def test_a_failed_message_can_be_made_visible_again_sooner(deployed):
+    queue = WorkQueue(deployed.sqs, deployed.queue_url)
+    queue.send(WorkMessage(MessageKind.JOB, JOB_ID))
+    [record] = receive_records(deployed.queue_url)
+
+    queue.retry_after(record["receiptHandle"], 0)
+
+    [again] = receive_records(deployed.queue_url)
+    assert again["attributes"]["ApproximateReceiveCount"] == "2"

@@ -80,6 +80,37 @@ def test_processing_job_whose_bundle_message_was_lost_is_resumed_with_a_bundle_m
     assert deployed.status(job.job_id)["status"] == "completed"
 
 
+def test_a_resumed_job_resends_only_the_files_its_window_had_released_and_then_completes(
+    deployed, consumer, clock, later
+):
+    """Window 2 over five files: 70000 counted (so 70002 was released), 70001 lost in flight."""
+    job = deployed.create_job(70000, 70001, 70002, 70003, 70004)
+    assert consumer.store.start_processing(job.job_id, window=2)
+    consumer.store.record_file(job.job_id, FileResult(70000, FileStatus.UNAVAILABLE))
+    go_idle(clock, deployed.settings)
+
+    later.sweep()
+    [job_message] = receive_records(deployed.queue_url)
+    process_work({"Records": [job_message]}, None)
+    delete_records(deployed.queue_url, [job_message])
+
+    resent = sorted(WorkMessage.from_body(r["body"]).file_id for r in receive_records(deployed.queue_url))
+    assert resent == [70001, 70002]
+
+
+def test_a_job_resumed_under_a_window_completes(deployed, consumer, clock, later):
+    job = deployed.create_job(70000, 70001, 70002, 70003, 70004)
+    assert consumer.store.start_processing(job.job_id, window=2)
+    consumer.store.record_file(job.job_id, FileResult(70000, FileStatus.UNAVAILABLE))
+    go_idle(clock, deployed.settings)
+
+    later.sweep()
+    drain(process_work, deployed.queue_url)
+
+    document = deployed.status(job.job_id)
+    assert (document["status"], document["completedFiles"]) == ("completed", 5)
+
+
 def test_job_still_stalled_after_max_resumes_is_failed_with_a_reason(deployed, clock, later):
     job_id = initiate(70000)
     settings = deployed.settings

@@ -9,8 +9,8 @@ import zipfile
 
 import requests
 
-from chalicelib.local.processes import wait_until
 from chalicelib.local.samples import sample_zip
+from chalicelib.polling import wait_until
 from tests.support.devstack import poll_until_terminal
 
 JSON = {"Content-Type": "application/json"}

@@ -72,8 +72,7 @@ def test_cors_preflight_is_answered(dev_stack):
 
 
 def test_a_list_of_origins_answers_only_listed_origins_over_http(tmp_path):
-    from tests.e2e.conftest import FAST_FILES
-    from tests.support.devstack import start_dev_stack
+    from tests.support.devstack import FAST_FILES, start_dev_stack
 
     allowed, evil = "https://b.example", "https://evil.example"
     stack = start_dev_stack(

@@ -14,8 +14,7 @@ import pytest
 import requests
 
 from chalicelib.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, verify_signature
-from tests.e2e.conftest import FAST_FILES
-from tests.support.devstack import poll_until_terminal, start_dev_stack
+from tests.support.devstack import FAST_FILES, poll_until_terminal, start_dev_stack
 from tests.support.receiver import WebhookReceiver
 
 MAX_ATTEMPTS = 3

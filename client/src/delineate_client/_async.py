@@ -94,44 +94,14 @@ class AsyncClient:
                 return
 
 
-class AsyncDownloadJob:
+class AsyncDownloadJob(common.JobHandle):
     """The async job handle: `await refresh()`, `wait()`, `cancel()`, `download()`, `download_files()`."""
 
+    _kind = "AsyncDownloadJob"
+
     def __init__(self, client: AsyncClient, job_id: str) -> None:
+        super().__init__(client.base_url, job_id)
         self._client = client
-        self.id = job_id
-        self._document: dict = {"jobId": job_id}
-        self._etag: str | None = None
-
-    def __repr__(self) -> str:
-        return f"<AsyncDownloadJob {self.id} {self.status} {self.progress}%>"
-
-    @property
-    def document(self) -> dict:
-        return dict(self._document)
-
-    @property
-    def status(self) -> str | None:
-        return self._document.get("status")
-
-    @property
-    def progress(self) -> int:
-        return int(self._document.get("progress") or 0)
-
-    @property
-    def files(self) -> list[dict]:
-        return list(self._document.get("files") or [])
-
-    @property
-    def done(self) -> bool:
-        return self.status in common.TERMINAL
-
-    @property
-    def token(self) -> str:
-        return common.make_token(self._client.base_url, self.id)
-
-    def _status_path(self) -> str:
-        return f"/v1/download/status/{self.id}"
 
     async def _fetch(self, include_files: bool = False) -> dict:
         params = {"include": "files"} if include_files else None

@@ -65,6 +65,50 @@ def read_token(token: str) -> tuple[str | None, str]:
         raise ValueError(f"not a job token: {token!r}") from exc
 
 
+class JobHandle:
+    """What the sync and async job handles share: the last status document seen, read as properties."""
+
+    _kind = "DownloadJob"
+
+    def __init__(self, base_url: str, job_id: str) -> None:
+        self._base_url = base_url
+        self.id = job_id
+        self._document: dict = {"jobId": job_id}
+        self._etag: str | None = None
+
+    def __repr__(self) -> str:
+        return f"<{self._kind} {self.id} {self.status} {self.progress}%>"
+
+    @property
+    def document(self) -> dict:
+        """The last status document seen."""
+        return dict(self._document)
+
+    @property
+    def status(self) -> str | None:
+        return self._document.get("status")
+
+    @property
+    def progress(self) -> int:
+        return int(self._document.get("progress") or 0)
+
+    @property
+    def files(self) -> list[dict]:
+        """Per-file entries of the last `refresh(include_files=True)` (or `download_files`); [] before that."""
+        return list(self._document.get("files") or [])
+
+    @property
+    def done(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def token(self) -> str:
+        return make_token(self._base_url, self.id)
+
+    def _status_path(self) -> str:
+        return f"/v1/download/status/{self.id}"
+
+
 class PollPacing:
     """How long to wait between status polls: the server's Retry-After, else 1 s growing x1.5 up to 20 s."""
 

@@ -99,46 +99,14 @@ class Client:
                 return
 
 
-class DownloadJob:
+class DownloadJob(common.JobHandle):
     """A handle on one job. `refresh`, `wait`, `cancel`, `download`, `download_files`; `token` to resume elsewhere."""
 
+    _kind = "DownloadJob"
+
     def __init__(self, client: Client, job_id: str) -> None:
+        super().__init__(client.base_url, job_id)
         self._client = client
-        self.id = job_id
-        self._document: dict = {"jobId": job_id}
-        self._etag: str | None = None
-
-    def __repr__(self) -> str:
-        return f"<DownloadJob {self.id} {self.status} {self.progress}%>"
-
-    @property
-    def document(self) -> dict:
-        """The last status document seen."""
-        return dict(self._document)
-
-    @property
-    def status(self) -> str | None:
-        return self._document.get("status")
-
-    @property
-    def progress(self) -> int:
-        return int(self._document.get("progress") or 0)
-
-    @property
-    def files(self) -> list[dict]:
-        """Per-file entries of the last `refresh(include_files=True)` (or `download_files`); [] before that."""
-        return list(self._document.get("files") or [])
-
-    @property
-    def done(self) -> bool:
-        return self.status in common.TERMINAL
-
-    @property
-    def token(self) -> str:
-        return common.make_token(self._client.base_url, self.id)
-
-    def _status_path(self) -> str:
-        return f"/v1/download/status/{self.id}"
 
     def _fetch(self, include_files: bool = False) -> dict:
         params = {"include": "files"} if include_files else None

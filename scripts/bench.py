@@ -130,6 +130,8 @@ def summary(results: dict) -> str:
     lines = [
         f"status / GetItem              p50 {ratios['status_over_get_item']['p50']}x  "
         f"p99 {ratios['status_over_get_item']['p99']}x",
+        f"status (no URL) / GetItem     p50 {ratios['status_without_url_over_get_item']['p50']}x  "
+        f"p99 {ratios['status_without_url_over_get_item']['p99']}x",
         f"initiate / (PutItem+Send)     p50 {ratios['initiate_over_put_and_send']['p50']}x  "
         f"p99 {ratios['initiate_over_put_and_send']['p99']}x",
         *(

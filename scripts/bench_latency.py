@@ -38,21 +38,29 @@ def _ratio(api: dict, floor: dict) -> dict:
 
 
 def measure(stack: Stack, runs: int) -> dict:
-    """Status and initiate (limiter on) against GetItem and PutItem + SendMessage."""
+    """Status (with a URL signed per read, and without one) and initiate, limiter on, against
+    GetItem and PutItem + SendMessage."""
     env = stack.stack_env()
     dynamodb, sqs = stack.aws("dynamodb"), stack.aws("sqs")
     table, dlq = env["JOBS_TABLE_NAME"], env["DEAD_LETTER_QUEUE_URL"]
     http = requests.Session()
     job_id = http.post(stack.url("/v1/download/initiate"), json={"file_ids": [70000]}, timeout=10).json()["jobId"]
     wait_terminal(stack, job_id)
+    # A job with nothing to bundle: its status carries no URL to sign, as a running job's does not.
+    plain_id = http.post(stack.url("/v1/download/initiate"), json={"file_ids": [10001]}, timeout=10).json()["jobId"]
+    wait_terminal(stack, plain_id)
     job_key = {"pk": {"S": f"JOB#{job_id}"}, "sk": {"S": "JOB"}}
     status_path = stack.url(f"/v1/download/status/{job_id}")
+    plain_path = stack.url(f"/v1/download/status/{plain_id}")
 
     def get_item() -> None:
         dynamodb.get_item(TableName=table, Key=job_key, ConsistentRead=True)
 
     def status() -> None:
         assert http.get(status_path, timeout=10).status_code == 200
+
+    def status_without_url() -> None:
+        assert http.get(plain_path, timeout=10).status_code == 200
 
     def put_and_send() -> None:
         scratch = f"BENCH#{uuid.uuid4()}"
@@ -68,23 +76,29 @@ def measure(stack: Stack, runs: int) -> dict:
         assert response.status_code == 202, response.text
 
     for _ in range(10):  # warm connections and caches on both sides
-        get_item(), status(), put_and_send(), initiate()
-    raw_get, api_status, raw_put_send, api_initiate = [], [], [], []
+        get_item(), status(), status_without_url(), put_and_send(), initiate()
+    raw_get, api_status, api_plain, raw_put_send, api_initiate = [], [], [], [], []
     for _ in range(runs):
         raw_get.append(_timed(get_item))
         api_status.append(_timed(status))
+        api_plain.append(_timed(status_without_url))
     for _ in range(runs):
         raw_put_send.append(_timed(put_and_send))
         api_initiate.append(_timed(initiate))
     sqs.purge_queue(QueueUrl=dlq)
     floors = {"get_item": _summary(raw_get), "put_item_plus_send_message": _summary(raw_put_send)}
-    api = {"status": _summary(api_status), "initiate": _summary(api_initiate)}
+    api = {
+        "status": _summary(api_status),
+        "status_without_url": _summary(api_plain),
+        "initiate": _summary(api_initiate),
+    }
     return {
         "runs": runs,
         "floors": floors,
         "api": api,
         "ratios": {
             "status_over_get_item": _ratio(api["status"], floors["get_item"]),
+            "status_without_url_over_get_item": _ratio(api["status_without_url"], floors["get_item"]),
             "initiate_over_put_and_send": _ratio(api["initiate"], floors["put_item_plus_send_message"]),
         },
     }

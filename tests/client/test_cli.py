@@ -150,9 +150,9 @@ def test_ctrl_c_leaves_the_job_running_and_prints_the_resume_command(api, tmp_pa
     assert fields(resumed.stdout)["sha256"] == hashlib.sha256((tmp_path / "out.zip").read_bytes()).hexdigest()
 
 
-def test_jobs_against_a_server_without_a_list_exits_1(api, tmp_path):
+def test_jobs_against_a_server_without_api_keys_exits_2_saying_why(api, tmp_path):
     done = run(api, "jobs", cwd=tmp_path)
-    assert done.returncode == 1 and "does not list jobs" in done.stderr
+    assert done.returncode == 2 and "without API keys" in done.stderr
 
 
 def test_jobs_lists_pages_with_the_api_key(api, api_proxy, tmp_path):

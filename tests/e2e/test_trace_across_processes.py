@@ -60,8 +60,13 @@ def test_initiate_fan_out_each_file_and_the_bundle_are_one_trace(traced_stack):
             if d.get("type") != "subsegment" and (d.get("annotations") or {}).get("jobId") == job_id
         ]
 
+    # Each file with no successor in the job's window asks for the bundle; the one holding the claim builds it.
     [bundle] = wait_until(
-        lambda: [d for d in job_segments() if d["name"] == "delineate-bundle"],  # sent as it ends
+        lambda: [
+            d
+            for d in job_segments()
+            if d["name"] == "delineate-bundle" and "s3 CompleteMultipartUpload" in calls(d)  # sent as it ends
+        ],
         timeout=15,
         interval=0.1,
         what=f"the bundle segment of {job_id}",
@@ -70,7 +75,7 @@ def test_initiate_fan_out_each_file_and_the_bundle_are_one_trace(traced_stack):
     trace = segments_of(listener.documents, trace_id)
     [api] = [segment for segment in trace if "parent_id" not in segment]
     worker = [segment for segment in trace if segment is not api and segment.get("type") != "subsegment"]
-    by_name = sorted((segment["name"], (segment.get("annotations") or {}).get("fileId")) for segment in worker)
+    by_name = sorted({(segment["name"], (segment.get("annotations") or {}).get("fileId")) for segment in worker})
     known = set().union(*(entity_ids(segment) for segment in trace))
 
     assert api["name"] == "delineate-api" and "dynamodb PutItem" in calls(api) and "sqs SendMessage" in calls(api)

@@ -46,7 +46,7 @@ class Seen:
 @dataclass
 class Rule:
     match: Callable[[Seen], bool]
-    fault: str  # respond | drop_before_answer | cut_after | corrupt | patch_json | long_poll
+    fault: str  # respond | drop_before_answer | cut_after | corrupt | patch_json | long_poll | no_long_poll
     times: int = 1
     status: int = 503
     headers: dict[str, str] = field(default_factory=dict)
@@ -159,6 +159,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._drop()
         if rule and rule.fault == "cut_after":
             return self._cut(status, out_headers, data, rule.cut_after)
+        if rule and rule.fault == "no_long_poll":  # as a server without ETags or Prefer: wait answers
+            out_headers = [(k, v) for k, v in out_headers if k.lower() not in ("etag", "preference-applied")]
         data = _altered(rule, data)
         if not (rule and rule.fault == "corrupt"):
             data, out_headers = self.proxy._rewritten(data, out_headers)

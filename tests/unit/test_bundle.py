@@ -99,7 +99,7 @@ def test_writer_uploads_full_parts_as_they_fill_and_the_rest_on_complete(deploye
     for start in range(0, len(payload), READ_CHUNK):
         writer.write(payload[start : start + READ_CHUNK])
     parts_before_complete = len(writer._parts)
-    size = writer.complete()
+    size = writer.complete().size
 
     assert parts_before_complete == 2
     assert size == len(payload) == writer.tell()

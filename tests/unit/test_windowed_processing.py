@@ -174,7 +174,7 @@ def test_a_job_cancelled_mid_window_releases_no_more_files(deployed, consumer):
 
     document = deployed.status(job_id)
     assert (document["status"], document["completedFiles"]) == ("cancelled", 1)
-    assert queue_depth(deployed.queue_url) == 0
+    assert queue_depth(deployed.sqs, deployed.queue_url) == 0
     assert consumer.bundle_builds == 0
 
 

@@ -196,6 +196,7 @@ def test_include_names_the_unsupported_value():
 
 def test_callback_url_is_optional_and_passed_on_as_given():
     assert initiate({"file_ids": [70000]}).callback_url is None
+    assert initiate({"file_ids": [70000], "callbackUrl": None}).callback_url is None  # null, as the document allows
     assert (
         initiate({"file_ids": [70000], "callbackUrl": "https://example.com/h"}).callback_url == "https://example.com/h"
     )

@@ -30,7 +30,7 @@ PORT="${LOCALSTACK_PORT:-4566}"
 HEALTH_URL="http://127.0.0.1:$PORT/_localstack/health"
 # kms: the table's SSESpecification makes LocalStack's DynamoDB create a KMS
 # key; without kms CreateTable fails half-way and the stack never completes.
-SERVICES="s3,sqs,dynamodb,cloudformation,kms"
+SERVICES="s3,sqs,dynamodb,cloudformation,kms,cloudwatch"
 START_TIMEOUT="${LOCALSTACK_START_TIMEOUT:-90}"
 STOP_TIMEOUT="${LOCALSTACK_STOP_TIMEOUT:-20}"
 

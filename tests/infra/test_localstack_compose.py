@@ -21,7 +21,14 @@ COMPOSE_FILE = ROOT / "docker-compose.localstack.yml"
 TEMPLATE = ROOT / "infra" / "template.yaml"
 HOOK = ROOT / "infra" / "localstack" / "ready.d" / "10-deploy-infra.sh"
 READY_D = PurePosixPath("/etc/localstack/init/ready.d")
-NEEDED_SERVICES = {"s3", "sqs", "dynamodb", "cloudformation"}
+NEEDED_SERVICES = {"cloudformation"}  # deploys the template; the rest follow from its resource types
+HOST_MODE_RUNNER = ROOT / "scripts" / "localstack.sh"
+
+
+def services_the_template_needs() -> set[str]:
+    """AWS::DynamoDB::Table -> dynamodb, AWS::CloudWatch::Alarm -> cloudwatch, ..."""
+    text = TEMPLATE.read_text()
+    return {kind.split("::")[1].lower() for kind in re.findall(r"Type: (AWS::\w+::\w+)", text)}
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +77,7 @@ def test_gateway_is_published_on_loopback_only(localstack):
 
 def test_services_include_everything_the_template_needs(localstack):
     services = set(_environment(localstack)["SERVICES"].split(","))
-    assert NEEDED_SERVICES <= services
+    assert NEEDED_SERVICES | services_the_template_needs() <= services
     # The table's SSESpecification makes LocalStack create a KMS key.
     assert "kms" in services
 
@@ -127,3 +134,8 @@ def test_init_hook_deploys_the_same_template_with_cloudformation_deploy(localsta
 
 def test_stack_name_is_taken_from_the_environment_with_the_documented_default(localstack):
     assert _environment(localstack)["DELINEATE_STACK_NAME"] == "${DELINEATE_STACK_NAME:-delineate}"
+
+
+def test_host_mode_starts_the_same_services_as_compose(localstack):
+    [line] = [line for line in HOST_MODE_RUNNER.read_text().splitlines() if line.startswith("SERVICES=")]
+    assert set(line.split("=", 1)[1].strip('"').split(",")) == set(_environment(localstack)["SERVICES"].split(","))

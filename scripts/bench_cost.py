@@ -151,3 +151,24 @@ def _value_bytes(value: dict) -> int:
     if kind in ("SS", "NS"):
         return sum(_value_bytes({kind[0]: element}) for element in inner)
     return 1  # BOOL, NULL
+
+
+def remodel(results: dict, bundle_mib: float | None = None) -> dict:
+    """The model evaluated on a run's measurements with the current configuration: by `make bench`
+    itself, and again on a finished run after right-sizing memory from it (`python -m scripts.bench_cost
+    build/bench.json`), so the numbers stay the run's own."""
+    calls, memory = results["jobs"]["calls"], results["worker_memory"]
+    return model(
+        files=1000,
+        file_calls={call: n / calls["files"] for call, n in calls["calls_by_kind"].get("file", {}).items()},
+        job_item_kb=memory["job_item_kb_1000_files"],
+        handler_overhead_s=calls["mean_file_handler_s"] - results["jobs"]["delay_s"],
+        bundle_mib=bundle_mib or results["cost_per_1000_file_job"]["assumptions"]["bundle_mib"],
+        bundle_mib_per_s=memory["mib_per_s"],
+    )
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(json.dumps(remodel(json.loads(Path(sys.argv[1]).read_text())), indent=2))

@@ -3,29 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import threading
 import time
-from contextlib import contextmanager
 
 import requests
 
 STATUS, STREAM = "/v1/download/status/{}", "/v1/download/stream/{}"
 TERMINAL = {"completed", "failed", "cancelled"}
-
-
-@contextmanager
-def consumers_paused(stack):
-    """Jobs stay queued while the consumers are stopped: the test alone changes them."""
-    pids = stack.consumer_pids()
-    for pid in pids:
-        os.kill(pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        for pid in pids:
-            os.kill(pid, signal.SIGCONT)
 
 
 def initiate(stack, *file_ids: int) -> str:
@@ -35,7 +19,7 @@ def initiate(stack, *file_ids: int) -> str:
 
 
 def test_a_long_poll_returns_within_a_second_of_the_change(dev_stack):
-    with consumers_paused(dev_stack):
+    with dev_stack.consumers_paused():
         job_id = initiate(dev_stack, 70000)
         current = requests.get(dev_stack.url(STATUS.format(job_id)), timeout=10)
         cancelled_at: list[float] = []
@@ -62,7 +46,7 @@ def test_a_long_poll_returns_within_a_second_of_the_change(dev_stack):
 
 
 def test_a_long_poll_without_a_change_ends_with_304_and_retry_after(dev_stack):
-    with consumers_paused(dev_stack):
+    with dev_stack.consumers_paused():
         job_id = initiate(dev_stack, 70000)
         tag = requests.get(dev_stack.url(STATUS.format(job_id)), timeout=10).headers["ETag"]
         started = time.monotonic()

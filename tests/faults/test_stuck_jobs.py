@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-from contextlib import contextmanager
 
 from chalicelib.local.consumer import LONG_POLL_SECONDS
 from chalicelib.local.samples import SAMPLE_FILE_IDS
@@ -54,18 +53,6 @@ def hold_new_messages(sqs, queue_url: str, seconds: int) -> None:
 HOLD_SECONDS = LONG_POLL_SECONDS + 2
 
 
-@contextmanager
-def consumers_frozen(stack):
-    pids = stack.consumer_pids()
-    for pid in pids:
-        os.kill(pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        for pid in pids:
-            os.kill(pid, signal.SIGCONT)
-
-
 def initiate_held_back(stack, sqs, queue_url: str, file_ids, tally) -> str:
     """Initiates while new messages are delayed HOLD_SECONDS (the delay is fixed per message at send time)."""
     hold_new_messages(sqs, queue_url, HOLD_SECONDS)
@@ -101,7 +88,7 @@ def test_queued_job_whose_message_was_lost_is_resumed_and_completes(fault_stack,
     sqs, queue = stack.aws("sqs"), env["WORK_QUEUE_URL"]
     file_ids = list(SMALL_SAMPLES[:3]) + [70001]
 
-    with consumers_frozen(stack):
+    with stack.consumers_paused():
         job_id = initiate_held_back(stack, sqs, queue, file_ids, tally)
         wait_for(lambda: steal(sqs, queue, job_id), timeout=HOLD_SECONDS + 5, what="the job message to steal")
     lost_at = time.monotonic()
@@ -158,7 +145,7 @@ def test_job_whose_work_keeps_vanishing_is_failed_after_max_resumes(fault_stack,
     sqs, queue = stack.aws("sqs"), env["WORK_QUEUE_URL"]
 
     bound = (MAX_RESUMES + 1) * DETECTION_BOUND + HOLD_SECONDS + 5
-    with consumers_frozen(stack):
+    with stack.consumers_paused():
         job_id = initiate_held_back(stack, sqs, queue, [SMALL_SAMPLES[0]], tally)
         lost_at = time.monotonic()
         record.jobs = 1

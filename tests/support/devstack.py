@@ -7,8 +7,10 @@ import signal
 import subprocess
 import sys
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import requests
 
@@ -104,6 +106,18 @@ class DevStack:
 
     def consumer_pids(self) -> list[int]:
         return self.pids_running("chalicelib.local.consumer")
+
+    @contextmanager
+    def consumers_paused(self) -> Iterator[None]:
+        """SIGSTOP every consumer for the block: messages wait, held ones outlive their visibility."""
+        pids = self.consumer_pids()
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
 
     def emulator_pid(self) -> int:
         (pid,) = self.pids_running("chalicelib.local.emulator")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 import pytest
 
 from chalicelib.webhook_sender import DeliveryOutcome, WebhookSender
@@ -11,22 +9,11 @@ from chalicelib.webhooks import (
     EVENT_ID_HEADER,
     SIGNATURE_HEADER,
     RetrySchedule,
-    WebhookEvent,
-    build_event,
     verify_signature,
 )
 from tests.support.receiver import WebhookReceiver, closed_port
 from tests.support.tls import make_tls
-
-SECRET = "whsec_test_0123456789"
-JOB_ID = "7d0c8f64-3c1e-4c55-9d0e-2b8f1f6c9a11"
-FINISHED = datetime(2025, 3, 4, 5, 6, 7, tzinfo=timezone.utc)
-DOCUMENT = {"jobId": JOB_ID, "status": "completed", "progress": {"total": 2, "done": 2}}
-NOW = 1_741_064_767
-
-
-def event(status: str = "completed") -> WebhookEvent:
-    return build_event(JOB_ID, status, {**DOCUMENT, "status": status}, FINISHED)
+from tests.unit.test_webhooks import NOW, SECRET, event  # one event for both halves of the webhook tests
 
 
 def to(address: str):

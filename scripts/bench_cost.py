@@ -148,6 +148,8 @@ def _value_bytes(value: dict) -> int:
         return 3 + sum(1 + _value_bytes(element) for element in inner)
     if kind == "M":
         return 3 + sum(1 + len(name.encode()) + _value_bytes(element) for name, element in inner.items())
+    if kind == "B":
+        return len(inner)
     if kind in ("SS", "NS"):
         return sum(_value_bytes({kind[0]: element}) for element in inner)
     return 1  # BOOL, NULL

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -13,9 +14,12 @@ from chalicelib.job_items import (
     file_result_from_item,
     job_from_item,
     new_job_item,
+    pack_file_ids,
     transition_update,
+    unpack_file_ids,
 )
 from chalicelib.models import FileResult, FileStatus, InitiateRequest, JobStatus
+from chalicelib.validation import MAX_FILE_ID, MIN_FILE_ID
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 JOB_ID = "3f0c2f7e-1111-4111-8111-111111111111"
@@ -33,6 +37,40 @@ def test_a_new_job_item_reads_back_as_a_queued_job_in_the_active_index():
         T0 + timedelta(days=1),
     )
     assert item["active"] == ACTIVE and item["ttl"] == int((T0 + timedelta(days=1)).timestamp())
+
+
+@pytest.mark.parametrize(
+    "file_ids",
+    [
+        (70000,),
+        tuple(range(70000, 71000)),
+        (MAX_FILE_ID, MIN_FILE_ID, MAX_FILE_ID - 1, 70000),  # order kept, deltas of both signs
+        tuple(random.Random(7).sample(range(MIN_FILE_ID, MAX_FILE_ID + 1), 1000)),
+    ],
+)
+def test_file_ids_pack_and_unpack_in_order(file_ids):
+    assert unpack_file_ids(pack_file_ids(file_ids)) == file_ids
+
+
+def test_a_thousand_packed_file_ids_keep_a_status_read_within_one_read_unit():
+    consecutive = pack_file_ids(range(70000, 71000))
+    scattered = pack_file_ids(random.Random(7).sample(range(MIN_FILE_ID, MAX_FILE_ID + 1), 1000))
+
+    assert len(consecutive) < 100
+    assert len(scattered) < 3900  # of the 4 KB a strongly consistent read unit covers
+
+
+def test_a_job_written_before_the_packing_still_reads():
+    item = new_job_item(JOB_ID, InitiateRequest((70000, 70003)), T0, T0)
+    del item["fileIdsPacked"]
+    item["fileIds"] = [Decimal(70000), Decimal(70003)]
+
+    assert job_from_item(item).file_ids == (70000, 70003)
+
+
+def test_an_unknown_packing_is_refused_rather_than_misread():
+    with pytest.raises(ValueError):
+        unpack_file_ids(b"\x02" + pack_file_ids((70000,))[1:])
 
 
 def test_numbers_come_back_from_dynamodb_decimals_as_ints():

@@ -165,7 +165,8 @@ class DownloadService:
         return documents.status_document(job, None)
 
     def _current_url(self, job: Job) -> str | None:
-        """Signed on every read (a local signature, no AWS call), with the API's own credentials."""
+        """Signed at read time (a local signature, no AWS call) with the API's own credentials;
+        Storage.presign reuses a signature for at most a minute."""
         if job.status is not JobStatus.COMPLETED or not job.result_key:
             return None
         return documents.sign_bundle(self._storage, self._settings, job.job_id, job.result_key)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+import threading
+import time
+from collections import OrderedDict
+from typing import Any, Callable, Iterable
 
 from botocore.exceptions import ClientError
 
@@ -14,6 +17,9 @@ _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 _ARCHIVED = frozenset({"GLACIER", "DEEP_ARCHIVE"})
 _RESTORED = 'ongoing-request="false"'
 _HEALTH_PREFIX = "downloads/"  # models.source_key's prefix
+# A signed URL is reused this long, so one served has at least its expiry minus this left.
+PRESIGN_REUSE_SECONDS = 60
+_PRESIGN_MEMO_SIZE = 1024
 
 
 class SourceUnreadable(RuntimeError):
@@ -26,9 +32,12 @@ class SourceUnreadable(RuntimeError):
 
 
 class Storage:
-    def __init__(self, s3: Any, bucket: str) -> None:
+    def __init__(self, s3: Any, bucket: str, clock: Callable[[], float] = time.monotonic) -> None:
         self._s3 = s3
         self.bucket = bucket
+        self._clock = clock
+        self._signed: OrderedDict[tuple[str, int, str | None], tuple[float, str]] = OrderedDict()
+        self._signed_lock = threading.Lock()
 
     def _head(self, key: str) -> dict | None:
         """HeadObject's answer, or None when the object does not exist."""
@@ -55,11 +64,25 @@ class Storage:
         return int(head["ContentLength"])
 
     def presign(self, key: str, expires_in: int, filename: str | None = None) -> str:
-        """A GET URL. Signing is local (no AWS call), so the read path can mint freely."""
+        """A GET URL, signed locally (no AWS call). A client polling a finished job asks for the
+        same URL every second; re-signing it each time is CPU on every status read, so a URL is
+        reused for up to PRESIGN_REUSE_SECONDS (at most a tenth of its life) in this process."""
+        memo_key = (key, expires_in, filename)
+        now = self._clock()
+        with self._signed_lock:
+            signed = self._signed.get(memo_key)
+        if signed is not None and now - signed[0] < min(PRESIGN_REUSE_SECONDS, expires_in / 10):
+            return signed[1]
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
         if filename:
             params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
-        return self._s3.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
+        url = self._s3.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
+        with self._signed_lock:
+            self._signed[memo_key] = (now, url)
+            self._signed.move_to_end(memo_key)
+            while len(self._signed) > _PRESIGN_MEMO_SIZE:
+                self._signed.popitem(last=False)
+        return url
 
     def write_bundle(self, key: str, members: Iterable[tuple[str, str, int]]) -> Bundle:
         return write_zip_bundle(self._s3, self.bucket, key, members)

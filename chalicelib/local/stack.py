@@ -86,6 +86,9 @@ def _base_env() -> dict[str, str]:
         env.pop(name, None)
     env.update(EMULATOR_CREDENTIALS)
     env.setdefault("AWS_XRAY_CONTEXT_MISSING", "IGNORE_ERROR")
+    # With no daemon to receive them, segments are work on every request for nothing:
+    # tracing is on when AWS_XRAY_DAEMON_ADDRESS names one (or when asked for outright).
+    env.setdefault("AWS_XRAY_SDK_ENABLED", "true" if env.get("AWS_XRAY_DAEMON_ADDRESS") else "false")
     env.setdefault("DOWNLOAD_DELAY_MIN_MS", "10000")
     env.setdefault("DOWNLOAD_DELAY_MAX_MS", "200000")
     settings = Settings.from_env(env)

@@ -62,3 +62,15 @@ def test_dev_stack_keeps_a_given_secret_and_lets_callbacks_reach_loopback_quickl
     assert env["CALLBACK_SIGNING_SECRET"] == "whsec_mine"
     assert env["CALLBACK_ALLOW_PRIVATE"] == "true"
     assert env["CALLBACK_RETRY_BASE_SECONDS"] == "1"
+
+
+def test_tracing_is_on_only_when_a_daemon_receives_it(monkeypatch):
+    monkeypatch.delenv("AWS_XRAY_SDK_ENABLED", raising=False)
+    monkeypatch.delenv("AWS_XRAY_DAEMON_ADDRESS", raising=False)
+    assert stack._base_env()["AWS_XRAY_SDK_ENABLED"] == "false"
+
+    monkeypatch.setenv("AWS_XRAY_DAEMON_ADDRESS", "127.0.0.1:2000")
+    assert stack._base_env()["AWS_XRAY_SDK_ENABLED"] == "true"
+
+    monkeypatch.setenv("AWS_XRAY_SDK_ENABLED", "false")
+    assert stack._base_env()["AWS_XRAY_SDK_ENABLED"] == "false"

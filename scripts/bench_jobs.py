@@ -8,7 +8,9 @@ import time
 
 import requests
 
+from chalicelib.polling import wait_until
 from scripts.bench_support import Stack, wait_terminal
+from tests.support.aws import queue_depth
 
 
 def start_job(stack: Stack, file_ids: list[int]) -> str:
@@ -36,13 +38,14 @@ def wall_times(stack: Stack, sizes: list[int], consumers: int, delay_s: float) -
 
 
 class ProgressRecorder(threading.Thread):
-    """Samples each job's completed files every 100 ms, for the timeline plot."""
+    """Samples each job every 100 ms: completed files for the timeline plot, and when it left `queued`."""
 
     def __init__(self, stack: Stack, jobs: dict[str, str]) -> None:
         super().__init__(daemon=True)
         self.stack, self.jobs = stack, jobs
         self.started = time.monotonic()
         self.points: dict[str, list[tuple[float, int]]] = {name: [] for name in jobs}
+        self.left_queue: dict[str, float] = {}
         self.done = threading.Event()
 
     def run(self) -> None:
@@ -50,11 +53,22 @@ class ProgressRecorder(threading.Thread):
             while not self.done.wait(0.1):
                 for name, job_id in self.jobs.items():
                     document = http.get(self.stack.url(f"/v1/download/status/{job_id}"), timeout=10).json()
-                    self.points[name].append((round(time.monotonic() - self.started, 2), document["completedFiles"]))
+                    moment = round(time.monotonic() - self.started, 2)
+                    self.points[name].append((moment, document["completedFiles"]))
+                    if document["status"] != "queued":
+                        self.left_queue.setdefault(name, moment)
+
+
+def _timed_job(stack: Stack, files: list[int]) -> float:
+    started = time.monotonic()
+    document = wait_terminal(stack, start_job(stack, files), timeout=600)
+    assert document["status"] == "completed", document
+    return time.monotonic() - started
 
 
 def small_behind_big(stack: Stack, big_files: int, delay_s: float) -> dict:
-    """A 2-file job submitted one second after a big one: its wall time over one file's delay."""
+    """A 2-file job submitted one second after a big one: when it started and its wall time, over
+    one file's delay, and its wall time over the same job's on the stack once the big one is gone."""
     big = start_job(stack, file_ids(big_files, offset=1000))
     submitted_big = time.monotonic()
     time.sleep(1.0)  # the scenario itself, not a synchronisation: the small job arrives a second later
@@ -67,14 +81,22 @@ def small_behind_big(stack: Stack, big_files: int, delay_s: float) -> dict:
     wall = time.monotonic() - started
     recorder.done.set()
     recorder.join(timeout=5)
-    requests.delete(stack.url(f"/v1/download/{big}"), timeout=10)
     assert document["status"] == "completed", document
+    requests.delete(stack.url(f"/v1/download/{big}"), timeout=10)
+    sqs, work_queue = stack.aws("sqs"), stack.stack_env()["WORK_QUEUE_URL"]
+    wait_until(lambda: queue_depth(sqs, work_queue) == 0, timeout=60, what="the cancelled job's last files")
+    alone = sorted(_timed_job(stack, file_ids(2)) for _ in range(3))[1]
+    start_delay = recorder.left_queue["small"] - (started - submitted_big)
     return {
         "big_job_files": big_files,
         "small_job_files": 2,
         "delay_s": delay_s,
         "small_wall_s": round(wall, 3),
         "small_wall_over_delay": round(wall / delay_s, 2),
+        "small_started_s": round(start_delay, 2),
+        "small_started_over_delay": round(start_delay / delay_s, 2),
+        "small_alone_wall_s": round(alone, 3),
+        "small_wall_over_alone": round(wall / alone, 2),
         "timeline": recorder.points,
     }
 

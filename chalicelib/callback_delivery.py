@@ -16,15 +16,13 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from chalicelib import documents
 from chalicelib.callback_urls import CallbackUrlRefused, check_callback_url
 from chalicelib.callbacks import CallbackStore
 from chalicelib.config import Settings
 from chalicelib.errors import ValidationError
 from chalicelib.job_sweeps import SweepingJobStore
-from chalicelib.jobs import JobStore
+from chalicelib.jobs import SETTLING_ERRORS, JobStore
 from chalicelib.models import CallbackStatus, Job, JobStatus, utc_now
 from chalicelib.queue import MessageKind, WorkMessage, WorkQueue
 from chalicelib.storage import Storage
@@ -74,30 +72,32 @@ class Webhooks:
         self._sender: WebhookSender | None = None
         self._clock = clock
 
-    def job_ended(self, job_id: str) -> bool:
-        """Prepares the ended job's webhook and sends attempt 1; False when there is none to start.
+    def job_ended(self, job: Job) -> bool:
+        """Settles the ended job (job_endings.py), starting its webhook when it has a callbackUrl:
+        the event is stored in the settling write and attempt 1 is sent. False when it was settled already.
 
-        Called right after the write that ended the job, and by readers that
-        find an ended job whose webhook was never prepared (the writer died in
-        between). Preparing is conditional, so only one caller sends attempt 1.
+        Called right after the write that ended the job, by the sweeper for a job
+        whose ender died first, and by a status read that finds a webhook never
+        started. The settling write is conditional, so only one caller sends attempt 1.
         """
-        job = self._jobs.get(job_id)
-        if job is None or not job.status.terminal or job.callback_url is None or job.callback is not None:
+        if not job.status.terminal:
             return False
+        if job.callback_url is None:
+            return self._jobs.settle(job)
         event = build_event(
             job.job_id, job.status.value, event_data(job, self._storage, self._settings), job.updated_at
         )
-        if not self._store.prepare(job_id, event.body):
+        if not self._jobs.settle(job, event.body):
             return False
         # If this send is lost the sweeper finds the webhook pending and overdue, and sends it.
-        self._queue.send(WorkMessage(MessageKind.CALLBACK, job_id, attempt=1))
-        log.info("webhook started", extra={"jobId": job_id, "eventId": event.id, "type": event.type})
+        self._queue.send(WorkMessage(MessageKind.CALLBACK, job.job_id, attempt=1))
+        log.info("webhook started", extra={"jobId": job.job_id, "eventId": event.id, "type": event.type})
         return True
 
     def start_if_missed(self, job: Job) -> Job:
         """For a status read: an ended job whose webhook was never started (its writer died) starts it now."""
         if job.status.terminal and job.callback_url is not None and job.callback is None:
-            if self.job_ended(job.job_id):
+            if self.job_ended(job):
                 return self._jobs.get(job.job_id) or job
         return job
 
@@ -147,36 +147,25 @@ class Webhooks:
 
 
 class JobStoreWithWebhooks(JobStore):
-    """A JobStore that starts an ended job's webhook right after the write that ended it.
+    """A JobStore that settles an ended job with its webhook right after the write that ended it.
 
-    The hook sits on the three terminal writes, whoever makes them (worker,
-    sweeper, the API's cancel), so no caller has to remember it. A failure to
-    start the webhook never undoes or fails the job's own transition: the
-    next status read starts it instead (Webhooks.start_if_missed).
+    The hook sits under every terminal write, whoever makes it (worker,
+    sweeper, the API's cancel), so no caller has to remember it. A failure
+    never undoes or fails the job's own transition: the job stays in `ending`,
+    and the sweeper (or the next status read) settles it.
     """
 
     webhooks: Webhooks | None = None
 
-    def complete(self, job_id: str, *args: Any, **kwargs: Any) -> bool:
-        return self._ended(job_id, super().complete(job_id, *args, **kwargs))
-
-    def fail(self, job_id: str, *args: Any, **kwargs: Any) -> bool:
-        return self._ended(job_id, super().fail(job_id, *args, **kwargs))
-
-    def cancel(self, job_id: str, *args: Any, **kwargs: Any) -> bool:
-        return self._ended(job_id, super().cancel(job_id, *args, **kwargs))
-
-    def _ended(self, job_id: str, ended: bool) -> bool:
-        if ended and self.webhooks is not None:
-            try:
-                self.webhooks.job_ended(job_id)
-            except (BotoCoreError, ClientError):  # the job ended; the next status read starts its webhook
-                log.exception("could not start the webhook", extra={"jobId": job_id})
-        return ended
+    def _after_end(self, job: Job) -> None:
+        if self.webhooks is None:
+            super()._after_end(job)
+            return
+        try:
+            self.webhooks.job_ended(job)
+        except SETTLING_ERRORS:
+            log.exception("could not settle an ended job", extra={"jobId": job.job_id})
 
 
 class SweepingJobStoreWithWebhooks(SweepingJobStore, JobStoreWithWebhooks):
-    """The sweeper's store: a stalled or expired job it fails starts its webhook like any other ending."""
-
-    def fail_unchanged(self, job: Job, reason: str) -> bool:
-        return self._ended(job.job_id, super().fail_unchanged(job, reason))
+    """The sweeper's store: a stalled or expired job it fails is settled like any other ending."""

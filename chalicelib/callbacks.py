@@ -1,4 +1,4 @@
-"""Webhook state on the job item: prepared once when the job ends, each attempt claimed once.
+"""Webhook state on the job item: made pending once when the job ends (job_endings.py), each attempt claimed once.
 
 Attributes beside the job's own (job_items.callback_from_item reads them):
   callbackUrl          set at initiate; the job wants a webhook
@@ -10,8 +10,8 @@ Attributes beside the job's own (job_items.callback_from_item reads them):
   callbackDeliveredAt  when a receiver answered 2xx
 
 While a callback is pending the item is listed in the sparse active-jobs index
-under its own partition (active = "callbacks"), which the terminal write had
-just removed; the sweeper queries that partition to re-send a lost message.
+under its own partition (active = "callbacks"), where settling the ended job
+put it; the sweeper queries that partition to re-send a lost message.
 
 Every write is conditional on the attempt count, so SQS redelivering a message,
 two consumers racing on one, or the sweeper re-sending a late one can never
@@ -29,7 +29,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.aws import error_code
 from chalicelib.job_items import ACTIVE_INDEX, as_int, job_key
-from chalicelib.models import TERMINAL, CallbackStatus, iso, utc_now
+from chalicelib.models import CallbackStatus, iso, utc_now
 
 CALLBACKS_PENDING = "callbacks"  # the active-jobs partition of ended jobs whose webhook is pending
 EVENT_ATTRIBUTES = ("callbackEvent", "callbackNextAt")  # dropped once the webhook is settled
@@ -69,31 +69,6 @@ class CallbackStore:
                 return None
             raise
         return result.get("Attributes", {})
-
-    def prepare(self, job_id: str, event_body: bytes) -> bool:
-        """Pending, with attempt 1 due now: only for an ended job that asked for a webhook, and only once."""
-        terminal = sorted(status.value for status in TERMINAL)
-        item = self._update(
-            job_id,
-            UpdateExpression=(
-                "SET callbackStatus = :pending, callbackAttempts = :zero, callbackEvent = :event, "
-                "callbackNextAt = :now, active = :partition"
-            ),
-            ConditionExpression=(
-                "attribute_exists(callbackUrl) AND attribute_not_exists(callbackStatus) "
-                f"AND #status IN ({', '.join(f':t{i}' for i in range(len(terminal)))})"
-            ),
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={
-                ":pending": CallbackStatus.PENDING.value,
-                ":zero": 0,
-                ":event": event_body.decode("ascii"),
-                ":now": int(self._clock().timestamp()),
-                ":partition": CALLBACKS_PENDING,
-                **{f":t{i}": status for i, status in enumerate(terminal)},
-            },
-        )
-        return item is not None
 
     def claim(self, job_id: str, attempt: int) -> ClaimedAttempt | None:
         """Attempt `attempt` for this caller alone (attempts n-1 -> n); None when delivered, settled or taken."""

@@ -34,6 +34,7 @@ JOB_SK = "JOB"
 IDEMPOTENCY_SK = "IDEMPOTENCY"
 ACTIVE_INDEX = "active-jobs"
 ACTIVE = "jobs"  # value of the sparse GSI key while a job is not terminal
+ENDING = "ending"  # ... once it ended, until what follows its end is settled (job_endings.py)
 # Attributes of the bundle claim (jobs.JobStore.claim_bundle), dropped when the job ends.
 CLAIM_ATTRIBUTES = ("bundleClaim", "bundleLeaseUntil")
 
@@ -223,7 +224,7 @@ def transition_update(
 ) -> dict[str, Any]:
     """UpdateItem arguments moving a job to `target`, only from the states models.ALLOWED_FROM
     allows and (unless `before_ttl` is off: the sweeper expiring a job) only before its TTL;
-    a terminal target also leaves the active-jobs index."""
+    a terminal target moves to the index's `ending` partition, which settling it leaves."""
     sources = sorted(status.value for status in ALLOWED_FROM[target])
     values: dict[str, Any] = {
         ":target": target.value,
@@ -237,7 +238,10 @@ def transition_update(
         names[f"#s{index}"] = name
         values[f":s{index}"] = value
         assignments.append(f"#s{index} = :s{index}")
-    remove = list(removes) + (["active"] if target.terminal else [])
+    if target.terminal:
+        assignments.append("active = :ending")
+        values[":ending"] = ENDING
+    remove = list(removes)
     expression = "SET " + ", ".join(assignments)
     if remove:
         expression += " REMOVE " + ", ".join(remove)

@@ -3,14 +3,11 @@
 Active jobs, counted race-free. An owned job is created in one transaction with
 `ADD activeJobs 1` on its owner's counter item, conditioned on the count being
 under the key's --max-active-jobs; two initiates racing for the last slot are
-serialised by DynamoDB, and exactly one of them is refused. The count drops when
-the job's terminal transition succeeds (jobs.JobStore._transition calls
-`release`): a transition happens once, so each job is released once. That
-decrement is a second write after the transition, not part of it (the transition
-would need its owner up front to be one transaction); a process dying between the
-two leaves the count one too high, which errs on refusing, never on admitting
-more than the limit. Counting the owner-jobs index instead could not be made
-atomic with the create.
+serialised by DynamoDB, and exactly one of them is refused. The count drops in
+the one write that settles the ended job (job_endings.py), which happens once per
+job whoever makes it, the process that ended the job or, should it die first, the
+sweeper. Counting the owner-jobs index instead could not be made atomic with the
+create.
 
   pk=OWNER#<key id>  sk=ACTIVE_JOBS   activeJobs   (no `owner`: not in the index)
 
@@ -25,19 +22,15 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import logging
 import uuid
 from datetime import datetime
 from typing import Any, Callable
 
 from boto3.dynamodb.conditions import Attr, Key
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
-from chalicelib.aws import error_code
 from chalicelib.job_items import JOB_SK, as_int, job_from_item
 from chalicelib.models import Job, parse_iso, utc_now
-
-log = logging.getLogger("delineate.jobs")
 
 OWNER_INDEX = "owner-jobs"
 _COUNTER_SK = "ACTIVE_JOBS"
@@ -81,27 +74,18 @@ def refused_at(exc: ClientError, index: int) -> bool:
     return len(reasons) > index and reasons[index].get("Code") == "ConditionalCheckFailed"
 
 
-def release(table: Any, owner: str | None) -> None:
-    """One active job of `owner` ended; never below zero (a repaired or missing counter).
-
-    Called after the transition succeeded: a failure here is logged, not raised,
-    since the caller's transition is done and must not be retried (it would not
-    happen twice, so neither would this); the count stays one too high.
-    """
-    if owner is None:
-        return
-    try:
-        table.update_item(
-            Key=counter_key(owner),
-            UpdateExpression="ADD activeJobs :minus",
-            ConditionExpression="activeJobs > :zero",
-            ExpressionAttributeValues={":minus": -1, ":zero": 0},
-        )
-    except ClientError as exc:
-        reason = "already zero" if error_code(exc) == "ConditionalCheckFailedException" else error_code(exc)
-        log.warning("active job count not released", extra={"owner": owner, "reason": reason})
-    except BotoCoreError as exc:
-        log.warning("active job count not released", extra={"owner": owner, "reason": type(exc).__name__})
+def release_item(table_name: str, owner: str) -> dict[str, Any]:
+    """The transaction item for one active job of `owner` ending; never below zero (a repaired or
+    missing counter), and then job_endings settles without it."""
+    return {
+        "Update": {
+            "TableName": table_name,
+            "Key": counter_key(owner),
+            "UpdateExpression": "ADD activeJobs :minus",
+            "ConditionExpression": "activeJobs > :zero",
+            "ExpressionAttributeValues": {":minus": -1, ":zero": 0},
+        }
+    }
 
 
 def active_jobs(table: Any, owner: str) -> int:

@@ -15,11 +15,11 @@ from datetime import timedelta
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from chalicelib import job_owners
 from chalicelib.job_items import (
     ACTIVE,
     ACTIVE_INDEX,
     CLAIM_ATTRIBUTES,
+    ENDING,
     as_int,
     job_from_item,
     job_key,
@@ -38,10 +38,17 @@ MAX_ENTRIES_PER_SWEEP = 1000
 class SweepingJobStore(JobStore):
     def stalled_job_ids(self, idle_seconds: int, max_entries: int = MAX_ENTRIES_PER_SWEEP) -> list[str]:
         """Jobs not terminal whose last change is older than idle_seconds, oldest first (sparse GSI)."""
+        return self._listed(ACTIVE, idle_seconds, max_entries)
+
+    def unsettled_job_ids(self, grace_seconds: int, max_entries: int = MAX_ENTRIES_PER_SWEEP) -> list[str]:
+        """Jobs that ended over grace_seconds ago and were never settled: their ender died (job_endings.py)."""
+        return self._listed(ENDING, grace_seconds, max_entries)
+
+    def _listed(self, partition: str, idle_seconds: int, max_entries: int) -> list[str]:
         cutoff = iso(self._clock() - timedelta(seconds=idle_seconds))
         query = {
             "IndexName": ACTIVE_INDEX,
-            "KeyConditionExpression": Key("active").eq(ACTIVE) & Key("updatedAt").lt(cutoff),
+            "KeyConditionExpression": Key("active").eq(partition) & Key("updatedAt").lt(cutoff),
             "Limit": PAGE_SIZE,
         }
         job_ids: list[str] = []
@@ -74,8 +81,13 @@ class SweepingJobStore(JobStore):
             result = self._table.update_item(
                 Key=job_key(job.job_id),
                 UpdateExpression="ADD resumes :one SET updatedAt = :now",
-                ConditionExpression="attribute_exists(active) AND updatedAt = :seen",
-                ExpressionAttributeValues={":one": 1, ":now": iso(self._clock()), ":seen": iso(job.updated_at)},
+                ConditionExpression="active = :active AND updatedAt = :seen",
+                ExpressionAttributeValues={
+                    ":one": 1,
+                    ":now": iso(self._clock()),
+                    ":seen": iso(job.updated_at),
+                    ":active": ACTIVE,
+                },
                 ReturnValues="UPDATED_NEW",
             )
         except ClientError as exc:
@@ -98,10 +110,10 @@ class SweepingJobStore(JobStore):
             before_ttl=False,
         )
         try:
-            self._table.update_item(Key=job_key(job.job_id), **update)
+            result = self._table.update_item(Key=job_key(job.job_id), ReturnValues="ALL_NEW", **update)
         except ClientError as exc:
             if _is_conditional_failure(exc):
                 return False
             raise
-        job_owners.release(self._table, job.owner)  # it ended: its owner's active count drops, once
+        self._after_end(job_from_item(result["Attributes"]))
         return True

@@ -7,16 +7,19 @@ that meets another transaction is retried first (transaction_conflicts.py).
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import logging
 import uuid
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
 
 from boto3.dynamodb.conditions import Key
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib import job_owners
+from chalicelib import job_endings, job_owners
 from chalicelib.aws import error_code
+from chalicelib.errors import DependencyUnavailable
 from chalicelib.job_items import (
     CLAIM_ATTRIBUTES,
     as_int,
@@ -37,6 +40,11 @@ from chalicelib.transaction_conflicts import ConflictRetryingTable
 
 def _is_conditional_failure(exc: ClientError) -> bool:
     return error_code(exc) == "ConditionalCheckFailedException"
+
+
+log = logging.getLogger("delineate.jobs")
+# What may stop settling an ended job: AWS errors and persistent contention. The job ended regardless.
+SETTLING_ERRORS = (BotoCoreError, ClientError, DependencyUnavailable)
 
 
 class RecordOutcome(enum.Enum):
@@ -159,8 +167,44 @@ class JobStore:
             if _is_conditional_failure(exc):
                 return False
             raise
-        if target.terminal:  # happens once per job: its owner's active count drops once
-            job_owners.release(self._table, result.get("Attributes", {}).get("owner"))
+        if target.terminal:
+            self._after_end(job_from_item(result["Attributes"]))
+        return True
+
+    def _after_end(self, job: Job) -> None:
+        """Right after the write that ended `job`: settle it. A failure is logged, not raised, since
+        the job did end; it stays in `ending` and the sweeper settles it."""
+        try:
+            self.settle(job)
+        except SETTLING_ERRORS:
+            log.exception("could not settle an ended job", extra={"jobId": job.job_id})
+
+    def settle(self, job: Job, callback_event: bytes | None = None) -> bool:
+        """What follows the end of `job`, once (job_endings.py); False when it was settled already.
+
+        A job with a callbackUrl is settled only with its event, by whoever can build it
+        (callback_delivery.Webhooks); without one it waits in `ending` for them."""
+        if job.callback_url is not None and callback_event is None:
+            return False
+        items = job_endings.settle_items(self._table.name, job, callback_event, self._clock())
+        if len(items) == 1:  # the job item alone: a plain update, at half a transaction's cost
+            update = {name: value for name, value in items[0]["Update"].items() if name != "TableName"}
+            try:
+                self._table.update_item(**update)
+            except ClientError as exc:
+                if _is_conditional_failure(exc):
+                    return False
+                raise
+            return True
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except self._client.exceptions.TransactionCanceledException as exc:
+            if job_owners.refused_at(exc, 0):
+                return False  # someone else settled it
+            if job_owners.refused_at(exc, 1):  # the owner's count is at zero already
+                log.warning("active job count already zero", extra={"owner": job.owner, "jobId": job.job_id})
+                return self.settle(dataclasses.replace(job, owner=None), callback_event)
+            raise
         return True
 
     def start_processing(self, job_id: str, window: int | None = None) -> bool:

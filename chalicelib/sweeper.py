@@ -10,7 +10,9 @@ scheduling.released_pending), or the bundle message; after
 MAX_JOB_RESUMES it is failed, so no job waits forever. A job still active
 past its TTL (JOB_TTL_SECONDS from creation: the longest a job may run) is
 failed at once. Every write is conditioned on the job being as the sweeper
-read it (job_sweeps.py), and one job's error does not stop the sweep.
+read it (job_sweeps.py), and one job's error does not stop the sweep. An
+ended job whose ender died before settling it (its owner's count, its webhook:
+job_endings.py) is settled here.
 """
 
 from __future__ import annotations
@@ -54,12 +56,31 @@ class Sweeper:
                 continue
             if action:
                 outcome[action].append(job_id)
+        settled = self._settle_ended(self._settings.stalled_job_seconds)
+        if settled:  # ended jobs whose ender died before settling them
+            outcome["settled"] = settled
         resent = self._webhooks.resend_overdue(self._settings.stalled_job_seconds) if self._webhooks else []
         if resent:  # pending webhooks whose message was lost, sent again
             outcome["webhooksResent"] = resent
-        if outcome["resumed"] or outcome["failed"]:
+        if outcome["resumed"] or outcome["failed"] or settled:
             log.warning("swept stalled jobs", extra=outcome)
         return outcome
+
+    def _settle_ended(self, grace_seconds: int) -> list[str]:
+        """Ended jobs left in `ending` for longer than a settle takes: settled here (job_endings.py)."""
+        settled = []
+        for job_id in self._store.unsettled_job_ids(grace_seconds):
+            try:
+                job = self._store.get(job_id)
+                if job is None:
+                    continue
+                done = self._webhooks.job_ended(job) if self._webhooks else self._store.settle(job)
+            except Exception:  # one job's trouble must not leave the jobs after it unsettled
+                log.exception("could not settle a job", extra={"jobId": job_id})
+                continue
+            if done:
+                settled.append(job_id)
+        return settled
 
     def revive(self, job_id: str, idle: int) -> str | None:
         job = self._store.read_stalled(job_id, idle)

@@ -10,6 +10,7 @@ import pytest
 
 from chalicelib.job_items import (
     ACTIVE,
+    ENDING,
     file_item,
     file_result_from_item,
     job_from_item,
@@ -91,10 +92,12 @@ def test_a_file_item_round_trips_and_keeps_no_size_when_there_is_none():
 
 
 @pytest.mark.parametrize("target", [JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED])
-def test_a_terminal_transition_leaves_the_active_index(target):
+def test_a_terminal_transition_moves_the_job_to_the_ending_partition_until_it_is_settled(target):
     update = transition_update(target, T0)
 
-    assert update["UpdateExpression"].endswith("REMOVE active")
+    assert "active = :ending" in update["UpdateExpression"]
+    assert update["ExpressionAttributeValues"][":ending"] == ENDING
+    assert "REMOVE" not in update["UpdateExpression"]
 
 
 def test_a_transition_is_guarded_by_its_allowed_sources_and_the_ttl():

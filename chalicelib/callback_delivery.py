@@ -16,7 +16,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
-from chalicelib import documents
+from chalicelib import documents, scheduling
 from chalicelib.callback_urls import CallbackUrlRefused, check_callback_url
 from chalicelib.callbacks import CallbackStore
 from chalicelib.config import Settings
@@ -90,7 +90,7 @@ class Webhooks:
         if not self._jobs.settle(job, event.body):
             return False
         # If this send is lost the sweeper finds the webhook pending and overdue, and sends it.
-        self._queue.send(WorkMessage(MessageKind.CALLBACK, job.job_id, attempt=1))
+        self._queue.send(WorkMessage(MessageKind.CALLBACK, job.job_id, attempt=1, group=scheduling.group(job)))
         log.info("webhook started", extra={"jobId": job.job_id, "eventId": event.id, "type": event.type})
         return True
 
@@ -115,7 +115,9 @@ class Webhooks:
         elif result.outcome is DeliveryOutcome.RETRY:
             delay = result.retry_in_seconds or 0
             self._store.record_retry(job_id, attempt, result.last_error, self._clock() + timedelta(seconds=delay))
-            self._queue.send(WorkMessage(MessageKind.CALLBACK, job_id, attempt=attempt + 1), delay_seconds=delay)
+            group = scheduling.group_for(job_id, claimed.owner)
+            retry = WorkMessage(MessageKind.CALLBACK, job_id, attempt=attempt + 1, group=group)
+            self._queue.send(retry, delay_seconds=delay)
             fields.update(retryInSeconds=delay, error=result.last_error)
         else:
             self._store.settle(job_id, attempt, CallbackStatus.FAILED, result.last_error)
@@ -133,7 +135,8 @@ class Webhooks:
                 )
                 continue
             if self._store.postpone(overdue.job_id, overdue.attempts):
-                message = WorkMessage(MessageKind.CALLBACK, overdue.job_id, attempt=overdue.attempts + 1)
+                group = scheduling.group_for(overdue.job_id, overdue.owner)
+                message = WorkMessage(MessageKind.CALLBACK, overdue.job_id, attempt=overdue.attempts + 1, group=group)
                 self._queue.send(message)
                 resent.append(overdue.job_id)
         return resent

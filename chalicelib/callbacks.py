@@ -43,12 +43,14 @@ class ClaimedAttempt:
     attempt: int
     url: str
     event_body: bytes
+    owner: str | None = None  # the job's: its messages' group (scheduling.group_for)
 
 
 @dataclass(frozen=True)
 class OverdueCallback:
     job_id: str
     attempts: int  # claimed so far; the next message carries attempts + 1
+    owner: str | None = None
 
 
 def _is_conditional_failure(exc: ClientError) -> bool:
@@ -84,7 +86,8 @@ class CallbackStore:
         )
         if item is None:
             return None
-        return ClaimedAttempt(job_id, attempt, item["callbackUrl"], str(item["callbackEvent"]).encode("ascii"))
+        event_body = str(item["callbackEvent"]).encode("ascii")
+        return ClaimedAttempt(job_id, attempt, item["callbackUrl"], event_body, item.get("owner"))
 
     def record_retry(self, job_id: str, attempt: int, error: str | None, next_at: datetime) -> bool:
         """Attempt `attempt` failed; the next one is due at `next_at` (the sweeper's yardstick for a lost message)."""
@@ -139,7 +142,7 @@ class CallbackStore:
             if item is None or item.get("callbackStatus") != CallbackStatus.PENDING.value:
                 continue
             if as_int(item.get("callbackNextAt")) < cutoff:
-                found.append(OverdueCallback(item["jobId"], as_int(item.get("callbackAttempts"))))
+                found.append(OverdueCallback(item["jobId"], as_int(item.get("callbackAttempts")), item.get("owner")))
         return found
 
     def postpone(self, job_id: str, attempts: int) -> bool:

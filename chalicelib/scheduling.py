@@ -41,8 +41,12 @@ def group(job: Job) -> str:
 
     On a fair queue SQS serves quiet groups first when one group holds a
     disproportionate share of the messages in flight."""
-    owner = getattr(job, "owner", None)
-    return str(owner) if owner else job.job_id
+    return group_for(job.job_id, job.owner)
+
+
+def group_for(job_id: str, owner: str | None) -> str:
+    """`group` for a caller holding the job's id and owner rather than the job (webhook attempts)."""
+    return owner or job_id
 
 
 def job_message(job: Job) -> WorkMessage:

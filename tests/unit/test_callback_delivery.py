@@ -96,7 +96,7 @@ def receiver():
 def test_ending_a_job_starts_its_webhook_with_attempt_1(hooks, receiver):
     job_id = hooks.ended_job(receiver.url())
 
-    assert hooks.queue.take() == [(WorkMessage(MessageKind.CALLBACK, job_id, attempt=1), 0)]
+    assert hooks.queue.take() == [(WorkMessage(MessageKind.CALLBACK, job_id, attempt=1, group=job_id), 0)]
     assert hooks.status(job_id)["callback"] == {
         "url": receiver.url(),
         "status": "pending",
@@ -147,13 +147,28 @@ def test_a_failed_attempt_sends_a_new_delayed_message_and_the_retry_resends_the_
     receiver.fail_first(1)
 
     assert hooks.webhooks.deliver(job_id, 1) is DeliveryOutcome.RETRY
-    assert hooks.queue.take() == [(WorkMessage(MessageKind.CALLBACK, job_id, attempt=2), 1)]
+    assert hooks.queue.take() == [(WorkMessage(MessageKind.CALLBACK, job_id, attempt=2, group=job_id), 1)]
     assert hooks.status(job_id)["callback"]["lastError"] == "HTTP 500"
     assert hooks.webhooks.deliver(job_id, 2) is DeliveryOutcome.DELIVERED
 
     first, second = receiver.deliveries
     assert first.body == second.body
     assert first.headers[EVENT_ID_HEADER.lower()] == second.headers[EVENT_ID_HEADER.lower()]
+
+
+def test_an_owned_jobs_webhook_messages_share_its_owners_group_first_retry_and_resend(hooks, receiver):
+    owner = "a1a1a1a1a1a1a1a1"
+    job, _ = hooks.store.create(InitiateRequest((70000,), callback_url=receiver.url()), owner)
+    assert hooks.store.cancel(job.job_id)
+    receiver.fail_first(1)
+
+    [(first, _)] = hooks.queue.take()
+    hooks.webhooks.deliver(job.job_id, 1)
+    [(retry, _)] = hooks.queue.take()
+    hooks.webhooks.resend_overdue(grace_seconds=-3600)  # as if the retry's message were lost
+    [(resent, _)] = hooks.queue.take()
+
+    assert [message.group for message in (first, retry, resent)] == [owner, owner, owner]
 
 
 def test_an_attempt_out_of_turn_is_not_claimed(hooks, receiver):
@@ -206,7 +221,7 @@ def test_a_lost_message_is_sent_again_by_the_sweeper_once_overdue(hooks, receive
     resent = hooks.webhooks.resend_overdue(grace_seconds=-1)
 
     assert resent == [job_id]
-    assert hooks.queue.take() == [(WorkMessage(MessageKind.CALLBACK, job_id, attempt=1), 0)]
+    assert hooks.queue.take() == [(WorkMessage(MessageKind.CALLBACK, job_id, attempt=1, group=job_id), 0)]
     assert hooks.webhooks.resend_overdue(grace_seconds=10) == []  # postponed: not re-sent every sweep
 
 
@@ -224,7 +239,7 @@ def test_an_ended_job_whose_writer_died_before_starting_the_webhook_starts_it_on
     service = DownloadService(plain, hooks.queue, Storage(None, "unused"), hooks.settings, webhooks=hooks.webhooks)  # type: ignore[arg-type]
 
     assert service.status(job.job_id)["callback"]["status"] == "pending"
-    assert hooks.queue.take() == [(WorkMessage(MessageKind.CALLBACK, job.job_id, attempt=1), 0)]
+    assert hooks.queue.take() == [(WorkMessage(MessageKind.CALLBACK, job.job_id, attempt=1, group=job.job_id), 0)]
     service.status(job.job_id)
     assert hooks.queue.take() == []
 

@@ -90,7 +90,7 @@ def test_a_webhook_whose_ender_died_is_started_by_the_sweeper_once(deployed, clo
     assert sweeper.sweep()["settled"] == [job_id]
     sweeper.sweep()
 
-    assert sent.sent == [WorkMessage(MessageKind.CALLBACK, job_id, attempt=1)]
+    assert sent.sent == [WorkMessage(MessageKind.CALLBACK, job_id, attempt=1, group=job_id)]
     item = deployed.job_item(job_id)
     assert (item["callbackStatus"], item["active"]) == ("pending", "callbacks")
 

@@ -62,10 +62,21 @@ class CallbackStore:
         self._table = table
         self._clock = clock
 
-    def _update(self, job_id: str, **update: Any) -> dict | None:
-        """The item after the update, or None when its condition did not hold (someone else got there first)."""
+    def _while_at(self, job_id: str, attempts: int, expression: str, values: dict[str, Any]) -> dict | None:
+        """Applies `expression` only while the webhook is pending with `attempts` claimed: the item
+        after it, or None when someone else moved it first (claimed, retried, settled)."""
         try:
-            result = self._table.update_item(Key=job_key(job_id), ReturnValues="ALL_NEW", **update)
+            result = self._table.update_item(
+                Key=job_key(job_id),
+                ReturnValues="ALL_NEW",
+                UpdateExpression=expression,
+                ConditionExpression="callbackStatus = :pending AND callbackAttempts = :attempts",
+                ExpressionAttributeValues={
+                    ":pending": CallbackStatus.PENDING.value,
+                    ":attempts": attempts,
+                    **values,
+                },
+            )
         except ClientError as exc:
             if _is_conditional_failure(exc):
                 return None
@@ -74,16 +85,7 @@ class CallbackStore:
 
     def claim(self, job_id: str, attempt: int) -> ClaimedAttempt | None:
         """Attempt `attempt` for this caller alone (attempts n-1 -> n); None when delivered, settled or taken."""
-        item = self._update(
-            job_id,
-            UpdateExpression="SET callbackAttempts = :attempt",
-            ConditionExpression="callbackStatus = :pending AND callbackAttempts = :previous",
-            ExpressionAttributeValues={
-                ":pending": CallbackStatus.PENDING.value,
-                ":attempt": attempt,
-                ":previous": attempt - 1,
-            },
-        )
+        item = self._while_at(job_id, attempt - 1, "SET callbackAttempts = :attempt", {":attempt": attempt})
         if item is None:
             return None
         event_body = str(item["callbackEvent"]).encode("ascii")
@@ -91,42 +93,22 @@ class CallbackStore:
 
     def record_retry(self, job_id: str, attempt: int, error: str | None, next_at: datetime) -> bool:
         """Attempt `attempt` failed; the next one is due at `next_at` (the sweeper's yardstick for a lost message)."""
-        return (
-            self._update(
-                job_id,
-                UpdateExpression="SET callbackLastError = :error, callbackNextAt = :next",
-                ConditionExpression="callbackStatus = :pending AND callbackAttempts = :attempt",
-                ExpressionAttributeValues={
-                    ":pending": CallbackStatus.PENDING.value,
-                    ":attempt": attempt,
-                    ":error": error or "failed",
-                    ":next": int(next_at.timestamp()),
-                },
-            )
-            is not None
-        )
+        values = {":error": error or "failed", ":next": int(next_at.timestamp())}
+        expression = "SET callbackLastError = :error, callbackNextAt = :next"
+        return self._while_at(job_id, attempt, expression, values) is not None
 
     def settle(self, job_id: str, attempt: int, outcome: CallbackStatus, error: str | None = None) -> bool:
         """Delivered or failed for good: off the sweeper's list, the event body dropped."""
         sets = ["callbackStatus = :outcome"]
-        values: dict[str, Any] = {
-            ":outcome": outcome.value,
-            ":pending": CallbackStatus.PENDING.value,
-            ":attempt": attempt,
-        }
+        values: dict[str, Any] = {":outcome": outcome.value}
         if outcome is CallbackStatus.DELIVERED:
             sets.append("callbackDeliveredAt = :at")
             values[":at"] = iso(self._clock())
         if error is not None:
             sets.append("callbackLastError = :error")
             values[":error"] = error
-        item = self._update(
-            job_id,
-            UpdateExpression=f"SET {', '.join(sets)} REMOVE active, {', '.join(EVENT_ATTRIBUTES)}",
-            ConditionExpression="callbackStatus = :pending AND callbackAttempts = :attempt",
-            ExpressionAttributeValues=values,
-        )
-        return item is not None
+        expression = f"SET {', '.join(sets)} REMOVE active, {', '.join(EVENT_ATTRIBUTES)}"
+        return self._while_at(job_id, attempt, expression, values) is not None
 
     def overdue(self, grace_seconds: int, limit: int = 100) -> list[OverdueCallback]:
         """Pending callbacks whose next attempt was due more than `grace_seconds` ago: its message was lost."""
@@ -147,16 +129,5 @@ class CallbackStore:
 
     def postpone(self, job_id: str, attempts: int) -> bool:
         """Before re-sending: due now, so the next sweep waits a grace period again (if nobody moved on)."""
-        return (
-            self._update(
-                job_id,
-                UpdateExpression="SET callbackNextAt = :now",
-                ConditionExpression="callbackStatus = :pending AND callbackAttempts = :attempts",
-                ExpressionAttributeValues={
-                    ":pending": CallbackStatus.PENDING.value,
-                    ":attempts": attempts,
-                    ":now": int(self._clock().timestamp()),
-                },
-            )
-            is not None
-        )
+        values = {":now": int(self._clock().timestamp())}
+        return self._while_at(job_id, attempts, "SET callbackNextAt = :now", values) is not None

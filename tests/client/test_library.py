@@ -78,6 +78,30 @@ def test_a_download_cut_midway_resumes_with_range(api, storage_proxy, tmp_path):
     assert data == fetches[0].answer  # the whole object, put together from two fetches
 
 
+def test_a_download_interrupted_in_one_process_is_finished_by_the_next_from_its_part_file(api, storage_proxy, tmp_path):
+    target = tmp_path / "bundle.zip"
+
+    def ctrl_c(written: int, size: int | None) -> None:
+        raise KeyboardInterrupt  # after the first chunk is on disk
+
+    with Client(api) as client:
+        job = completed_job(client)
+        with pytest.raises(KeyboardInterrupt):
+            job.download(target, on_progress=ctrl_c)
+        token = job.token
+    [leftover] = tmp_path.glob("bundle.zip.*.part")  # named after the bundle's SHA-256
+    kept = leftover.stat().st_size
+    assert kept > 0
+
+    with Client(api) as later:  # a new process would do the same: it starts from the token
+        result = later.resume(token).download(target)
+
+    last_fetch = [seen for seen in storage_proxy.requests() if is_bundle(seen)][-1]
+    assert last_fetch.header("Range") == f"bytes={kept}-"
+    assert result.sha256 == job.document["sha256"] == hashlib.sha256(target.read_bytes()).hexdigest()
+    assert not list(tmp_path.glob("bundle.zip*.part"))
+
+
 def test_an_expired_url_is_replaced_by_a_fresh_one(api, api_proxy, storage_proxy, tmp_path):
     with Client(api) as client:
         job = completed_job(client)
@@ -107,7 +131,7 @@ def test_checksum_mismatch_raises_and_leaves_no_file(api, api_proxy, storage_pro
         storage_proxy.add(is_bundle, "corrupt")  # same size, one byte flipped
         with pytest.raises(IntegrityError, match="SHA-256"):
             job.download(tmp_path / "bad.zip")
-    assert not (tmp_path / "bad.zip").exists() and not (tmp_path / "bad.zip.part").exists()
+    assert not (tmp_path / "bad.zip").exists() and not list(tmp_path.glob("bad.zip*.part"))
 
 
 def test_size_mismatch_raises_and_leaves_no_file(api, api_proxy, tmp_path):

@@ -229,7 +229,7 @@ async def _fetch(
     """As `_sync._fetch`: `<path>.part`, resumed with Range after a break, a fresh URL after an expired one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     budget = common.DownloadBudget(path.name)
-    with common.PartFile(path) as part:
+    with common.PartFile(path, size, sha256) as part:
         while True:
             try:
                 if await _stream_rest(http, url, part, size, on_progress):

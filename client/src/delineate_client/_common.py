@@ -233,27 +233,43 @@ class DownloadBudget:
         return min(0.2 * 2 ** (self.breaks - 1), 5.0)
 
 
-def part_path(path: Path) -> Path:
-    return path.with_name(path.name + ".part")
+def part_path(path: Path, sha256: str | None = None) -> Path:
+    """`<path>.part`, or `<path>.<first 16 of its SHA-256>.part` when the object's digest is known:
+    a leftover by that name can only be the start of that same object."""
+    tag = f".{sha256.lower()[:16]}" if is_sha256(sha256) else ""
+    return path.with_name(f"{path.name}{tag}.part")
+
+
+def is_sha256(value: str | None) -> bool:
+    return value is not None and len(value) == 64 and all(c in "0123456789abcdefABCDEF" for c in value)
 
 
 class PartFile:
-    """`<path>.part` while a download runs: the bytes so far, their SHA-256, and the Range to ask for next.
+    """`<path>...part` while a download runs: the bytes so far, their SHA-256, and the Range to ask for next.
 
-    Local file work only (the same for both twins). Leaving the `with` by an exception removes the file;
-    after a clean exit `finish` checks it against the announcement and renames it into place.
+    Local file work only (the same for both twins). When the object's SHA-256 is announced, the part
+    file is named after it and outlives an interruption (Ctrl-C, a crash, a refusal): the next download
+    of that object to that path, in any process, hashes what is there and asks only for the rest.
+    Without a digest to name it by, leaving the `with` by an exception removes it. After a clean exit
+    `finish` checks the whole against the announcement and renames it into place.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, size: int | None = None, sha256: str | None = None) -> None:
         self.path = path
-        self.part = part_path(path)
+        self.part = part_path(path, sha256)
+        self.keep = is_sha256(sha256)
         self.written = 0
         self._digest = hashlib.sha256()
         self._out: BinaryIO  # opened by __enter__
+        self._size = size
 
     def __enter__(self) -> PartFile:
         try:
-            self._out = open(self.part, "wb")
+            if self.keep and self._usable_leftover():
+                self._out = open(self.part, "r+b")
+                self._take_leftover()
+            else:
+                self._out = open(self.part, "wb")
         except BaseException:
             discard(self.part)
             raise
@@ -261,8 +277,20 @@ class PartFile:
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         self._out.close()
-        if exc_type is not None:
+        if exc_type is not None and not self.keep:
             discard(self.part)
+
+    def _usable_leftover(self) -> bool:
+        try:
+            length = self.part.stat().st_size
+        except FileNotFoundError:
+            return False
+        return self._size is None or length <= self._size
+
+    def _take_leftover(self) -> None:
+        while chunk := self._out.read(1 << 20):
+            self._digest.update(chunk)
+            self.written += len(chunk)
 
     def range_headers(self) -> dict[str, str]:
         """Asks for the rest of the object once some of it is here."""

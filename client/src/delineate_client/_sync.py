@@ -239,7 +239,7 @@ def _fetch(
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     budget = common.DownloadBudget(path.name)
-    with common.PartFile(path) as part:
+    with common.PartFile(path, size, sha256) as part:
         while True:
             try:
                 if _stream_rest(http, url, part, size, on_progress):

@@ -20,15 +20,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from chalicelib import job_owners
 from chalicelib.callbacks import CALLBACKS_PENDING
 from chalicelib.job_items import ENDING, job_key
-from chalicelib.models import CallbackStatus, Job
+from chalicelib.models import CallbackStatus
 
 
-def settle_items(table_name: str, job: Job, callback_event: bytes | None, now: datetime) -> list[dict[str, Any]]:
-    """The transaction settling `job`: its item leaves `ending` (starting the webhook when
-    `callback_event` is given), and its owner, if any, has one active job fewer."""
+def leave_ending(job_id: str, callback_event: bytes | None, now: datetime) -> dict[str, Any]:
+    """UpdateItem arguments taking the ended job out of `ending`, once; with `callback_event`, its
+    webhook becomes pending (and the job moves to the `callbacks` partition). The job's owner, if any,
+    is released in the same transaction (job_owners.release_item)."""
     values: dict[str, Any] = {":ending": ENDING}
     if callback_event is None:
         expression = "REMOVE active"
@@ -46,15 +46,9 @@ def settle_items(table_name: str, job: Job, callback_event: bytes | None, now: d
                 ":callbacks": CALLBACKS_PENDING,
             }
         )
-    leave_ending = {
-        "Update": {
-            "TableName": table_name,
-            "Key": job_key(job.job_id),
-            "UpdateExpression": expression,
-            "ConditionExpression": "active = :ending",
-            "ExpressionAttributeValues": values,
-        }
+    return {
+        "Key": job_key(job_id),
+        "UpdateExpression": expression,
+        "ConditionExpression": "active = :ending",
+        "ExpressionAttributeValues": values,
     }
-    if job.owner is None:
-        return [leave_ending]
-    return [leave_ending, job_owners.release_item(table_name, job.owner)]

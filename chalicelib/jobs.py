@@ -186,9 +186,8 @@ class JobStore:
         (callback_delivery.Webhooks); without one it waits in `ending` for them."""
         if job.callback_url is not None and callback_event is None:
             return False
-        items = job_endings.settle_items(self._table.name, job, callback_event, self._clock())
-        if len(items) == 1:  # the job item alone: a plain update, at half a transaction's cost
-            update = {name: value for name, value in items[0]["Update"].items() if name != "TableName"}
+        update = job_endings.leave_ending(job.job_id, callback_event, self._clock())
+        if job.owner is None:  # the job item alone: a plain update, at half a transaction's cost
             try:
                 self._table.update_item(**update)
             except ClientError as exc:
@@ -196,8 +195,11 @@ class JobStore:
                     return False
                 raise
             return True
+        leave = {"Update": {"TableName": self._table.name, **update}}
         try:
-            self._client.transact_write_items(TransactItems=items)
+            self._client.transact_write_items(
+                TransactItems=[leave, job_owners.release_item(self._table.name, job.owner)]
+            )
         except self._client.exceptions.TransactionCanceledException as exc:
             if job_owners.refused_at(exc, 0):
                 return False  # someone else settled it

@@ -6,6 +6,7 @@ import httpx
 import pytest
 from delineate_client import Client, RateLimited, RetryPolicy
 
+from chalicelib.polling import wait_until
 from tests.support.devstack import FAST_FILES, start_dev_stack
 from tests.support.faultproxy import FaultProxy
 
@@ -23,10 +24,14 @@ def limited(tmp_path_factory):
 
 
 def exhaust(url: str) -> None:
-    for _ in range(20):
-        if httpx.get(f"{url}/health").status_code == 429:
-            return
-    raise AssertionError("the stack never answered 429")
+    """Spends the window's requests and returns with at least 1 s of it left (Retry-After >= 2, rounded
+    up), so the test's next request is refused too; one near the window's end could land in the next."""
+
+    def refused_for_a_while() -> bool:
+        response = httpx.get(f"{url}/health")
+        return response.status_code == 429 and int(response.headers["Retry-After"]) >= 2
+
+    wait_until(refused_for_a_while, timeout=15, interval=0.01, what="a 429 with time left in the window")
 
 
 def test_429_on_initiate_is_retried_with_the_same_key_and_the_job_completes(limited, tmp_path):

@@ -22,7 +22,7 @@ from chalicelib.callbacks import CallbackStore
 from chalicelib.config import Settings
 from chalicelib.errors import ValidationError
 from chalicelib.job_sweeps import SweepingJobStore
-from chalicelib.jobs import SETTLING_ERRORS, JobStore
+from chalicelib.jobs import JobStore
 from chalicelib.models import CallbackStatus, Job, JobStatus, utc_now
 from chalicelib.queue import MessageKind, WorkMessage, WorkQueue
 from chalicelib.storage import Storage
@@ -160,14 +160,8 @@ class JobStoreWithWebhooks(JobStore):
 
     webhooks: Webhooks | None = None
 
-    def _after_end(self, job: Job) -> None:
-        if self.webhooks is None:
-            super()._after_end(job)
-            return
-        try:
-            self.webhooks.job_ended(job)
-        except SETTLING_ERRORS:
-            log.exception("could not settle an ended job", extra={"jobId": job.job_id})
+    def settle_ended(self, job: Job) -> bool:
+        return self.webhooks.job_ended(job) if self.webhooks is not None else super().settle_ended(job)
 
 
 class SweepingJobStoreWithWebhooks(SweepingJobStore, JobStoreWithWebhooks):

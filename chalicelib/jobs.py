@@ -175,9 +175,13 @@ class JobStore:
         """Right after the write that ended `job`: settle it. A failure is logged, not raised, since
         the job did end; it stays in `ending` and the sweeper settles it."""
         try:
-            self.settle(job)
+            self.settle_ended(job)
         except SETTLING_ERRORS:
             log.exception("could not settle an ended job", extra={"jobId": job.job_id})
+
+    def settle_ended(self, job: Job) -> bool:
+        """Settles `job` with all this store can add to it (a store with webhooks: the event)."""
+        return self.settle(job)
 
     def settle(self, job: Job, callback_event: bytes | None = None) -> bool:
         """What follows the end of `job`, once (job_endings.py); False when it was settled already.

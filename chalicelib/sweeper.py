@@ -74,7 +74,7 @@ class Sweeper:
                 job = self._store.get(job_id)
                 if job is None:
                     continue
-                done = self._webhooks.job_ended(job) if self._webhooks else self._store.settle(job)
+                done = self._store.settle_ended(job)
             except Exception:  # one job's trouble must not leave the jobs after it unsettled
                 log.exception("could not settle a job", extra={"jobId": job_id})
                 continue

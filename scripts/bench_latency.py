@@ -49,7 +49,7 @@ def _rotating(runs: int, calls: list[tuple[Callable[[], object], list[float]]]) 
 
 
 def measure(stack: Stack, runs: int) -> dict:
-    """Status (with a URL signed per read, and without one) and initiate, limiter on, against
+    """Status (of a job whose document carries a URL, and of one without) and initiate, limiter on, against
     GetItem and PutItem + SendMessage."""
     env = stack.stack_env()
     dynamodb, sqs = stack.aws("dynamodb"), stack.aws("sqs")

@@ -18,7 +18,7 @@ def _cdf(axis, samples: list[float], label: str) -> None:
 def latency(results: dict, path: Path) -> None:
     figure, (status, initiate) = plt.subplots(1, 2, figsize=(11, 4))
     _cdf(status, results["floors"]["get_item"]["samples_ms"], "raw GetItem")
-    _cdf(status, results["api"]["status"]["samples_ms"], "GET /v1/download/status/{id} (signs a URL)")
+    _cdf(status, results["api"]["status"]["samples_ms"], "GET /v1/download/status/{id} (with a URL)")
     _cdf(status, results["api"]["status_without_url"]["samples_ms"], "GET /v1/download/status/{id} (no URL)")
     _cdf(initiate, results["floors"]["put_item_plus_send_message"]["samples_ms"], "raw PutItem + SendMessage")
     _cdf(initiate, results["api"]["initiate"]["samples_ms"], "POST /v1/download/initiate")

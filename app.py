@@ -7,8 +7,9 @@ import os
 from chalice import Chalice, Rate, Response
 from chalice.app import Request
 
-from chalicelib import http, live, openapi, runtime, webapp
-from chalicelib.validation import (
+from chalicelib import runtime
+from chalicelib.api import http, live, openapi, webapp
+from chalicelib.api.validation import (
     parse_include,
     parse_initiate,
     parse_job_id,

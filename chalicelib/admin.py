@@ -31,7 +31,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.api_keys import ApiKey, InvalidKeyRequest, KeyStore, RevokeOutcome, is_key_id
+from chalicelib.keys.store import ApiKey, InvalidKeyRequest, KeyStore, RevokeOutcome, is_key_id
 from chalicelib.local.stackenv import read_stack_env, stack_env_path
 
 OK, FAILED, USAGE = 0, 1, 2

@@ -78,7 +78,7 @@ _SPEC: dict[str, tuple[str, Callable[[str], Any], str]] = {
     # clients keep working; a cloud stage overrides it with `api-key` in .chalice/config.json.
     "AUTH_MODE": ("auth_mode", _auth_mode, "none"),
     "API_KEY_CACHE_SECONDS": ("api_key_cache_seconds", int, "30"),
-    # Webhooks (chalicelib/callbacks.py). The secret itself: `make dev` generates one;
+    # Webhooks (chalicelib/jobs/callbacks.py). The secret itself: `make dev` generates one;
     # the cloud worker reads it at cold start from the Secrets Manager ARN instead.
     "CALLBACK_SIGNING_SECRET": ("callback_signing_secret", str, ""),
     "CALLBACK_SIGNING_SECRET_ARN": ("callback_signing_secret_arn", str, ""),

@@ -1,7 +1,7 @@
 """Error types and the one place that turns them into the DESIGN.md error shape.
 
 Domain errors subclass Chalice's ChaliceViewError so Chalice itself answers with
-their status code; the HTTP middleware (chalicelib.http) then rewrites every
+their status code; the HTTP middleware (chalicelib.api.http) then rewrites every
 error response, ours and Chalice's own (bad JSON, 405, 415, 500), into
 `{"error", "message", "requestId"}`. A Conflict carries the job's status
 document as well, which Chalice's own error response would drop: it passes

@@ -11,28 +11,29 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable
 
-from chalicelib import logs, tracing
-from chalicelib.api_keys import KeyStore
-from chalicelib.auth import Authenticator
-from chalicelib.aws import WORKER_CONFIG, api_config, limiter_config, make_clients, secret_string
-from chalicelib.callback_delivery import (
+from chalicelib import logs
+from chalicelib.api.auth import Authenticator
+from chalicelib.api.ratelimit import RateLimiter
+from chalicelib.api.service import DownloadService
+from chalicelib.aws import tracing
+from chalicelib.aws.clients import WORKER_CONFIG, api_config, limiter_config, make_clients, secret_string
+from chalicelib.aws.queue import WorkQueue
+from chalicelib.aws.storage import Storage
+from chalicelib.config import Settings, get_settings
+from chalicelib.jobs.callbacks import CallbackStore
+from chalicelib.jobs.owners import OwnerJobs
+from chalicelib.jobs.store import JobStore
+from chalicelib.keys.store import KeyStore
+from chalicelib.webhooks.delivery import (
     JobStoreWithWebhooks,
     NoSigningSecret,
     SweepingJobStoreWithWebhooks,
     Webhooks,
 )
-from chalicelib.callbacks import CallbackStore
-from chalicelib.config import Settings, get_settings
-from chalicelib.job_owners import OwnerJobs
-from chalicelib.jobs import JobStore
-from chalicelib.processing import Worker
-from chalicelib.queue import WorkQueue
-from chalicelib.ratelimit import RateLimiter
-from chalicelib.service import DownloadService
-from chalicelib.storage import Storage
-from chalicelib.sweeper import Sweeper
-from chalicelib.webhook_sender import WebhookSender
-from chalicelib.webhooks import RetrySchedule
+from chalicelib.webhooks.events import RetrySchedule
+from chalicelib.webhooks.sender import WebhookSender
+from chalicelib.worker.processing import Worker
+from chalicelib.worker.sweeper import Sweeper
 
 _lock = threading.RLock()  # factories build their own dependencies
 _cache: dict[str, Any] = {}

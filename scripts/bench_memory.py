@@ -82,8 +82,8 @@ def measure(stack: Stack, total_bytes: int, member_bytes: int = 16 * MIB) -> dic
 
 def _child(bucket: str, key: str, members: int, member_bytes: int) -> None:
     import app  # noqa: F401  - what a Lambda container imports before its first event
-    from chalicelib.aws import WORKER_CONFIG, make_clients
-    from chalicelib.storage import Storage
+    from chalicelib.aws.clients import WORKER_CONFIG, make_clients
+    from chalicelib.aws.storage import Storage
 
     baseline = _peak_rss_mib()
     cpu_before = _cpu_seconds()

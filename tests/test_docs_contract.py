@@ -21,7 +21,7 @@ def test_readme_gives_the_two_commands():
 def test_readme_webhook_verification_snippet_accepts_a_real_signature_and_only_that():
     import time
 
-    from chalicelib.webhooks import sign
+    from chalicelib.webhooks.events import sign
 
     readme = (ROOT / "README.md").read_text()
     section = readme.split("**Verifying a signature.**", 1)[1]

@@ -22,7 +22,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.aws import WORKER_CONFIG
+from chalicelib.aws.clients import WORKER_CONFIG
 
 log = logging.getLogger("delineate.consumer")
 LONG_POLL_SECONDS = 2  # short enough to stop promptly on SIGTERM

@@ -2,7 +2,7 @@
 "use strict";
 // The /app page: start a download job, watch it, cancel it, fetch the bundle.
 // The job id lives in the URL (/app?job=<id>), so a reload or a shared link shows the same job.
-// Served inline and allowed by its hash (chalicelib/webapp.py): no other script, no network but the API.
+// Served inline and allowed by its hash (chalicelib/api/webapp.py): no other script, no network but the API.
 (() => {
   const API = "/v1/download";
   const TERMINAL = new Set(["completed", "failed", "cancelled"]);

@@ -36,7 +36,7 @@ BROWSER_STACK = {
     "RATE_LIMIT_ENABLED": "true",
     "RATE_LIMIT_WINDOW_MS": "10000",
     "RATE_LIMIT_MAX_REQUESTS": "50",
-    # A stopped emulator is a 503 within 4 s (chalicelib/aws.py splits this budget).
+    # A stopped emulator is a 503 within 4 s (chalicelib/aws/clients.py splits this budget).
     "REQUEST_TIMEOUT_MS": "4000",
 }
 

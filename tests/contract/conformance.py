@@ -8,7 +8,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from chalicelib.openapi import document
+from chalicelib.api.openapi import document
 
 DOCUMENT = document()
 _BASE = "urn:delineate:openapi"

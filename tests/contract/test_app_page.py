@@ -7,7 +7,7 @@ import re
 import pytest
 from chalice.test import Client
 
-from chalicelib import webapp
+from chalicelib.api import webapp
 from tests.contract.conformance import assert_conforms
 
 

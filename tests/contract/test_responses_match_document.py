@@ -9,13 +9,13 @@ import pytest
 from chalice.test import Client
 
 from chalicelib import runtime
-from chalicelib.api_keys import KeyStore
-from chalicelib.aws import API_CONFIG, make_clients
-from chalicelib.jobs import JobStore
-from chalicelib.openapi import DOCS_CSP
-from chalicelib.queue import WorkQueue
-from chalicelib.service import DownloadService
-from chalicelib.storage import Storage
+from chalicelib.api.openapi import DOCS_CSP
+from chalicelib.api.service import DownloadService
+from chalicelib.aws.clients import API_CONFIG, make_clients
+from chalicelib.aws.queue import WorkQueue
+from chalicelib.aws.storage import Storage
+from chalicelib.jobs.store import JobStore
+from chalicelib.keys.store import KeyStore
 from tests.contract.conformance import assert_conforms
 from tests.support.aws import drain, put_source
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from openapi_spec_validator import validate
 
-from chalicelib.openapi import METHODS, document
+from chalicelib.api.openapi import METHODS, document
 
 ROOT = Path(__file__).resolve().parents[2]
 

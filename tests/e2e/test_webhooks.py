@@ -13,7 +13,7 @@ import time
 import pytest
 import requests
 
-from chalicelib.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, verify_signature
+from chalicelib.webhooks.events import EVENT_ID_HEADER, SIGNATURE_HEADER, verify_signature
 from tests.support.devstack import FAST_FILES, poll_until_terminal, start_dev_stack
 from tests.support.receiver import WebhookReceiver
 

@@ -4,7 +4,7 @@ Two sources of duplicates, both real SQS messages sent to the emulator:
 - a thief re-sends the raw body of every message it manages to read off the
   work queue and puts the original back;
 - a replayer sends, for every job, a copy of each message the service sends
-  (job, each file, bundle: the exact wire format of chalicelib.queue), one or
+  (job, each file, bundle: the exact wire format of chalicelib.aws.queue), one or
   two extra copies each, shuffled, at random moments, and again after the job ended.
 The visibility timeout (1 s) is shorter than a big bundle build, so SQS itself
 also redelivers a message while its first delivery is still being handled.
@@ -18,7 +18,7 @@ import time
 
 from botocore.exceptions import ClientError
 
-from chalicelib.queue import MessageKind, WorkMessage
+from chalicelib.aws.queue import MessageKind, WorkMessage
 from tests.faults.client import (
     MISSING_IDS,
     SMALL_SAMPLES,

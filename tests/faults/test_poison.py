@@ -17,8 +17,8 @@ import subprocess
 import sys
 import uuid
 
+from chalicelib.aws.queue import MessageKind, WorkMessage
 from chalicelib.local.processes import PROJECT_DIR
-from chalicelib.queue import MessageKind, WorkMessage
 from tests.faults.client import (
     SMALL_SAMPLES,
     Tally,

@@ -16,9 +16,9 @@ import os
 import signal
 import time
 
+from chalicelib.aws.queue import WorkMessage
 from chalicelib.local.consumer import LONG_POLL_SECONDS
 from chalicelib.local.samples import SAMPLE_FILE_IDS
-from chalicelib.queue import WorkMessage
 from tests.faults.client import (
     SMALL_SAMPLES,
     Tally,

@@ -6,7 +6,7 @@ import schemathesis
 from schemathesis.config._checks import POSITIVE_DATA_ACCEPTANCE_EXPECTED_STATUSES, PositiveDataAcceptanceConfig
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from chalicelib.openapi import DOCUMENT_PATH
+from chalicelib.api.openapi import DOCUMENT_PATH
 from tests.fuzz.conftest import MIN_REQUESTS
 
 # Loaded at import, not through schemathesis.pytest.from_fixture: that path reads
@@ -44,7 +44,7 @@ def _outside_the_contract(case) -> bool:
       (http.server) answers them with its own 501 page before the app runs.
     - Ids written as integral floats (`70000.0`) in a "valid" body: JSON Schema
       counts them as integers, the parser deliberately refuses them (400; see
-      tests/unit/test_validation.py). The negative mode still sends them.
+      tests/unit/api/test_validation.py). The negative mode still sends them.
     """
     if case.method.upper() not in GATEWAY_METHODS:
         return True
@@ -55,7 +55,7 @@ def _outside_the_contract(case) -> bool:
 def unprovable_checks(case) -> list:
     """Schema-valid values the service refuses by design, so their acceptance proves nothing:
     - a `callbackUrl`: any URI fits the schema, but a host that does not resolve, or resolves to
-      a private or metadata address, is a 400 (no request forgery: chalicelib/callback_urls.py);
+      a private or metadata address, is a 400 (no request forgery: chalicelib/webhooks/urls.py);
     - a listing `cursor`: opaque, and only one the listing handed out is accepted."""
     body = case.body if isinstance(case.body, dict) else {}
     if isinstance(body.get("callbackUrl"), str) or "cursor" in (case.query or {}):

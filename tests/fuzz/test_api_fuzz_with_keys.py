@@ -12,7 +12,7 @@ import re
 import pytest
 import schemathesis
 
-from chalicelib.openapi import DOCUMENT_PATH
+from chalicelib.api.openapi import DOCUMENT_PATH
 from tests.e2e.test_admin_keys import admin
 from tests.fuzz.conftest import FUZZ_STACK
 from tests.fuzz.test_api_fuzz import _outside_the_contract, unprovable_checks

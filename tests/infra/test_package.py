@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from chalicelib.config import Settings
-from chalicelib.webhooks import RetrySchedule
+from chalicelib.webhooks.events import RetrySchedule
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_SCRIPT = ROOT / "scripts" / "package.py"

@@ -14,13 +14,13 @@ import moto  # noqa: F401  (before any Session: moto's stubber is a botocore bui
 import pytest
 
 from chalicelib import runtime
-from chalicelib.aws import WORKER_CONFIG, make_clients
+from chalicelib.aws.clients import WORKER_CONFIG, make_clients
+from chalicelib.aws.queue import WorkQueue
+from chalicelib.aws.storage import Storage
 from chalicelib.config import Settings
-from chalicelib.jobs import JobStore
+from chalicelib.jobs.store import JobStore
 from chalicelib.models import InitiateRequest, Job
-from chalicelib.processing import Worker
-from chalicelib.queue import WorkQueue
-from chalicelib.storage import Storage
+from chalicelib.worker.processing import Worker
 
 
 @pytest.fixture(autouse=True)
@@ -47,14 +47,16 @@ def shared_boto3_session(monkeypatch):
     rebuilt); sharing it keeps the tier fast. Clients are still new per test, and
     moto intercepts them all (its stubber is a botocore built-in handler).
     """
-    import chalicelib.aws
+    import chalicelib.aws.clients
 
     if not _shared_session:
         _shared_session.append(
             boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
         )
     session = _shared_session[0]
-    monkeypatch.setattr(chalicelib.aws, "boto3", SimpleNamespace(session=SimpleNamespace(Session=lambda: session)))
+    monkeypatch.setattr(
+        chalicelib.aws.clients, "boto3", SimpleNamespace(session=SimpleNamespace(Session=lambda: session))
+    )
 
 
 class Clock:

@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from chalicelib import admin
-from chalicelib.api_keys import KeyStore, hash_key
+from chalicelib.keys.store import KeyStore, hash_key
 
 KEY_LINE = re.compile(r"^DELINEATE_API_KEY=(dlk_[0-9a-f]{16}_[A-Za-z0-9_-]{43})$")
 ID_LINE = re.compile(r"^DELINEATE_API_KEY_ID=([0-9a-f]{16})$")

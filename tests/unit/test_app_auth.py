@@ -9,7 +9,7 @@ from chalice.test import Client
 
 import app
 from chalicelib import runtime
-from chalicelib.api_keys import KeyStore
+from chalicelib.keys.store import KeyStore
 from tests.support.aws import drain, put_source
 
 JSON = {"Content-Type": "application/json"}

@@ -1,0 +1,1 @@
+"""HTTP surface: routes' helpers, documents on the wire, live updates, auth and rate limits."""

@@ -1,0 +1,108 @@
+"""S3: source availability, result bundles, presigned URLs."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from typing import Any, Callable, Iterable
+
+from botocore.exceptions import ClientError
+
+from chalicelib.aws.bundles import Bundle, write_zip_bundle
+from chalicelib.aws.clients import error_code
+
+_MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
+# Objects in these classes exist (HEAD answers) but GET refuses them until restored.
+_ARCHIVED = frozenset({"GLACIER", "DEEP_ARCHIVE"})
+_RESTORED = 'ongoing-request="false"'
+_HEALTH_PREFIX = "downloads/"  # models.source_key's prefix
+# A signed URL is reused this long, so one served has at least its expiry minus this left.
+PRESIGN_REUSE_SECONDS = 60
+_PRESIGN_MEMO_SIZE = 1024
+
+
+class SourceUnreadable(RuntimeError):
+    """A source object exists but cannot be read, so it cannot go into a bundle.
+
+    Raised rather than recorded: a restore may be under way, so the message is
+    retried, and when it keeps failing it is dead-lettered and the job fails
+    with this reason.
+    """
+
+
+class Storage:
+    def __init__(self, s3: Any, bucket: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self._s3 = s3
+        self.bucket = bucket
+        self._clock = clock
+        self._signed: OrderedDict[tuple[str, int, str | None], tuple[float, str]] = OrderedDict()
+        self._signed_lock = threading.Lock()
+
+    def _head(self, key: str) -> dict | None:
+        """HeadObject's answer, or None when the object does not exist."""
+        try:
+            return self._s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if error_code(exc) in _MISSING:
+                return None
+            raise
+
+    def object_size(self, key: str) -> int | None:
+        """Size of the object, or None when it does not exist."""
+        head = self._head(key)
+        return None if head is None else int(head["ContentLength"])
+
+    def readable_size(self, key: str) -> int | None:
+        """Like object_size, but an object GET would refuse (archived, not restored) raises SourceUnreadable."""
+        head = self._head(key)
+        if head is None:
+            return None
+        storage_class = head.get("StorageClass", "STANDARD")
+        if storage_class in _ARCHIVED and _RESTORED not in head.get("Restore", ""):
+            raise SourceUnreadable(f"{key} is in {storage_class} and not restored")
+        return int(head["ContentLength"])
+
+    def presign(self, key: str, expires_in: int, filename: str | None = None) -> str:
+        """A GET URL, signed locally (no AWS call). A client polling a finished job asks for the
+        same URL every second; re-signing it each time is CPU on every status read, so a URL is
+        reused for up to PRESIGN_REUSE_SECONDS (at most a tenth of its life) in this process."""
+        memo_key = (key, expires_in, filename)
+        now = self._clock()
+        with self._signed_lock:
+            signed = self._signed.get(memo_key)
+        if signed is not None and now - signed[0] < min(PRESIGN_REUSE_SECONDS, expires_in / 10):
+            return signed[1]
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if filename:
+            params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
+        url = self._s3.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
+        with self._signed_lock:
+            self._signed[memo_key] = (now, url)
+            self._signed.move_to_end(memo_key)
+            while len(self._signed) > _PRESIGN_MEMO_SIZE:
+                self._signed.popitem(last=False)
+        return url
+
+    def write_bundle(self, key: str, members: Iterable[tuple[str, str, int]]) -> Bundle:
+        return write_zip_bundle(self._s3, self.bucket, key, members)
+
+    def delete(self, key: str) -> None:
+        self._s3.delete_object(Bucket=self.bucket, Key=key)
+
+    def prune(self, prefix: str, keep: str) -> list[str]:
+        """Deletes every object under `prefix` but `keep`; returns what it deleted."""
+        pages = self._s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        doomed = [item["Key"] for page in pages for item in page.get("Contents", []) if item["Key"] != keep]
+        for key in doomed:
+            self.delete(key)
+        return doomed
+
+    def ping(self) -> None:
+        """Lists one key under downloads/: the API's role may list only that prefix.
+
+        HeadBucket would be simpler, but it is authorised as s3:ListBucket with
+        no s3:prefix, which a prefix-limited grant (infra/chalice-overrides.yaml)
+        refuses. A missing bucket still fails (NoSuchBucket).
+        """
+        self._s3.list_objects_v2(Bucket=self.bucket, Prefix=_HEALTH_PREFIX, MaxKeys=1)

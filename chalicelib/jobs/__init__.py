@@ -1,0 +1,1 @@
+"""The job store in DynamoDB: items, owners, endings, sweeps, scheduling, webhook state."""

@@ -1,0 +1,1 @@
+"""Signed job-end events: URL policy, signing, sending and delivery."""

@@ -1,0 +1,168 @@
+"""The webhook's three steps: start it when a job ends, deliver one attempt, re-send a lost one.
+
+    job ends (complete/fail/cancel) -> prepare once: pending, event stored -> `callback` message, attempt 1
+    worker: claim attempt n -> POST -> delivered | retry: NEW message n+1, delayed | gave up: failed
+    sweeper: pending, next attempt overdue by a grace period -> re-send it
+
+A retry is a new delayed message, not a failed SQS receive: MAX_RECEIVE_COUNT
+(5) receives would dead-letter the message before the 8 attempts that span an
+hour, and SQS delays a message at most 900 s, the schedule's cap. The job's own
+status never depends on the receiver: only callback* attributes change here.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+from chalicelib.aws.queue import MessageKind, WorkMessage, WorkQueue
+from chalicelib.aws.storage import Storage
+from chalicelib.config import Settings
+from chalicelib.errors import ValidationError
+from chalicelib.jobs import documents, scheduling
+from chalicelib.jobs.callbacks import CallbackStore
+from chalicelib.jobs.store import JobStore
+from chalicelib.jobs.sweeps import SweepingJobStore
+from chalicelib.models import CallbackStatus, Job, JobStatus, utc_now
+from chalicelib.webhooks.events import WebhookEvent, build_event
+from chalicelib.webhooks.sender import DeliveryOutcome, WebhookSender
+from chalicelib.webhooks.urls import CallbackUrlRefused, check_callback_url
+
+log = logging.getLogger("delineate.webhooks")
+
+
+def check_callback(url: str, allow_private: bool) -> None:
+    """At initiate: a URL the worker would refuse is a 400 now, not a webhook that silently fails later."""
+    try:
+        check_callback_url(url, allow_private=allow_private)
+    except CallbackUrlRefused as exc:  # CallbackHostUnresolved included
+        raise ValidationError(str(exc)) from None
+
+
+class NoSigningSecret(RuntimeError):
+    """A callback message reached a process that was given no signing secret: a deployment error."""
+
+
+def event_data(job: Job, storage: Storage, settings: Settings) -> dict:
+    """The status document as it stood when the job ended, without the webhook's own state."""
+    url = None
+    if job.status is JobStatus.COMPLETED and job.result_key:
+        url = documents.sign_bundle(storage, settings, job.job_id, job.result_key)
+    document = documents.status_document(job, url)
+    document.pop("callback", None)
+    return document
+
+
+class Webhooks:
+    def __init__(
+        self,
+        store: CallbackStore,
+        jobs: JobStore,
+        queue: WorkQueue,
+        storage: Storage,
+        settings: Settings,
+        sender: Callable[[], WebhookSender] | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        """`sender` builds the signing sender on first use: only the worker has (and reads) the secret."""
+        self._store, self._jobs, self._queue = store, jobs, queue
+        self._storage, self._settings = storage, settings
+        self._sender_factory = sender
+        self._sender: WebhookSender | None = None
+        self._clock = clock
+
+    def job_ended(self, job: Job) -> bool:
+        """Settles the ended job (job_endings.py), starting its webhook when it has a callbackUrl:
+        the event is stored in the settling write and attempt 1 is sent. False when it was settled already.
+
+        Called right after the write that ended the job, by the sweeper for a job
+        whose ender died first, and by a status read that finds a webhook never
+        started. The settling write is conditional, so only one caller sends attempt 1.
+        """
+        if not job.status.terminal:
+            return False
+        if job.callback_url is None:
+            return self._jobs.settle(job)
+        event = build_event(
+            job.job_id, job.status.value, event_data(job, self._storage, self._settings), job.updated_at
+        )
+        if not self._jobs.settle(job, event.body):
+            return False
+        # If this send is lost the sweeper finds the webhook pending and overdue, and sends it.
+        self._queue.send(WorkMessage(MessageKind.CALLBACK, job.job_id, attempt=1, group=scheduling.group(job)))
+        log.info("webhook started", extra={"jobId": job.job_id, "eventId": event.id, "type": event.type})
+        return True
+
+    def start_if_missed(self, job: Job) -> Job:
+        """For a status read: an ended job whose webhook was never started (its writer died) starts it now."""
+        if job.status.terminal and job.callback_url is not None and job.callback is None:
+            if self.job_ended(job):
+                return self._jobs.get(job.job_id) or job
+        return job
+
+    def deliver(self, job_id: str, attempt: int) -> DeliveryOutcome | None:
+        """One attempt, by whoever claims it; None when it was delivered, settled or claimed already."""
+        claimed = self._store.claim(job_id, attempt)
+        if claimed is None:
+            log.info("webhook attempt not claimed", extra={"jobId": job_id, "attempt": attempt})
+            return None
+        event = WebhookEvent.from_body(claimed.event_body)
+        result = self._signing_sender().deliver(claimed.url, event, attempt)
+        fields: dict[str, Any] = {"jobId": job_id, "eventId": event.id, "attempt": attempt}
+        if result.outcome is DeliveryOutcome.DELIVERED:
+            self._store.settle(job_id, attempt, CallbackStatus.DELIVERED)
+        elif result.outcome is DeliveryOutcome.RETRY:
+            delay = result.retry_in_seconds or 0
+            self._store.record_retry(job_id, attempt, result.last_error, self._clock() + timedelta(seconds=delay))
+            group = scheduling.group_for(job_id, claimed.owner)
+            retry = WorkMessage(MessageKind.CALLBACK, job_id, attempt=attempt + 1, group=group)
+            self._queue.send(retry, delay_seconds=delay)
+            fields.update(retryInSeconds=delay, error=result.last_error)
+        else:
+            self._store.settle(job_id, attempt, CallbackStatus.FAILED, result.last_error)
+            fields.update(error=result.last_error)
+        log.info(f"webhook attempt {result.outcome.value}", extra=fields)
+        return result.outcome
+
+    def resend_overdue(self, grace_seconds: int) -> list[str]:
+        """Pending webhooks whose message went missing: re-sent, or failed when the last attempt was lost."""
+        resent = []
+        for overdue in self._store.overdue(grace_seconds):
+            if overdue.attempts >= self._settings.callback_max_attempts:
+                self._store.settle(
+                    overdue.job_id, overdue.attempts, CallbackStatus.FAILED, "the last attempt's outcome was lost"
+                )
+                continue
+            if self._store.postpone(overdue.job_id, overdue.attempts):
+                group = scheduling.group_for(overdue.job_id, overdue.owner)
+                message = WorkMessage(MessageKind.CALLBACK, overdue.job_id, attempt=overdue.attempts + 1, group=group)
+                self._queue.send(message)
+                resent.append(overdue.job_id)
+        return resent
+
+    def _signing_sender(self) -> WebhookSender:
+        if self._sender is None:
+            if self._sender_factory is None:
+                raise NoSigningSecret("this process delivers no webhooks: it was given no signing secret")
+            self._sender = self._sender_factory()
+        return self._sender
+
+
+class JobStoreWithWebhooks(JobStore):
+    """A JobStore that settles an ended job with its webhook right after the write that ended it.
+
+    The hook sits under every terminal write, whoever makes it (worker,
+    sweeper, the API's cancel), so no caller has to remember it. A failure
+    never undoes or fails the job's own transition: the job stays in `ending`,
+    and the sweeper (or the next status read) settles it.
+    """
+
+    webhooks: Webhooks | None = None
+
+    def settle_ended(self, job: Job) -> bool:
+        return self.webhooks.job_ended(job) if self.webhooks is not None else super().settle_ended(job)
+
+
+class SweepingJobStoreWithWebhooks(SweepingJobStore, JobStoreWithWebhooks):
+    """The sweeper's store: a stalled or expired job it fails is settled like any other ending."""

@@ -1,0 +1,1 @@
+"""What the SQS-driven and scheduled Lambdas do: files, bundles, the sweeper."""

@@ -1,0 +1,193 @@
+"""Long-poll and the SSE stream through Chalice's test client, on the moto stack.
+
+A held request's sleeps are where the rest of the system moves on: the tests
+hand the service a sleep that cancels the job or runs the worker, as another
+request or the consumers would meanwhile.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from chalice.test import Client
+
+import app
+from chalicelib import runtime
+from chalicelib.api.service import DownloadService
+from chalicelib.aws.clients import API_CONFIG, make_clients
+from chalicelib.aws.queue import WorkQueue
+from chalicelib.aws.storage import Storage
+from chalicelib.jobs.store import JobStore
+from tests.support.aws import delete_records, drain, put_source, receive_records
+from tests.unit.api.test_live import events_of
+
+UNKNOWN_JOB = "3f0c2b1e-7a52-4c57-9d2e-3f1d0e1b2c3d"
+
+
+@pytest.fixture
+def client(deployed):
+    with Client(app.app) as test_client:
+        yield test_client
+
+
+def service_sleeping_with(action) -> None:
+    """The API's service, whose every sleep in a hold runs `action` first."""
+    settings = runtime.settings()
+    clients = make_clients(API_CONFIG)
+    runtime.override(
+        service=DownloadService(
+            JobStore(clients.dynamodb.Table(settings.jobs_table), settings.job_ttl_seconds),
+            WorkQueue(clients.sqs, settings.work_queue_url),
+            Storage(clients.s3, settings.bucket),
+            settings,
+            sleep=lambda seconds: action(),
+        )
+    )
+
+
+def one_worker_round(queue_url: str) -> None:
+    """The worker handles what is queued now (one receive), so a job moves one step per sleep."""
+    records = receive_records(queue_url)
+    if records:
+        app.process_work({"Records": records}, None)
+        delete_records(queue_url, records)
+
+
+def start_job(client, *file_ids: int) -> str:
+    response = client.http.post(
+        "/v1/download/initiate",
+        body=json.dumps({"file_ids": list(file_ids)}),
+        headers={"Content-Type": "application/json"},
+    )
+    return json.loads(response.body)["jobId"]
+
+
+def get_status(client, job_id: str, **headers):
+    return client.http.get(f"/v1/download/status/{job_id}", headers=headers)
+
+
+# -- ETag and If-None-Match ------------------------------------------------------------
+
+
+def test_status_carries_a_strong_etag_and_an_unchanged_job_answers_304(client):
+    job_id = start_job(client, 70000)
+    first = get_status(client, job_id)
+    tag = first.headers["ETag"]
+
+    again = get_status(client, job_id, **{"If-None-Match": tag})
+    other = get_status(client, job_id, **{"If-None-Match": '"something-else"'})
+
+    assert tag.startswith('"') and not tag.startswith("W/")
+    assert (again.status_code, again.body, again.headers["ETag"]) == (304, b"", tag)
+    assert again.headers["Retry-After"] and "Preference-Applied" not in again.headers
+    assert other.status_code == 200 and json.loads(other.body)["jobId"] == job_id
+
+
+def test_the_etag_changes_when_the_document_does(client, deployed):
+    job_id = start_job(client, 70000)
+    queued = get_status(client, job_id).headers["ETag"]
+
+    drain(app.process_work, deployed.queue_url)
+    done = get_status(client, job_id, **{"If-None-Match": queued})
+
+    assert done.status_code == 200 and done.headers["ETag"] != queued
+    assert json.loads(done.body)["status"] == "completed"
+
+
+# -- long-poll -------------------------------------------------------------------------
+
+
+def test_a_held_status_read_answers_the_change_with_the_new_document(client, deployed):
+    job_id = start_job(client, 70000)
+    tag = get_status(client, job_id).headers["ETag"]
+    service_sleeping_with(lambda: deployed.store().cancel(job_id))
+
+    response = get_status(client, job_id, **{"If-None-Match": tag, "Prefer": "wait=10"})
+
+    assert response.status_code == 200 and json.loads(response.body)["status"] == "cancelled"
+    assert response.headers["Preference-Applied"] == "wait=10" and response.headers["ETag"] != tag
+    assert "Retry-After" not in response.headers
+
+
+def test_a_held_status_read_without_a_change_answers_304_with_retry_after_when_the_wait_ends(client, monkeypatch):
+    monkeypatch.setenv("REQUEST_TIMEOUT_MS", "1600")  # a hold of 0.6 s, the request budget less its margin
+    runtime.reset()
+    job_id = start_job(client, 70000)
+    tag = get_status(client, job_id).headers["ETag"]
+    started = time.monotonic()
+
+    response = get_status(client, job_id, **{"If-None-Match": tag, "Prefer": "wait=20"})
+
+    assert 0.5 <= time.monotonic() - started < 1.6
+    assert response.status_code == 304 and response.headers["Retry-After"]
+    assert response.headers["Preference-Applied"] == "wait=0"
+
+
+def test_larger_waits_are_clamped_and_a_finished_job_is_never_held(client, deployed):
+    job_id = start_job(client, 70000)
+    drain(app.process_work, deployed.queue_url)
+    tag = get_status(client, job_id).headers["ETag"]
+    started = time.monotonic()
+
+    response = get_status(client, job_id, **{"If-None-Match": tag, "Prefer": "respond-async, wait=600"})
+
+    assert time.monotonic() - started < 1
+    assert response.status_code == 304 and response.headers["Preference-Applied"] == "wait=20"
+    assert "Retry-After" not in response.headers
+
+
+def test_a_held_request_counts_once_for_the_rate_limit(client, deployed, monkeypatch):
+    job_id = start_job(client, 70000)
+    tag = get_status(client, job_id).headers["ETag"]
+    monkeypatch.setenv("RATE_LIMIT_ENABLED", "true")
+    monkeypatch.setenv("RATE_LIMIT_MAX_REQUESTS", "5")
+    monkeypatch.setenv("RATE_LIMIT_WINDOW_MS", "3600000")
+    runtime.reset()
+    reads = []
+    service_sleeping_with(lambda: reads.append(1) if len(reads) < 5 else deployed.store().cancel(job_id))
+
+    held = get_status(client, job_id, **{"If-None-Match": tag, "Prefer": "wait=10"})
+
+    assert held.status_code == 200 and len(reads) == 5
+    assert held.headers["RateLimit-Remaining"] == "4"
+
+
+# -- the SSE stream --------------------------------------------------------------------
+
+
+def test_the_stream_of_a_running_job_follows_it_to_completed(client, deployed):
+    put_source(deployed.bucket, 70000)
+    job_id = start_job(client, 70000, 70001)
+    service_sleeping_with(lambda: one_worker_round(deployed.queue_url))
+
+    first = client.http.get(f"/v1/download/stream/{job_id}?include=files")
+    reconnect = {"Last-Event-ID": events_of(first.body.decode())[-1]["id"]}
+    response = client.http.get(f"/v1/download/stream/{job_id}?include=files", headers=reconnect)
+
+    assert (first.status_code, response.status_code) == (200, 200)
+    assert response.headers["Content-Type"].startswith("text/event-stream")
+    events = events_of(first.body.decode()) + events_of(response.body.decode())
+    assert events[0]["event"] == "connected" and events[0]["data"]["status"] == "queued"
+    assert [e["event"] for e in events[1:-1]] == ["progress"] * (len(events) - 2)
+    assert events[-1]["event"] == "completed" and events[-1]["data"]["downloadUrl"]
+    assert {f["status"] for f in events[-1]["data"]["files"]} == {"available", "unavailable"}
+    assert len({e["id"] for e in events}) == len(events)
+
+
+def test_a_reconnect_with_the_terminal_id_gets_the_terminal_event_again(client, deployed):
+    job_id = start_job(client, 70000)
+    deployed.store().cancel(job_id)
+    first = events_of(client.http.get(f"/v1/download/stream/{job_id}").body.decode())
+
+    again = client.http.get(f"/v1/download/stream/{job_id}", headers={"Last-Event-ID": first[-1]["id"]})
+
+    assert [e["event"] for e in first] == ["connected", "cancelled"]
+    assert [e["event"] for e in events_of(again.body.decode())] == ["cancelled"]
+
+
+def test_the_stream_of_an_unknown_job_is_a_404_in_the_error_shape(client):
+    response = client.http.get(f"/v1/download/stream/{UNKNOWN_JOB}")
+
+    assert response.status_code == 404 and set(json.loads(response.body)) == {"error", "message", "requestId"}

@@ -1,0 +1,263 @@
+"""A job's webhook, from the write that ends the job to the last attempt, against a real loopback receiver.
+
+The job store is moto's; the queue records what would be sent (and with which
+delay) so a test plays the worker by calling Webhooks.deliver itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from chalicelib.api.service import DownloadService
+from chalicelib.aws.queue import MessageKind, WorkMessage
+from chalicelib.aws.storage import Storage
+from chalicelib.errors import ValidationError
+from chalicelib.jobs.callbacks import CallbackStore
+from chalicelib.jobs.store import JobStore
+from chalicelib.models import FileResult, FileStatus, InitiateRequest
+from chalicelib.webhooks.delivery import JobStoreWithWebhooks, Webhooks
+from chalicelib.webhooks.events import EVENT_ID_HEADER, SIGNATURE_HEADER, RetrySchedule, verify_signature
+from chalicelib.webhooks.sender import DeliveryOutcome, WebhookSender
+from tests.support.receiver import WebhookReceiver
+
+SECRET = "whsec_test"
+MAX_ATTEMPTS = 3
+
+
+class RecordingQueue:
+    """Stands in for WorkQueue: what was sent, and with which delay."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[WorkMessage, int]] = []
+
+    def send(self, message: WorkMessage, delay_seconds: int = 0) -> None:
+        self.sent.append((message, delay_seconds))
+
+    def take(self) -> list[tuple[WorkMessage, int]]:
+        sent, self.sent = self.sent, []
+        return sent
+
+
+@dataclasses.dataclass
+class Hooks:
+    store: JobStoreWithWebhooks
+    webhooks: Webhooks
+    queue: RecordingQueue
+    settings: object
+    table: object
+
+    def other_worker(self) -> Webhooks:
+        """A second consumer: its own objects, the same table."""
+        return make_webhooks(self.table, self.store, self.queue, self.settings)
+
+    def ended_job(self, url: str | None, end: str = "cancel") -> str:
+        job, _ = self.store.create(InitiateRequest((70000,), callback_url=url))
+        assert self.store.start_processing(job.job_id)
+        if end == "complete":
+            self.store.record_file(job.job_id, FileResult(70000, FileStatus.UNAVAILABLE))
+            assert self.store.complete(job.job_id, None, None)
+        elif end == "fail":
+            assert self.store.fail(job.job_id, "stalled")
+        else:
+            assert self.store.cancel(job.job_id)
+        return job.job_id
+
+    def status(self, job_id: str) -> dict:
+        storage = Storage(None, "unused")
+        return DownloadService(self.store, self.queue, storage, self.settings).status(job_id)  # type: ignore[arg-type]
+
+
+def make_webhooks(table, store: JobStore, queue: RecordingQueue, settings) -> Webhooks:
+    def sender() -> WebhookSender:
+        schedule = RetrySchedule(max_attempts=MAX_ATTEMPTS, base_seconds=1)
+        return WebhookSender(SECRET, allow_private=True, schedule=schedule, rng=lambda: 0.0)
+
+    return Webhooks(CallbackStore(table), store, queue, Storage(None, "unused"), settings, sender)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def hooks(deployed) -> Hooks:
+    settings = dataclasses.replace(deployed.settings, callback_allow_private=True, callback_max_attempts=MAX_ATTEMPTS)
+    store = JobStoreWithWebhooks(deployed.table, settings.job_ttl_seconds)
+    queue = RecordingQueue()
+    store.webhooks = make_webhooks(deployed.table, store, queue, settings)
+    return Hooks(store, store.webhooks, queue, settings, deployed.table)
+
+
+@pytest.fixture
+def receiver():
+    with WebhookReceiver() as running:
+        yield running
+
+
+def test_ending_a_job_starts_its_webhook_with_attempt_1(hooks, receiver):
+    job_id = hooks.ended_job(receiver.url())
+
+    assert hooks.queue.take() == [(WorkMessage(MessageKind.CALLBACK, job_id, attempt=1, group=job_id), 0)]
+    assert hooks.status(job_id)["callback"] == {
+        "url": receiver.url(),
+        "status": "pending",
+        "attempts": 0,
+        "lastError": None,
+        "deliveredAt": None,
+    }
+
+
+def test_a_cancelled_job_delivers_one_signed_job_cancelled_event(hooks, receiver):
+    job_id = hooks.ended_job(receiver.url())
+
+    assert hooks.webhooks.deliver(job_id, 1) is DeliveryOutcome.DELIVERED
+
+    [delivery] = receiver.deliveries
+    event = json.loads(delivery.body)
+    assert event["type"] == "job.cancelled"
+    assert event["data"]["jobId"] == job_id and event["data"]["status"] == "cancelled"
+    assert "callback" not in event["data"]
+    assert delivery.headers[EVENT_ID_HEADER.lower()] == event["id"]
+    verify_signature(SECRET, delivery.headers[SIGNATURE_HEADER.lower()], delivery.body)
+    callback = hooks.status(job_id)["callback"]
+    assert callback["status"] == "delivered" and callback["attempts"] == 1 and callback["deliveredAt"]
+
+
+def test_a_redelivered_callback_message_does_not_deliver_twice(hooks, receiver):
+    job_id = hooks.ended_job(receiver.url())
+    hooks.webhooks.deliver(job_id, 1)
+
+    assert hooks.webhooks.deliver(job_id, 1) is None
+
+    assert len(receiver.deliveries) == 1
+
+
+def test_two_workers_handling_the_same_callback_message_deliver_once(hooks, receiver):
+    job_id = hooks.ended_job(receiver.url())
+    first, second = hooks.webhooks, hooks.other_worker()
+
+    outcomes = [first.deliver(job_id, 1), second.deliver(job_id, 1)]
+
+    assert outcomes == [DeliveryOutcome.DELIVERED, None]
+    assert len(receiver.deliveries) == 1
+
+
+def test_a_failed_attempt_sends_a_new_delayed_message_and_the_retry_resends_the_same_event(hooks, receiver):
+    job_id = hooks.ended_job(receiver.url())
+    hooks.queue.take()
+    receiver.fail_first(1)
+
+    assert hooks.webhooks.deliver(job_id, 1) is DeliveryOutcome.RETRY
+    assert hooks.queue.take() == [(WorkMessage(MessageKind.CALLBACK, job_id, attempt=2, group=job_id), 1)]
+    assert hooks.status(job_id)["callback"]["lastError"] == "HTTP 500"
+    assert hooks.webhooks.deliver(job_id, 2) is DeliveryOutcome.DELIVERED
+
+    first, second = receiver.deliveries
+    assert first.body == second.body
+    assert first.headers[EVENT_ID_HEADER.lower()] == second.headers[EVENT_ID_HEADER.lower()]
+
+
+def test_an_owned_jobs_webhook_messages_share_its_owners_group_first_retry_and_resend(hooks, receiver):
+    owner = "a1a1a1a1a1a1a1a1"
+    job, _ = hooks.store.create(InitiateRequest((70000,), callback_url=receiver.url()), owner)
+    assert hooks.store.cancel(job.job_id)
+    receiver.fail_first(1)
+
+    [(first, _)] = hooks.queue.take()
+    hooks.webhooks.deliver(job.job_id, 1)
+    [(retry, _)] = hooks.queue.take()
+    hooks.webhooks.resend_overdue(grace_seconds=-3600)  # as if the retry's message were lost
+    [(resent, _)] = hooks.queue.take()
+
+    assert [message.group for message in (first, retry, resent)] == [owner, owner, owner]
+
+
+def test_an_attempt_out_of_turn_is_not_claimed(hooks, receiver):
+    job_id = hooks.ended_job(receiver.url())
+
+    assert hooks.webhooks.deliver(job_id, 2) is None
+
+    assert receiver.deliveries == []
+
+
+def test_after_the_last_attempt_the_webhook_fails_and_the_job_stays_completed(hooks, receiver):
+    job_id = hooks.ended_job(receiver.url(), end="complete")
+    receiver.fail_always()
+
+    outcomes = [hooks.webhooks.deliver(job_id, attempt) for attempt in range(1, MAX_ATTEMPTS + 1)]
+
+    assert outcomes == [DeliveryOutcome.RETRY, DeliveryOutcome.RETRY, DeliveryOutcome.GAVE_UP]
+    status = hooks.status(job_id)
+    assert status["status"] == "completed"
+    assert status["callback"] == {
+        "url": receiver.url(),
+        "status": "failed",
+        "attempts": MAX_ATTEMPTS,
+        "lastError": "HTTP 500",
+        "deliveredAt": None,
+    }
+    assert json.loads(receiver.deliveries[0].body)["type"] == "job.completed"
+
+
+def test_a_failed_job_sends_job_failed(hooks, receiver):
+    job_id = hooks.ended_job(receiver.url(), end="fail")
+
+    hooks.webhooks.deliver(job_id, 1)
+
+    assert json.loads(receiver.deliveries[0].body)["type"] == "job.failed"
+
+
+def test_a_job_without_a_callback_url_has_no_webhook(hooks):
+    job_id = hooks.ended_job(None)
+
+    assert hooks.queue.take() == []
+    assert hooks.status(job_id)["callback"] is None
+
+
+def test_a_lost_message_is_sent_again_by_the_sweeper_once_overdue(hooks, receiver, deployed):
+    job_id = hooks.ended_job(receiver.url())
+    hooks.queue.take()  # the send is "lost"
+
+    assert hooks.webhooks.resend_overdue(grace_seconds=3600) == []
+    resent = hooks.webhooks.resend_overdue(grace_seconds=-1)
+
+    assert resent == [job_id]
+    assert hooks.queue.take() == [(WorkMessage(MessageKind.CALLBACK, job_id, attempt=1, group=job_id), 0)]
+    assert hooks.webhooks.resend_overdue(grace_seconds=10) == []  # postponed: not re-sent every sweep
+
+
+def test_a_settled_webhook_is_not_sent_again_by_the_sweeper(hooks, receiver):
+    job_id = hooks.ended_job(receiver.url())
+    hooks.webhooks.deliver(job_id, 1)
+
+    assert hooks.webhooks.resend_overdue(grace_seconds=-1) == []
+
+
+def test_an_ended_job_whose_writer_died_before_starting_the_webhook_starts_it_on_read(hooks, deployed, receiver):
+    plain = JobStore(deployed.table, hooks.settings.job_ttl_seconds)  # ends the job, no hook
+    job, _ = plain.create(InitiateRequest((70000,), callback_url=receiver.url()))
+    plain.cancel(job.job_id)
+    service = DownloadService(plain, hooks.queue, Storage(None, "unused"), hooks.settings, webhooks=hooks.webhooks)  # type: ignore[arg-type]
+
+    assert service.status(job.job_id)["callback"]["status"] == "pending"
+    assert hooks.queue.take() == [(WorkMessage(MessageKind.CALLBACK, job.job_id, attempt=1, group=job.job_id), 0)]
+    service.status(job.job_id)
+    assert hooks.queue.take() == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://169.254.169.254/latest/meta-data", "ftp://example.com/hook", "http://user:pw@example.com/"],
+)
+def test_initiate_refuses_a_callback_url_the_worker_would_refuse(hooks, url):
+    service = DownloadService(hooks.store, hooks.queue, Storage(None, "unused"), hooks.settings)  # type: ignore[arg-type]
+
+    with pytest.raises(ValidationError, match="callbackUrl"):
+        service.initiate(InitiateRequest((70000,), callback_url=url))
+
+
+def test_initiate_refuses_a_private_host_unless_the_deployment_allows_it(hooks):
+    settings = dataclasses.replace(hooks.settings, callback_allow_private=False)
+    service = DownloadService(hooks.store, hooks.queue, Storage(None, "unused"), settings)  # type: ignore[arg-type]
+
+    with pytest.raises(ValidationError, match="callbackUrl"):
+        service.initiate(InitiateRequest((70000,), callback_url="http://127.0.0.1:9/hook"))

@@ -27,6 +27,7 @@ import time
 from typing import Callable, Mapping, Protocol
 
 from chalicelib.aws.clients import dependency
+from chalicelib.caching import TimedCache
 from chalicelib.config import MAX_API_KEY_CACHE_SECONDS
 from chalicelib.errors import Unauthorized
 from chalicelib.keys.store import ApiKey, StoredKey, hash_key, key_id_of
@@ -83,9 +84,7 @@ class Authenticator:
             raise ValueError(f"cache_seconds must be between 0 and {MAX_API_KEY_CACHE_SECONDS}")
         self._keys = keys
         self._cache_seconds = cache_seconds
-        self._clock = clock
-        self._max_entries = max_entries
-        self._cache: dict[str, tuple[float, StoredKey | None]] = {}
+        self._cache: TimedCache[str, tuple[StoredKey | None]] = TimedCache(max_entries, clock)
 
     def authenticate(self, headers: Mapping[str, str]) -> ApiKey:
         key = presented_key(headers)
@@ -100,20 +99,10 @@ class Authenticator:
         return stored.record
 
     def _lookup(self, key_id: str) -> StoredKey | None:
-        now = self._clock()
         cached = self._cache.get(key_id)
-        if cached is not None and cached[0] > now:
-            return cached[1]
+        if cached is not None:
+            return cached[0]  # a 1-tuple, so a key found missing is cached too
         with dependency(DATABASE):  # the table unreachable: 503, never a silent pass
             stored = self._keys.get(key_id)
-        if self._cache_seconds > 0:
-            self._remember(key_id, stored, now)
+        self._cache.put(key_id, (stored,), self._cache_seconds)
         return stored
-
-    def _remember(self, key_id: str, stored: StoredKey | None, now: float) -> None:
-        self._cache.pop(key_id, None)
-        if len(self._cache) >= self._max_entries:
-            self._cache = {k: entry for k, entry in self._cache.items() if entry[0] > now}
-        if len(self._cache) >= self._max_entries:
-            del self._cache[next(iter(self._cache))]  # the oldest entry
-        self._cache[key_id] = (now + self._cache_seconds, stored)

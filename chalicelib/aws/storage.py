@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 from typing import Any, Callable, Iterable
 
 from botocore.exceptions import ClientError
 
 from chalicelib.aws.bundles import Bundle, write_zip_bundle
 from chalicelib.aws.clients import error_code
+from chalicelib.caching import TimedCache
 
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 # Objects in these classes exist (HEAD answers) but GET refuses them until restored.
@@ -35,9 +34,7 @@ class Storage:
     def __init__(self, s3: Any, bucket: str, clock: Callable[[], float] = time.monotonic) -> None:
         self._s3 = s3
         self.bucket = bucket
-        self._clock = clock
-        self._signed: OrderedDict[tuple[str, int, str | None], tuple[float, str]] = OrderedDict()
-        self._signed_lock = threading.Lock()
+        self._signed: TimedCache[tuple[str, int, str | None], str] = TimedCache(_PRESIGN_MEMO_SIZE, clock)
 
     def _head(self, key: str) -> dict | None:
         """HeadObject's answer, or None when the object does not exist."""
@@ -68,20 +65,14 @@ class Storage:
         same URL every second; re-signing it each time is CPU on every status read, so a URL is
         reused for up to PRESIGN_REUSE_SECONDS (at most a tenth of its life) in this process."""
         memo_key = (key, expires_in, filename)
-        now = self._clock()
-        with self._signed_lock:
-            signed = self._signed.get(memo_key)
-        if signed is not None and now - signed[0] < min(PRESIGN_REUSE_SECONDS, expires_in / 10):
-            return signed[1]
+        signed = self._signed.get(memo_key)
+        if signed is not None:
+            return signed
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
         if filename:
             params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
         url = self._s3.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
-        with self._signed_lock:
-            self._signed[memo_key] = (now, url)
-            self._signed.move_to_end(memo_key)
-            while len(self._signed) > _PRESIGN_MEMO_SIZE:
-                self._signed.popitem(last=False)
+        self._signed.put(memo_key, url, min(PRESIGN_REUSE_SECONDS, expires_in / 10))
         return url
 
     def write_bundle(self, key: str, members: Iterable[tuple[str, str, int]]) -> Bundle:

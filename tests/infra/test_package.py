@@ -552,6 +552,15 @@ def test_gateway_made_errors_carry_our_shape_and_headers(resources):
         assert {"X-Frame-Options", "Strict-Transport-Security", "Referrer-Policy", "X-Request-ID"} <= set(headers)
 
 
+def test_a_gateway_throttle_tells_the_client_when_to_retry(resources):
+    throttled = resources["RestAPI"]["Properties"]["GatewayResponses"]["THROTTLED"]
+    other = resources["RestAPI"]["Properties"]["GatewayResponses"]["DEFAULT_4XX"]
+
+    assert str(throttled["StatusCode"]) == "429"
+    assert throttled["ResponseParameters"]["Headers"]["Retry-After"] == "'1'"
+    assert "Retry-After" not in other["ResponseParameters"]["Headers"]
+
+
 def test_api_stage_is_throttled_and_start_more_tightly(template, resources):
     settings = {item["ResourcePath"]: item for item in resources["RestAPI"]["Properties"]["MethodSettings"]}
     stage, start = settings["/*"], settings["/~1v1~1download~1start"]

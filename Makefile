@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 STAGE ?= prod
 CLIENT_SOURCES := client/pyproject.toml $(shell find client/src -name '*.py' 2>/dev/null)
 
-.PHONY: help venv browser dev test test-unit test-e2e test-contract test-browser test-fuzz test-faults test-localstack package deploy destroy bench lint dlq-inspect dlq-redrive api-key api-key-revoke clean
+.PHONY: help venv browser dev test test-unit test-e2e test-contract test-browser test-fuzz test-faults test-localstack package deploy destroy bench capacity lint dlq-inspect dlq-redrive api-key api-key-revoke clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -59,6 +59,10 @@ deploy: package ## deploy build/$(STAGE) to the AWS account in your environment
 
 destroy: ## delete the deployed stack
 	STAGE=$(STAGE) scripts/deploy.sh destroy
+
+capacity: $(STAMP) ## ceilings of the packaged stack for a load profile (ARGS="--users 100000"), from build/prod + build/bench.json
+	test -f build/prod/sam.yaml || $(MAKE) package STAGE=prod
+	$(PY) scripts/capacity.py $(ARGS)
 
 bench: $(STAMP) ## ratios side by side on fresh stacks -> build/bench.json + PNGs (BENCH_QUICK=1: reduced, for CI)
 	$(PY) scripts/bench.py

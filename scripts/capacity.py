@@ -105,6 +105,7 @@ class Stack:
     worker_timeout_s: float
     active_shards: int
     measures: dict[str, float] = field(default_factory=dict)
+    quotas: dict[str, float] = field(default_factory=lambda: dict(QUOTAS))
 
     @property
     def job_seconds(self) -> float:
@@ -157,7 +158,7 @@ def load_stack(template_path: Path, chalice_config: Path, bench_path: Path | Non
 
 
 def ceilings(profile: Profile, stack: Stack) -> list[Ceiling]:
-    m = stack.measures
+    m, q = stack.measures, stack.quotas
     files = profile.files_per_second
     active_jobs = profile.jobs_per_second * stack.job_seconds  # Little's law
     pollers = active_jobs * (1 - profile.webhook_share)
@@ -166,42 +167,42 @@ def ceilings(profile: Profile, stack: Stack) -> list[Ceiling]:
     api_held = api_rps * m["api_request_seconds"] + pollers * stack.long_poll_s / poll_cycle
     reserved = stack.worker_concurrency + stack.api_concurrency + stack.sweeper_concurrency
     bundle_gib = min(stack.bundle_max_bytes, profile.files_per_job * profile.mean_file_bytes) / GIB
-    largest = stack.bundle_part_bytes * QUOTAS["s3_max_parts"]
+    largest = stack.bundle_part_bytes * q["s3_max_parts"]
     return [
         Ceiling(
             "worker files/s",
             stack.worker_concurrency / m["worker_seconds_per_file"],
             files,
             "files/s",
-            f"WorkerMaximumConcurrency (<= {QUOTAS['sqs_mapping_max_concurrency']}); account Lambda concurrency",
+            f"WorkerMaximumConcurrency (<= {q['sqs_mapping_max_concurrency']}); account Lambda concurrency",
         ),
         Ceiling(
             "active-jobs index, hottest partition",
-            QUOTAS["dynamodb_partition_wcu"],
+            q["dynamodb_partition_wcu"],
             files * m["index_writes_per_file"] / stack.active_shards,
             "writes/s",
-            "ACTIVE_SHARDS (chalicelib/jobs/items.py): a code constant read by the sweeper",
+            "nothing up to 10x: ACTIVE_SHARDS (chalicelib/jobs/items.py) spreads the index for that",
         ),
         Ceiling(
             "jobs table, hottest job item",
-            QUOTAS["dynamodb_partition_wcu"],
+            q["dynamodb_partition_wcu"],
             profile.files_per_job * m["table_writes_per_file"] / max(stack.delay_max_s - stack.delay_min_s, 1),
             "writes/s",
             "nothing: one job's files spread over its delays",
         ),
         Ceiling(
             "jobs table, on-demand at once",
-            QUOTAS["dynamodb_new_table_wcu"],
+            q["dynamodb_new_table_wcu"],
             files * m["table_writes_per_file"],
             "writes/s",
-            f"table warm throughput (up to {QUOTAS['dynamodb_table_wcu']:,} writes/s per table, adjustable)",
+            f"table warm throughput (up to {q['dynamodb_table_wcu']:,} writes/s per table, adjustable)",
         ),
         Ceiling(
             "API requests/s (stage throttle)",
             stack.api_rate,
             api_rps,
             "requests/s",
-            f"ApiThrottlingRateLimit (account: {QUOTAS['apigw_account_rps']:,}/s per region)",
+            f"ApiThrottlingRateLimit (account: {q['apigw_account_rps']:,}/s per region)",
         ),
         Ceiling(
             "API concurrency (incl. held long-polls)",
@@ -212,14 +213,14 @@ def ceilings(profile: Profile, stack: Stack) -> list[Ceiling]:
         ),
         Ceiling(
             "SQS messages in flight",
-            QUOTAS["sqs_in_flight"],
+            q["sqs_in_flight"],
             stack.worker_concurrency,
             "messages",
             "nothing: waiting files are delayed messages, not in flight",
         ),
         Ceiling(
             "account Lambda concurrency",
-            QUOTAS["lambda_concurrency"] - QUOTAS["lambda_unreserved_floor"],
+            q["lambda_concurrency"] - q["lambda_unreserved_floor"],
             reserved,
             "reserved",
             "the account's concurrent-executions quota (Service Quotas)",
@@ -233,7 +234,7 @@ def ceilings(profile: Profile, stack: Stack) -> list[Ceiling]:
         ),
         Ceiling(
             "largest volume (parts x part size)",
-            min(largest, QUOTAS["s3_max_object"]) / GIB,
+            min(largest, q["s3_max_object"]) / GIB,
             bundle_gib,
             "GiB",
             "nothing: part size grows with the volume",
@@ -284,16 +285,22 @@ def plan_for(profile: Profile, stack: Stack) -> tuple[Stack, list[str]]:
     ):
         if after != before:
             changes.append(f"parameter {name}: {before:g} -> {after:g}")
+    quotas = dict(stack.quotas)
     reserved = planned.worker_concurrency + planned.api_concurrency + planned.sweeper_concurrency
-    needed = reserved + QUOTAS["lambda_unreserved_floor"]
-    if needed > QUOTAS["lambda_concurrency"]:
-        changes.append(f"quota Lambda concurrent executions: {QUOTAS['lambda_concurrency']:,} -> {needed:,}")
-    writes = profile.files_per_second * m["table_writes_per_file"]
-    if writes * 1.2 > QUOTAS["dynamodb_new_table_wcu"]:
-        changes.append(f"table warm throughput: {math.ceil(writes * 1.2):,} writes/s (pre-warm before launch)")
-    if planned.worker_concurrency > QUOTAS["sqs_mapping_max_concurrency"]:
+    needed = math.ceil((reserved + quotas["lambda_unreserved_floor"]) / 100) * 100
+    if needed > quotas["lambda_concurrency"]:
+        changes.append(f"quota Lambda concurrent executions: {quotas['lambda_concurrency']:,} -> {needed:,}")
+        quotas["lambda_concurrency"] = needed
+    writes = math.ceil(profile.files_per_second * m["table_writes_per_file"] * 1.2 / 1000) * 1000
+    if writes > quotas["dynamodb_new_table_wcu"]:
+        changes.append(
+            f"table warm throughput {writes:,} writes/s (UpdateTable WarmThroughput before launch; "
+            f"quota: {quotas['dynamodb_table_wcu']:,} per table)"
+        )
+        quotas["dynamodb_new_table_wcu"] = writes
+    if planned.worker_concurrency > quotas["sqs_mapping_max_concurrency"]:
         changes.append("a second SQS event source mapping: one mapping's MaximumConcurrency stops at 1,000")
-    return planned, changes
+    return replace(planned, quotas=quotas), changes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -313,7 +320,12 @@ def main(argv: list[str] | None = None) -> int:
     if not args.template.exists():
         parser.error(f"{args.template} is missing: run `make package STAGE=prod` first")
     profile = Profile(
-        args.users, args.jobs_per_user_day, args.files_per_job, args.peak_factor, args.mean_file_bytes, args.webhook_share
+        args.users,
+        args.jobs_per_user_day,
+        args.files_per_job,
+        args.peak_factor,
+        args.mean_file_bytes,
+        args.webhook_share,
     )
     stack = load_stack(args.template, ROOT / ".chalice" / "config.json", args.bench)
     rows = ceilings(profile, stack)

@@ -58,7 +58,7 @@ class AsyncClient:
         """Starts a job. Every retry of this call sends the same Idempotency-Key, so it makes one job at most."""
         body: dict[str, Any] = {"file_ids": [int(file_id) for file_id in file_ids]}
         if callback_url:
-            body["callback_url"] = callback_url
+            body["callbackUrl"] = callback_url
         headers = {"Idempotency-Key": common.new_idempotency_key()}
         response = await self._request("POST", "/v1/download/initiate", (200, 202), json=body, headers=headers)
         accepted = response.json()

@@ -1,0 +1,54 @@
+"""Webhooks the dev stack really sends to a job begun by the client, checked with `verify_webhook`.
+
+The shared dev stack signs with the CALLBACK_SIGNING_SECRET it wrote to its stack.env and allows
+loopback callback URLs, so a receiver on 127.0.0.1 gets the event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from delineate_client import AsyncClient, Client, verify_webhook
+
+from tests.support.receiver import WebhookReceiver
+
+
+@pytest.fixture(scope="module")
+def secret(dev_stack) -> str:
+    return dev_stack.stack_env()["CALLBACK_SIGNING_SECRET"]
+
+
+@pytest.fixture
+def receiver():
+    with WebhookReceiver() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def delivered(dev_stack):
+    """(job id, the delivery) of one job.completed event for a job begun with `callback_url=`."""
+    with WebhookReceiver() as receiver:
+        with Client(dev_stack.base_url) as client:
+            job = client.begin_download([70000], callback_url=receiver.url("/hooks/sync"))
+        [delivery] = receiver.wait_for(1, timeout=30)
+    return job.id, delivery
+
+
+def test_begin_download_with_a_callback_url_gets_the_signed_event(delivered, secret):
+    job_id, delivery = delivered
+    event = verify_webhook(secret, delivery.headers, delivery.body)
+    assert event["type"] == "job.completed" and event["data"]["jobId"] == job_id
+
+
+def test_the_async_client_sends_callbackUrl_too(api, api_proxy, receiver, secret):  # noqa: N802
+    async def begin() -> str:
+        async with AsyncClient(api) as client:
+            return (await client.begin_download([70007], callback_url=receiver.url("/hooks/async"))).id
+
+    job_id = asyncio.run(begin())
+    [post] = api_proxy.requests("POST", "/v1/download/initiate")
+    assert json.loads(post.body) == {"file_ids": [70007], "callbackUrl": receiver.url("/hooks/async")}
+    [delivery] = receiver.wait_for(1, timeout=30)
+    assert verify_webhook(secret, delivery.headers, delivery.body)["data"]["jobId"] == job_id

@@ -10,9 +10,9 @@ import asyncio
 import json
 
 import pytest
-from delineate_client import AsyncClient, Client, verify_webhook
+from delineate_client import AsyncClient, Client, WebhookVerificationError, verify_webhook
 
-from tests.support.receiver import WebhookReceiver
+from tests.support.receiver import Delivery, WebhookReceiver
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +36,15 @@ def delivered(dev_stack):
     return job.id, delivery
 
 
+def with_header(delivery: Delivery, name: str, value: str) -> dict[str, str]:
+    return {**delivery.headers, name.lower(): value}
+
+
+def signature_parts(delivery: Delivery) -> tuple[str, str]:
+    parts = dict(item.split("=", 1) for item in delivery.headers["delineate-signature"].split(","))
+    return parts["t"], parts["v1"]
+
+
 def test_begin_download_with_a_callback_url_gets_the_signed_event(delivered, secret):
     job_id, delivery = delivered
     event = verify_webhook(secret, delivery.headers, delivery.body)
@@ -52,3 +61,30 @@ def test_the_async_client_sends_callbackUrl_too(api, api_proxy, receiver, secret
     assert json.loads(post.body) == {"file_ids": [70007], "callbackUrl": receiver.url("/hooks/async")}
     [delivery] = receiver.wait_for(1, timeout=30)
     assert verify_webhook(secret, delivery.headers, delivery.body)["data"]["jobId"] == job_id
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        "t=²,v1={v1}",  # a digit to str.isdigit, not to int()
+        "t={arabic_t},v1={v1}",  # non-ASCII digits int() reads
+        "t={t},v1={non_ascii}",  # hmac.compare_digest refuses non-ASCII str
+        "t={t},v1={upper}",  # only lower-case hex, as the service writes it
+        "t={t},v1={short}",
+        "t={t},v1={v1},v1=zz",  # one malformed among good ones
+    ],
+)
+def test_a_malformed_signature_header_raises_the_verification_error(delivered, secret, shape):
+    _, delivery = delivered
+    t, v1 = signature_parts(delivery)
+    header = shape.format(
+        t=t,
+        v1=v1,
+        arabic_t="".join(chr(0x0660 + int(digit)) for digit in t),
+        non_ascii="é" * 64,
+        upper=v1.upper(),
+        short=v1[:-1],
+    )
+    with pytest.raises(WebhookVerificationError, match="malformed"):
+        verify_webhook(secret, with_header(delivery, "Delineate-Signature", header), delivery.body)
+    assert verify_webhook(secret, delivery.headers, delivery.body)  # the untouched header still verifies

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -13,6 +14,9 @@ from .errors import WebhookVerificationError
 
 SIGNATURE_HEADER = "delineate-signature"
 EVENT_ID_HEADER = "delineate-event-id"
+# What the service writes; anything else is malformed. re.ASCII and fullmatch: no other digits, no trailing newline.
+TIMESTAMP = re.compile(r"[0-9]{1,12}", re.ASCII)
+V1_SIGNATURE = re.compile(r"[0-9a-f]{64}", re.ASCII)
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -34,18 +38,7 @@ def verify_webhook(
 
     Deduplicate deliveries by the `Delineate-Event-Id` header (also returned as the event's `_eventId`).
     """
-    header = _header(headers, SIGNATURE_HEADER)
-    if not header:
-        raise WebhookVerificationError("no Delineate-Signature header")
-    timestamp, signatures = None, []
-    for item in header.split(","):
-        key, _, value = item.strip().partition("=")
-        if key == "t":
-            timestamp = value
-        elif key == "v1" and value:
-            signatures.append(value.strip().lower())
-    if timestamp is None or not timestamp.isdigit() or not signatures:
-        raise WebhookVerificationError("malformed Delineate-Signature header")
+    timestamp, signatures = _signature(_header(headers, SIGNATURE_HEADER))
     current = time.time() if now is None else now
     if abs(current - int(timestamp)) > tolerance:
         raise WebhookVerificationError(f"signature timestamp {timestamp} is outside the {tolerance} s tolerance")
@@ -61,3 +54,22 @@ def verify_webhook(
     if isinstance(event, dict):
         event.setdefault("_eventId", _header(headers, EVENT_ID_HEADER))
     return event
+
+
+def _signature(header: str | None) -> tuple[str, list[str]]:
+    """(t, the v1 signatures) of a `Delineate-Signature` header; WebhookVerificationError unless `t` is
+    ASCII digits and every `v1` is 64 lower-case hex digits, so nothing later can raise another error."""
+    if not header:
+        raise WebhookVerificationError("no Delineate-Signature header")
+    timestamp, signatures = None, []
+    for item in header.split(","):
+        key, _, value = item.strip().partition("=")
+        if key == "t":
+            timestamp = value
+        elif key == "v1":
+            signatures.append(value)
+    if timestamp is None or not TIMESTAMP.fullmatch(timestamp) or not signatures:
+        raise WebhookVerificationError("malformed Delineate-Signature header")
+    if not all(V1_SIGNATURE.fullmatch(signature) for signature in signatures):
+        raise WebhookVerificationError("malformed Delineate-Signature header: v1 must be 64 lower-case hex digits")
+    return timestamp, signatures

@@ -63,6 +63,13 @@ def test_the_async_client_sends_callbackUrl_too(api, api_proxy, receiver, secret
     assert verify_webhook(secret, delivery.headers, delivery.body)["data"]["jobId"] == job_id
 
 
+def test_the_dedupe_id_is_the_signed_body_id_not_the_unsigned_header(delivered, secret):
+    _, delivery = delivered
+    forged = with_header(delivery, "Delineate-Event-Id", "evt_forged")
+    event = verify_webhook(secret, forged, delivery.body)
+    assert event["_eventId"] == json.loads(delivery.body)["id"] != "evt_forged"
+
+
 @pytest.mark.parametrize(
     "shape",
     [

@@ -13,7 +13,6 @@ from typing import Any
 from .errors import WebhookVerificationError
 
 SIGNATURE_HEADER = "delineate-signature"
-EVENT_ID_HEADER = "delineate-event-id"
 # What the service writes; anything else is malformed. re.ASCII and fullmatch: no other digits, no trailing newline.
 TIMESTAMP = re.compile(r"[0-9]{1,12}", re.ASCII)
 V1_SIGNATURE = re.compile(r"[0-9a-f]{64}", re.ASCII)
@@ -36,7 +35,9 @@ def verify_webhook(
     """Returns the event (the parsed JSON body) when one `v1=` signature matches and `t` is within `tolerance`
     seconds of now; raises WebhookVerificationError otherwise. Pass the raw body, exactly as received.
 
-    Deduplicate deliveries by the `Delineate-Event-Id` header (also returned as the event's `_eventId`).
+    Deduplicate deliveries by the event's `id`, which is inside the signed body (also returned as
+    `_eventId`); the `Delineate-Event-Id` header carries the same value but is not signed, so anyone on
+    the path can change it and make one event look like many.
     """
     timestamp, signatures = _signature(_header(headers, SIGNATURE_HEADER))
     current = time.time() if now is None else now
@@ -52,7 +53,7 @@ def verify_webhook(
     except ValueError as exc:
         raise WebhookVerificationError("the signed body is not JSON") from exc
     if isinstance(event, dict):
-        event.setdefault("_eventId", _header(headers, EVENT_ID_HEADER))
+        event["_eventId"] = event.get("id")  # the signed id, never the unsigned header
     return event
 
 

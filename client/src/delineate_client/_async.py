@@ -11,7 +11,7 @@ import httpx
 
 from . import _common as common
 from ._transport import RetryPolicy, error_for, send_async
-from .errors import ApiError, DelineateError
+from .errors import ApiError, DelineateError, UnexpectedResponse
 
 ByteProgress = Callable[[int, "int | None"], None]
 
@@ -62,6 +62,7 @@ class AsyncClient:
         headers = {"Idempotency-Key": common.new_idempotency_key()}
         response = await self._request("POST", "/v1/download/initiate", (200, 202), json=body, headers=headers)
         accepted = response.json()
+        common.checked_job_id(accepted.get("jobId"), UnexpectedResponse)
         job = AsyncDownloadJob(self, accepted["jobId"])
         job._document = {
             "jobId": accepted["jobId"],
@@ -77,8 +78,7 @@ class AsyncClient:
         return job
 
     async def resume(self, token: str) -> AsyncDownloadJob:
-        _, job_id = common.read_token(token)
-        return await self.get_job(job_id)
+        return await self.get_job(common.job_id_for(token, self.base_url))
 
     async def jobs(self, status: str | None = None, limit: int | None = None) -> AsyncIterator[dict]:
         cursor = None
@@ -163,7 +163,7 @@ class AsyncDownloadJob(common.JobHandle):
         if self._document.get("downloadUrl") is None:
             await self.refresh()
         common.raise_if_nothing(self._document)
-        path = Path(path or f"delineate-{self.id}.zip")
+        path = Path(path) if path else common.default_bundle_path(self.id)
         return await _fetch(
             self._client._bytes,
             self._document["downloadUrl"],
@@ -183,8 +183,9 @@ class AsyncDownloadJob(common.JobHandle):
         await self.refresh(include_files=True)
         common.raise_if_nothing(self._document)
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
         entries = [entry for entry in self.files if entry["status"] == "available"]
+        targets = common.file_targets(entries, directory)
+        directory.mkdir(parents=True, exist_ok=True)
         gate = asyncio.Semaphore(max(1, self._client.concurrency))
 
         async def fresh_url(file_id: int) -> str:
@@ -193,12 +194,12 @@ class AsyncDownloadJob(common.JobHandle):
                     return entry["downloadUrl"]
             raise DelineateError(f"file {file_id} is no longer available")
 
-        async def one(entry: dict) -> common.Downloaded:
+        async def one(entry: dict, path: Path) -> common.Downloaded:
             async with gate:
                 result = await _fetch(
                     self._client._bytes,
                     entry["downloadUrl"],
-                    directory / common.file_name(entry),
+                    path,
                     entry.get("size"),
                     entry.get("sha256"),
                     lambda: fresh_url(entry["fileId"]),
@@ -207,7 +208,7 @@ class AsyncDownloadJob(common.JobHandle):
             await _call(on_progress, result)
             return result
 
-        return list(await asyncio.gather(*(one(entry) for entry in entries)))
+        return list(await asyncio.gather(*(one(entry, path) for entry, path in targets)))
 
 
 async def _call(callback: Callable[..., Any] | None, *args: Any) -> None:

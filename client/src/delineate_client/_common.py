@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -16,7 +17,16 @@ from typing import BinaryIO
 import httpx
 
 from ._transport import parse_retry_after
-from .errors import DelineateError, IntegrityError, JobCancelled, JobFailed, NothingAvailable, ServiceUnavailable
+from .errors import (
+    DelineateError,
+    IntegrityError,
+    InvalidToken,
+    JobCancelled,
+    JobFailed,
+    NothingAvailable,
+    ServiceUnavailable,
+    UnexpectedResponse,
+)
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
@@ -27,6 +37,8 @@ MAX_POLL_DELAY = 20.0
 MAX_BREAKS = 8  # broken connections one download survives (each resumes with Range)
 MAX_URL_REFRESHES = 3  # expired presigned URLs replaced during one download
 TOKEN_PREFIX = "dlj1."
+# A job id goes into URL paths and the default file name, so it must be what the service makes: a UUID.
+JOB_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.ASCII | re.IGNORECASE)
 
 
 class WaitTimeout(DelineateError, TimeoutError):
@@ -53,16 +65,42 @@ def make_token(base_url: str, job_id: str) -> str:
 
 
 def read_token(token: str) -> tuple[str | None, str]:
-    """(base URL or None, job id) from a token; a bare job id is accepted too."""
+    """(base URL or None, job id) from a token; a bare job id is accepted too. InvalidToken if malformed."""
     token = token.strip()
     if not token.startswith(TOKEN_PREFIX):
         return None, token
     payload = token[len(TOKEN_PREFIX) :]
     try:
         data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        return data["url"], data["job"]
+        url, job_id = data["url"], data["job"]
     except (ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"not a job token: {token!r}") from exc
+        raise InvalidToken(f"not a job token: {token!r}") from exc
+    if not isinstance(url, str) or not isinstance(job_id, str):
+        raise InvalidToken(f"not a job token: {token!r}")
+    return url, job_id
+
+
+def job_id_for(token: str, base_url: str) -> str:
+    """The job id a token (or a bare job id) names, for a client of `base_url`.
+
+    A token also names the service it came from. The client never follows it there: that would send
+    the API key to whatever host a pasted token names. A token naming another service is refused;
+    the caller who means that service passes its base URL.
+    """
+    url, job_id = read_token(token)
+    if url is not None and url.rstrip("/") != base_url.rstrip("/"):
+        raise InvalidToken(
+            f"the token names the service {url}, not {base_url}; to resume it there, choose that URL"
+            f" yourself (Client({url!r}), or --url {url} on the command line)"
+        )
+    return checked_job_id(job_id)
+
+
+def checked_job_id(value: object, error: type[DelineateError] = InvalidToken) -> str:
+    """`value` if it is a job id (a UUID); `error` otherwise, before it reaches a URL or a file name."""
+    if not isinstance(value, str) or not JOB_ID.fullmatch(value):
+        raise error(f"{value!r} is not a job id (a UUID)")
+    return value
 
 
 class JobHandle:
@@ -72,7 +110,7 @@ class JobHandle:
 
     def __init__(self, base_url: str, job_id: str) -> None:
         self._base_url = base_url
-        self.id = job_id
+        self.id = checked_job_id(job_id)
         self._document: dict = {"jobId": job_id}
         self._etag: str | None = None
 
@@ -339,5 +377,33 @@ def content_range_start(response: httpx.Response) -> int | None:
         return None
 
 
-def file_name(entry: dict) -> str:
-    return f"{entry['fileId']}.zip"
+def file_targets(entries: list[dict], directory: Path) -> list[tuple[dict, Path]]:
+    """Each entry with its path, `directory/<fileId>.zip`, all checked before any download starts.
+
+    The file id comes from the service and becomes a file name, so only an integer is taken.
+    """
+    targets = []
+    for entry in entries:
+        file_id = entry.get("fileId")
+        if type(file_id) is not int:  # not bool, not "../x"
+            raise UnexpectedResponse(f"the service sent file id {file_id!r}, which is not an integer")
+        targets.append((entry, inside(directory, f"{file_id}.zip")))
+    return targets
+
+
+def default_bundle_path(job_id: str) -> Path:
+    """`delineate-<job id>.zip` in the current directory."""
+    return inside(Path("."), f"delineate-{checked_job_id(job_id)}.zip")
+
+
+def inside(directory: Path, name: str) -> Path:
+    """`directory/name`, once it is sure to resolve to an entry of `directory` itself.
+
+    The last component is not resolved: whatever is there (a symlink included) is replaced by
+    `os.replace`, never written through.
+    """
+    root = directory.resolve()
+    candidate = root / name
+    if candidate.parent.resolve() != root or candidate.name in ("", ".", ".."):
+        raise DelineateError(f"{name!r} would be written outside {directory}")
+    return directory / name

@@ -12,7 +12,7 @@ import httpx
 
 from . import _common as common
 from ._transport import RetryPolicy, error_for, send
-from .errors import ApiError, DelineateError
+from .errors import ApiError, DelineateError, UnexpectedResponse
 
 ByteProgress = Callable[[int, "int | None"], None]
 
@@ -65,6 +65,7 @@ class Client:
         headers = {"Idempotency-Key": common.new_idempotency_key()}
         response = self._request("POST", "/v1/download/initiate", (200, 202), json=body, headers=headers)
         accepted = response.json()
+        common.checked_job_id(accepted.get("jobId"), UnexpectedResponse)
         job = DownloadJob(self, accepted["jobId"])
         job._document = {
             "jobId": accepted["jobId"],
@@ -82,8 +83,7 @@ class Client:
 
     def resume(self, token: str) -> DownloadJob:
         """The job a `DownloadJob.token` names (a bare job id works too), e.g. in another process."""
-        _, job_id = common.read_token(token)
-        return self.get_job(job_id)
+        return self.get_job(common.job_id_for(token, self.base_url))
 
     def jobs(self, status: str | None = None, limit: int | None = None) -> Iterator[dict]:
         """The API key's jobs, newest first, following `nextCursor` (Forbidden when the server has no keys)."""
@@ -176,7 +176,7 @@ class DownloadJob(common.JobHandle):
         if self._document.get("downloadUrl") is None:
             self.refresh()
         common.raise_if_nothing(self._document)
-        path = Path(path or f"delineate-{self.id}.zip")
+        path = Path(path) if path else common.default_bundle_path(self.id)
         return _fetch(
             self._client._bytes,
             self._document["downloadUrl"],
@@ -196,8 +196,9 @@ class DownloadJob(common.JobHandle):
         self.refresh(include_files=True)
         common.raise_if_nothing(self._document)
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
         entries = [entry for entry in self.files if entry["status"] == "available"]
+        targets = common.file_targets(entries, directory)
+        directory.mkdir(parents=True, exist_ok=True)
 
         def fresh_url(file_id: int) -> str:
             for entry in self._fetch(include_files=True).get("files", []):
@@ -205,11 +206,11 @@ class DownloadJob(common.JobHandle):
                     return entry["downloadUrl"]
             raise DelineateError(f"file {file_id} is no longer available")
 
-        def one(entry: dict) -> common.Downloaded:
+        def one(entry: dict, path: Path) -> common.Downloaded:
             result = _fetch(
                 self._client._bytes,
                 entry["downloadUrl"],
-                directory / common.file_name(entry),
+                path,
                 entry.get("size"),
                 entry.get("sha256"),
                 lambda: fresh_url(entry["fileId"]),
@@ -220,7 +221,7 @@ class DownloadJob(common.JobHandle):
             return result
 
         with ThreadPoolExecutor(max_workers=max(1, self._client.concurrency)) as pool:
-            return list(pool.map(one, entries))
+            return list(pool.map(lambda target: one(*target), targets))
 
 
 def _fetch(

@@ -22,6 +22,7 @@ from .errors import (
     DelineateError,
     Forbidden,
     IntegrityError,
+    InvalidToken,
     JobError,
     JobNotFound,
     RateLimited,
@@ -159,7 +160,7 @@ def _follow(client: Client, job: DownloadJob, args: argparse.Namespace, out: Out
             for result in results:
                 out.result(result)
             return OK
-        path = Path(args.output or f"delineate-{job.id}.zip")
+        path = Path(args.output) if args.output else common.default_bundle_path(job.id)
         update_bytes, close = out.bytes_bar(str(path))
         try:
             result = job.download(path, on_progress=update_bytes)
@@ -182,11 +183,9 @@ def _run(args: argparse.Namespace, out: Output) -> int:
 
 
 def _service_url(args: argparse.Namespace) -> str:
-    """--url, else $DELINEATE_URL, else the default; `resume` takes it from a token that names one."""
-    url = getattr(args, "url", None) or os.environ.get("DELINEATE_URL") or common.DEFAULT_URL
-    if args.command == "resume" and not getattr(args, "url", None):
-        url = common.read_token(args.job)[0] or url
-    return url
+    """--url, else $DELINEATE_URL, else the default. Never a token's: a token naming another service is
+    refused (exit 2) rather than followed, so the API key goes only where the user pointed it."""
+    return getattr(args, "url", None) or os.environ.get("DELINEATE_URL") or common.DEFAULT_URL
 
 
 def _api_key(args: argparse.Namespace) -> str | None:
@@ -211,8 +210,7 @@ def _resume(client: Client, args: argparse.Namespace, out: Output) -> int:
 
 
 def _status(client: Client, args: argparse.Namespace, out: Output) -> int:
-    _, job_id = common.read_token(args.job)
-    job = client.get_job(job_id)
+    job = client.resume(args.job)
     if args.json:
         out.line(json.dumps(job.document, indent=2))
     else:
@@ -221,13 +219,13 @@ def _status(client: Client, args: argparse.Namespace, out: Output) -> int:
 
 
 def _cancel(client: Client, args: argparse.Namespace, out: Output) -> int:
-    _, job_id = common.read_token(args.job)
+    job = client.resume(args.job)
     try:
-        job = client.get_job(job_id).cancel()
+        job.cancel()
     except ApiError as exc:
         if exc.status != 409:
             raise
-        out.error(f"job {job_id}: {exc.message}")
+        out.error(f"job {job.id}: {exc.message}")
         return FAILED
     out.line(f"job {job.id} {job.status}")
     return OK
@@ -278,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
     out = Output()
     try:
         return _run(args, out)
+    except InvalidToken as exc:  # malformed, not a job id, or naming another service
+        out.error(str(exc))
+        return USAGE
     except (JobError, IntegrityError) as exc:
         out.error(str(exc))
         return FAILED
@@ -296,9 +297,6 @@ def main(argv: list[str] | None = None) -> int:
     except DelineateError as exc:
         out.error(str(exc))
         return FAILED
-    except ValueError as exc:  # a malformed token
-        out.error(str(exc))
-        return USAGE
     except KeyboardInterrupt:
         return INTERRUPTED
 

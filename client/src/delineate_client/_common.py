@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import json
 import os
 import re
+import stat
 import time
 import uuid
 from dataclasses import dataclass
@@ -278,6 +280,30 @@ def part_path(path: Path, sha256: str | None = None) -> Path:
     return path.with_name(f"{path.name}{tag}.part")
 
 
+# A .part file is made anew, never opened through a symlink someone planted at its name (which would
+# write the download into the link's target), and a leftover is reopened only if it is a regular file.
+CREATE_PART = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_BINARY", 0)
+OPEN_LEFTOVER = os.O_RDWR | os.O_NOFOLLOW | getattr(os, "O_BINARY", 0)
+
+
+def open_leftover(part: Path, size: int | None) -> BinaryIO | None:
+    """The leftover `.part` file, open for reading and writing, or None: none there, a symlink, not a
+    regular file, or longer than the object."""
+    try:
+        fd = os.open(part, OPEN_LEFTOVER)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # O_NOFOLLOW refused a symlink
+            return None
+        raise
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or (size is not None and info.st_size > size):
+        os.close(fd)
+        return None
+    return os.fdopen(fd, "r+b")
+
+
 def is_sha256(value: str | None) -> bool:
     return value is not None and len(value) == 64 and all(c in "0123456789abcdefABCDEF" for c in value)
 
@@ -302,28 +328,26 @@ class PartFile:
         self._size = size
 
     def __enter__(self) -> PartFile:
-        try:
-            if self.keep and self._usable_leftover():
-                self._out = open(self.part, "r+b")
+        leftover = open_leftover(self.part, self._size) if self.keep else None
+        if leftover is not None:
+            self._out = leftover
+            try:
                 self._take_leftover()
-            else:
-                self._out = open(self.part, "wb")
-        except BaseException:
-            discard(self.part)
-            raise
+            except BaseException:
+                self._out.close()
+                raise
+            return self
+        discard(self.part)  # stale, too long, not a regular file or a symlink: unlinking removes only the link
+        try:
+            self._out = os.fdopen(os.open(self.part, CREATE_PART, 0o666), "w+b")
+        except FileExistsError as exc:
+            raise DelineateError(f"{self.part} appeared while the download was starting; not writing to it") from exc
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         self._out.close()
         if exc_type is not None and not self.keep:
             discard(self.part)
-
-    def _usable_leftover(self) -> bool:
-        try:
-            length = self.part.stat().st_size
-        except FileNotFoundError:
-            return False
-        return self._size is None or length <= self._size
 
     def _take_leftover(self) -> None:
         while chunk := self._out.read(1 << 20):
@@ -348,8 +372,14 @@ class PartFile:
         return finish(self.part, self.path, self.written, self._digest, size, sha256)
 
 
-def finish(part: Path, path: Path, written: int, digest: "hashlib._Hash", size: int | None, sha256: str | None):
-    """Checks the bytes against what the status document announced, then renames into place."""
+def finish(
+    part: Path, path: Path, written: int, digest: hashlib._Hash, size: int | None, sha256: str | None
+) -> Downloaded:
+    """Checks the bytes against what the status document announced, then renames into place.
+
+    os.replace is atomic and replaces the entry at `path` itself: a symlink there is replaced by the
+    file, not written through, so `path` never ends up a link.
+    """
     actual = digest.hexdigest()
     if size is not None and written != size:
         discard(part)

@@ -27,14 +27,16 @@ class AsyncClient:
         timeout: float = 30.0,
         retry: RetryPolicy | None = None,
         concurrency: int = 4,
+        long_poll: int = common.LONG_POLL_SECONDS,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
         self.concurrency = concurrency
+        self.long_poll = long_poll  # seconds `wait` asks the server to hold a status poll; 0: plain polls
         headers = {"User-Agent": "delineate-client"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
-        timeouts = httpx.Timeout(max(timeout, common.LONG_POLL_SECONDS + 10), connect=10.0)
+        timeouts = httpx.Timeout(max(timeout, long_poll + 10), connect=10.0)
         self._api = httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=timeouts)
         self._bytes = httpx.AsyncClient(headers={"User-Agent": "delineate-client"}, timeout=timeouts)
 
@@ -124,7 +126,7 @@ class AsyncDownloadJob(common.JobHandle):
         self, timeout: float | None = None, on_progress: Callable[[AsyncDownloadJob], Any] | None = None
     ) -> AsyncDownloadJob:
         """As `DownloadJob.wait`; `on_progress` may be a plain function or a coroutine function."""
-        polls = common.StatusPolls(timeout)
+        polls = common.StatusPolls(timeout, self._client.long_poll)
         response = None
         if self.status is None or self._etag is None:
             response = await self._client._request("GET", self._status_path())

@@ -35,7 +35,7 @@ TERMINAL = frozenset({"completed", "failed", "cancelled"})
 LONG_POLL_SECONDS = 20  # the most `Prefer: wait=N` asks for (the server's cap, under API Gateway's 29 s)
 FIRST_POLL_DELAY = 1.0
 POLL_GROWTH = 1.5
-MAX_POLL_DELAY = 20.0
+MAX_POLL_DELAY = 5.0  # a few seconds: many clients may wait on a stage that holds no poll (LONG_POLL_MAX_SECONDS=0)
 MAX_BREAKS = 8  # broken connections one download survives (each resumes with Range)
 MAX_URL_REFRESHES = 3  # expired presigned URLs replaced during one download
 TOKEN_PREFIX = "dlj1."
@@ -149,57 +149,44 @@ class JobHandle:
         return f"/v1/download/status/{self.id}"
 
 
-class PollPacing:
-    """How long to wait between status polls: the server's Retry-After, else 1 s growing x1.5 up to 20 s."""
-
-    def __init__(self) -> None:
-        self._next = FIRST_POLL_DELAY
-
-    def delay(self, response: httpx.Response) -> float:
-        asked = parse_retry_after(response.headers.get("retry-after"))
-        if asked is not None:
-            return asked
-        delay, self._next = self._next, min(self._next * POLL_GROWTH, MAX_POLL_DELAY)
-        return delay
-
-
-def long_poll_held(response: httpx.Response) -> bool:
-    """True when the server honoured `Prefer: wait=N` (it says so in Preference-Applied)."""
-    return "wait" in response.headers.get("preference-applied", "").lower()
-
-
 class StatusPolls:
     """The schedule of one `wait`: how long to sleep after a status answer and what to ask for next.
 
-    The twins do the sleeping and the requests; this decides, so both poll alike.
+    The twins do the sleeping and the requests; this decides, so both poll alike. A stage may hold no
+    poll at all (LONG_POLL_MAX_SECONDS=0 answers `Prefer: wait` at once), so the pause never relies
+    on the server having held the request: it is what Retry-After asks, else a pace growing from 1 s
+    x1.5 up to MAX_POLL_DELAY less the time the request was held, and never past the deadline.
     """
 
-    def __init__(self, timeout: float | None) -> None:
+    def __init__(self, timeout: float | None, long_poll: int = LONG_POLL_SECONDS) -> None:
         self.timeout = timeout
+        self.long_poll = long_poll
         self._deadline = None if timeout is None else time.monotonic() + timeout
-        self._pacing = PollPacing()
+        self._pace = FIRST_POLL_DELAY
 
     def delay_after(self, response: httpx.Response) -> float:
-        """The server's Retry-After; else none after a held long-poll, else the growing pace; never past the deadline."""
+        """Seconds to sleep before the next poll (see the class)."""
         delay = parse_retry_after(response.headers.get("retry-after"))
-        if delay is None:
-            delay = 0.0 if long_poll_held(response) else self._pacing.delay(response)
+        if not delay:  # absent, unreadable or 0: pace ourselves
+            pace, self._pace = self._pace, min(self._pace * POLL_GROWTH, MAX_POLL_DELAY)
+            delay = max(0.0, pace - response.elapsed.total_seconds())
         if self._deadline is not None:
             delay = min(delay, max(0.0, self._deadline - time.monotonic()))
         return delay
 
     def next_headers(self, job_id: str, status: str | None, etag: str | None) -> dict[str, str]:
-        """Headers of the next status poll: a long-poll while there is an ETag and a second left.
+        """Headers of the next status poll: conditional once there is an ETag, and a long-poll of up to
+        `long_poll` seconds while a second of the timeout is left (0 asks for none).
 
         Raises WaitTimeout once the deadline has passed.
         """
         remaining = None if self._deadline is None else self._deadline - time.monotonic()
         if remaining is not None and remaining <= 0:
             raise WaitTimeout(f"job {job_id} still {status} after {self.timeout} s")
-        hold = LONG_POLL_SECONDS if remaining is None else int(min(remaining, LONG_POLL_SECONDS))
-        if etag and hold >= 1:
-            return {"If-None-Match": etag, "Prefer": f"wait={hold}"}
-        return {}
+        if not etag:
+            return {}
+        hold = self.long_poll if remaining is None else int(min(remaining, self.long_poll))
+        return {"If-None-Match": etag, "Prefer": f"wait={hold}"} if hold >= 1 else {"If-None-Match": etag}
 
 
 def raise_for_outcome(document: dict) -> None:

@@ -28,15 +28,17 @@ class Client:
         timeout: float = 30.0,
         retry: RetryPolicy | None = None,
         concurrency: int = 4,
+        long_poll: int = common.LONG_POLL_SECONDS,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
         self.concurrency = concurrency
+        self.long_poll = long_poll  # seconds `wait` asks the server to hold a status poll; 0: plain polls
         headers = {"User-Agent": "delineate-client"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
-        # Long-polls hold a request up to 20 s, so reads may take that long.
-        timeouts = httpx.Timeout(max(timeout, common.LONG_POLL_SECONDS + 10), connect=10.0)
+        # A long-poll holds a request up to `long_poll` s, so reads may take that long.
+        timeouts = httpx.Timeout(max(timeout, long_poll + 10), connect=10.0)
         self._api = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeouts)
         # Presigned URLs carry their own authorization: the API key never goes to storage.
         self._bytes = httpx.Client(headers={"User-Agent": "delineate-client"}, timeout=timeouts)
@@ -130,10 +132,11 @@ class DownloadJob(common.JobHandle):
     def wait(self, timeout: float | None = None, on_progress: Callable[[DownloadJob], None] | None = None):
         """Blocks until the job ends; returns self when completed, raises JobFailed / JobCancelled otherwise.
 
-        Long-polls (`If-None-Match` + `Prefer: wait=N`) where the server offers it; otherwise polls at the
-        server's Retry-After, else 1 s growing x1.5 up to 20 s. Never polls faster than the server asks.
+        Long-polls (`If-None-Match` + `Prefer: wait=N`, N the client's `long_poll`) where the server holds
+        them; after an answer that was not held it sleeps the server's Retry-After, else 1 s growing x1.5
+        up to 5 s, never past `timeout`: many clients waiting never poll in a hot loop.
         """
-        polls = common.StatusPolls(timeout)
+        polls = common.StatusPolls(timeout, self._client.long_poll)
         response = None
         if self.status is None or self._etag is None:
             response = self._client._request("GET", self._status_path())

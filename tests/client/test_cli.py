@@ -216,3 +216,11 @@ def test_resume_follows_a_token_for_the_configured_service(api, tmp_path):
     resumed = run(api, "resume", token_for(api, job_id), "-o", "out.zip", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert fields(resumed.stdout)["sha256"] == hashlib.sha256((tmp_path / "out.zip").read_bytes()).hexdigest()
+
+
+def test_the_installed_package_is_typed():
+    """PEP 561: the wheel ships py.typed (client/pyproject.toml package-data); `make lint` type-checks
+    tests/client/typing_usage.py against it."""
+    import delineate_client
+
+    assert (Path(delineate_client.__file__).parent / "py.typed").is_file()

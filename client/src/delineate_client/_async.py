@@ -115,13 +115,6 @@ class AsyncDownloadJob(common.JobHandle):
         self._remember(response)
         return self
 
-    def _remember(self, response) -> bool:
-        """Keeps a 200 status answer's document and ETag; True when the document changed."""
-        document = response.json()
-        changed, self._document = document != self._document, document
-        self._etag = response.headers.get("etag")
-        return changed
-
     async def wait(
         self, timeout: float | None = None, on_progress: Callable[[AsyncDownloadJob], Any] | None = None
     ) -> AsyncDownloadJob:

@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeGuard
 
 import httpx
 
@@ -147,6 +147,13 @@ class JobHandle:
 
     def _status_path(self) -> str:
         return f"/v1/download/status/{self.id}"
+
+    def _remember(self, response: httpx.Response) -> bool:
+        """Keeps a 200 status answer's document and ETag; True when the document changed."""
+        document = response.json()
+        changed, self._document = document != self._document, document
+        self._etag = response.headers.get("etag")
+        return bool(changed)
 
 
 class StatusPolls:
@@ -291,7 +298,7 @@ def open_leftover(part: Path, size: int | None) -> BinaryIO | None:
     return os.fdopen(fd, "r+b")
 
 
-def is_sha256(value: str | None) -> bool:
+def is_sha256(value: str | None) -> TypeGuard[str]:
     return value is not None and len(value) == 64 and all(c in "0123456789abcdefABCDEF" for c in value)
 
 

@@ -122,14 +122,9 @@ class DownloadJob(common.JobHandle):
         self._remember(response)
         return self
 
-    def _remember(self, response) -> bool:
-        """Keeps a 200 status answer's document and ETag; True when the document changed."""
-        document = response.json()
-        changed, self._document = document != self._document, document
-        self._etag = response.headers.get("etag")
-        return changed
-
-    def wait(self, timeout: float | None = None, on_progress: Callable[[DownloadJob], None] | None = None):
+    def wait(
+        self, timeout: float | None = None, on_progress: Callable[[DownloadJob], None] | None = None
+    ) -> DownloadJob:
         """Blocks until the job ends; returns self when completed, raises JobFailed / JobCancelled otherwise.
 
         Long-polls (`If-None-Match` + `Prefer: wait=N`, N the client's `long_poll`) where the server holds

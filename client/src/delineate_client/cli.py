@@ -14,6 +14,7 @@ import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TextIO
 
 from . import _common as common
 from ._sync import Client, DownloadJob
@@ -36,11 +37,11 @@ OK, FAILED, USAGE, UNAVAILABLE, INTERRUPTED = 0, 1, 2, 3, 130
 class Output:
     """Progress bars on a terminal; plain lines without control codes otherwise."""
 
-    def __init__(self, stream=None) -> None:
+    def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stdout
         self.terminal = self.stream.isatty()
 
-    def _console(self):
+    def _console(self) -> Any:  # rich.console.Console, imported only for a terminal
         from rich.console import Console
 
         return Console(file=self.stream)

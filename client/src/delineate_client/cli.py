@@ -1,7 +1,8 @@
 """`delineate`: a thin command line over the library.
 
 Exit codes: 0 success; 1 the job failed, was cancelled, had no available file, or the service refused
-the operation; 2 usage error (bad arguments, invalid request, bad API key); 3 the service was unreachable
+the operation; 2 usage error (bad arguments, invalid request, bad API key, a token naming
+another service than --url / DELINEATE_URL); 3 the service was unreachable
 or unavailable after retries; 130 interrupted (the job keeps running; the resume command is printed).
 """
 

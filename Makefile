@@ -67,10 +67,12 @@ capacity: $(STAMP) ## ceilings of the packaged stack for a load profile (ARGS="-
 bench: $(STAMP) ## ratios side by side on fresh stacks -> build/bench.json + PNGs (BENCH_QUICK=1: reduced, for CI)
 	$(PY) scripts/bench.py
 
-lint: $(STAMP) ## ruff check (complexity too) + format check (ruff.toml), mypy (mypy.ini), byte-compile and shell-check
+lint: $(STAMP) ## ruff check (complexity too) + format check (ruff.toml), mypy (mypy.ini, client/mypy.ini), byte-compile and shell-check
 	$(VENV)/bin/ruff check app.py chalicelib scripts tests client
 	$(VENV)/bin/ruff format --check app.py chalicelib scripts tests client
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --config-file client/mypy.ini client/src/delineate_client
+	$(VENV)/bin/mypy --config-file client/mypy.ini tests/client/typing_usage.py  # as a user sees the installed package
 	$(PY) -m compileall -q app.py chalicelib scripts tests client
 	for f in scripts/*.sh infra/localstack/ready.d/*.sh; do [ ! -e "$$f" ] || bash -n "$$f" || exit 1; done
 

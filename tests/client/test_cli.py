@@ -189,3 +189,38 @@ def test_the_console_script_is_installed_from_the_repo():
     import delineate_client
 
     assert "site-packages" in delineate_client.__file__  # installed, not imported from the source tree
+
+
+def test_resume_refuses_a_token_naming_another_host_and_sends_it_no_key(api, api_proxy, tmp_path):
+    from tests.client.test_untrusted_input import token_for
+    from tests.support.receiver import WebhookReceiver
+
+    with WebhookReceiver() as elsewhere:
+        token = token_for(elsewhere.url(""), "3f0c2b1e-7a52-4c57-9d2e-3f1d0e1b2c3d")
+        for command in ("resume", "status", "cancel"):
+            refused = run(api, command, token, cwd=tmp_path, DELINEATE_API_KEY="k-secret")
+            assert refused.returncode == 2, (command, refused.stderr)
+            assert f"names the service {elsewhere.url('')}" in refused.stderr and "--url" in refused.stderr
+        assert elsewhere.deliveries == [] and api_proxy.requests() == []
+
+        chosen = run(api, "status", token, "--url", elsewhere.url(""), cwd=tmp_path, DELINEATE_API_KEY="k-secret")
+        assert chosen.returncode != 0  # not a Delineate service, but the user named it
+        assert [seen.headers.get("authorization") for seen in elsewhere.deliveries] == ["Bearer k-secret"]
+
+
+def test_resume_follows_a_token_for_the_configured_service(api, tmp_path):
+    from tests.client.test_untrusted_input import token_for
+
+    started = run(api, "download", "70000", "--no-wait", cwd=tmp_path)
+    job_id = JOB_ID.match(started.stdout).group(1)
+    resumed = run(api, "resume", token_for(api, job_id), "-o", "out.zip", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert fields(resumed.stdout)["sha256"] == hashlib.sha256((tmp_path / "out.zip").read_bytes()).hexdigest()
+
+
+def test_the_installed_package_is_typed():
+    """PEP 561: the wheel ships py.typed (client/pyproject.toml package-data); `make lint` type-checks
+    tests/client/typing_usage.py against it."""
+    import delineate_client
+
+    assert (Path(delineate_client.__file__).parent / "py.typed").is_file()

@@ -250,3 +250,36 @@ def test_wait_long_polls_when_the_server_offers_it(api, api_proxy):
     # Each held request ended with a change (200) or after the wait (304): never a busy loop of polls.
     assert all(seen.answer_status in (200, 304) for seen in rest)
     assert len(rest) <= len(changes) + 1 and changes[-1] == 12 and job.status == "completed"
+
+
+def test_a_gateway_500_is_retried_for_idempotent_requests(api, api_proxy):
+    api_proxy.add(path_starts("/v1/download/initiate", "POST"), "respond", status=500)  # carries an Idempotency-Key
+    api_proxy.add(path_starts("/v1/download/status/", "GET"), "respond", times=2, status=500)
+    api_proxy.add(path_starts("/v1/download/", "DELETE"), "respond", status=500)
+    with Client(api, retry=FAST_RETRY) as client:
+        job = client.begin_download([70000 + 7 * n for n in range(14)])
+        assert client.get_job(job.id).id == job.id
+        job.cancel()
+    assert [seen.fault for seen in api_proxy.requests("POST", "/v1/download/initiate")] == ["respond", None]
+    assert [seen.fault for seen in api_proxy.requests("GET", "/v1/download/status/")] == ["respond", "respond", None]
+    assert [seen.fault for seen in api_proxy.requests("DELETE", "/v1/download/")] == ["respond", None]
+
+
+def test_a_gateway_500_on_a_post_without_idempotency_key_is_not_retried(api, api_proxy):
+    """The client's own POSTs all carry a key; the transport is what decides, so it is asked directly."""
+    import httpx
+    from delineate_client._transport import send
+
+    api_proxy.add(path_starts("/v1/download/check", "POST"), "respond", times=5, status=500)
+    with httpx.Client(base_url=api) as http:
+        response = send(http, "POST", "/v1/download/check", FAST_RETRY, json={"file_id": 70000})
+    assert response.status_code == 500 and len(api_proxy.requests("POST", "/v1/download/check")) == 1
+
+
+def test_429_without_retry_after_is_retried_after_a_growing_backoff(api, api_proxy):
+    api_proxy.add(path_starts("/v1/download/initiate", "POST"), "respond", times=2, status=429)
+    with Client(api, retry=FAST_RETRY) as client:
+        job = client.begin_download(IDS)
+    posts = api_proxy.requests("POST", "/v1/download/initiate")
+    assert [seen.fault for seen in posts] == ["respond", "respond", None] and job.status == "queued"
+    assert posts[1].at - posts[0].at >= 0.1 and posts[2].at - posts[1].at >= 0.2

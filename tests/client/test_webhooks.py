@@ -10,7 +10,7 @@ import pytest
 from delineate_client import WebhookVerificationError, verify_webhook
 
 SECRET = "whsec_test"
-BODY = json.dumps({"type": "job.completed", "jobId": "3f0c2b1e-7a52-4c57-9d2e-3f1d0e1b2c3d"}).encode()
+BODY = json.dumps({"type": "job.completed", "id": "evt-1", "jobId": "3f0c2b1e-7a52-4c57-9d2e-3f1d0e1b2c3d"}).encode()
 NOW = 1_800_000_000
 
 
@@ -19,12 +19,16 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
 
 
 def headers(signature_header: str) -> dict[str, str]:
-    return {"Delineate-Signature": signature_header, "Delineate-Event-Id": "evt-1", "Content-Type": "application/json"}
+    return {
+        "Delineate-Signature": signature_header,
+        "Delineate-Event-Id": "evt-unsigned",
+        "Content-Type": "application/json",
+    }
 
 
 def test_a_good_signature_returns_the_event():
     event = verify_webhook(SECRET, headers(f"t={NOW},v1={sign(SECRET, NOW, BODY)}"), BODY, now=NOW + 10)
-    assert event["type"] == "job.completed" and event["_eventId"] == "evt-1"
+    assert event["type"] == "job.completed" and event["_eventId"] == "evt-1"  # the body's, not the header's
 
 
 def test_any_of_several_v1_signatures_may_match_during_secret_rotation():

@@ -16,6 +16,7 @@ from .errors import (
     DelineateError,
     Forbidden,
     IntegrityError,
+    InvalidToken,
     JobCancelled,
     JobError,
     JobFailed,
@@ -24,6 +25,7 @@ from .errors import (
     RateLimited,
     ServiceUnavailable,
     Unauthorized,
+    UnexpectedResponse,
     WebhookVerificationError,
 )
 from .webhooks import verify_webhook
@@ -41,6 +43,7 @@ __all__ = [
     "Downloaded",
     "Forbidden",
     "IntegrityError",
+    "InvalidToken",
     "JobCancelled",
     "JobError",
     "JobFailed",
@@ -50,6 +53,7 @@ __all__ = [
     "RetryPolicy",
     "ServiceUnavailable",
     "Unauthorized",
+    "UnexpectedResponse",
     "WaitTimeout",
     "WebhookVerificationError",
     "verify_webhook",

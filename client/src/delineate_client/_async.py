@@ -11,7 +11,7 @@ import httpx
 
 from . import _common as common
 from ._transport import RetryPolicy, error_for, send_async
-from .errors import ApiError, DelineateError
+from .errors import ApiError, DelineateError, UnexpectedResponse
 
 ByteProgress = Callable[[int, "int | None"], None]
 
@@ -27,14 +27,16 @@ class AsyncClient:
         timeout: float = 30.0,
         retry: RetryPolicy | None = None,
         concurrency: int = 4,
+        long_poll: int = common.LONG_POLL_SECONDS,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
         self.concurrency = concurrency
+        self.long_poll = long_poll  # seconds `wait` asks the server to hold a status poll; 0: plain polls
         headers = {"User-Agent": "delineate-client"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
-        timeouts = httpx.Timeout(max(timeout, common.LONG_POLL_SECONDS + 10), connect=10.0)
+        timeouts = httpx.Timeout(max(timeout, long_poll + 10), connect=10.0)
         self._api = httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=timeouts)
         self._bytes = httpx.AsyncClient(headers={"User-Agent": "delineate-client"}, timeout=timeouts)
 
@@ -58,10 +60,11 @@ class AsyncClient:
         """Starts a job. Every retry of this call sends the same Idempotency-Key, so it makes one job at most."""
         body: dict[str, Any] = {"file_ids": [int(file_id) for file_id in file_ids]}
         if callback_url:
-            body["callback_url"] = callback_url
+            body["callbackUrl"] = callback_url
         headers = {"Idempotency-Key": common.new_idempotency_key()}
         response = await self._request("POST", "/v1/download/initiate", (200, 202), json=body, headers=headers)
         accepted = response.json()
+        common.checked_job_id(accepted.get("jobId"), UnexpectedResponse)
         job = AsyncDownloadJob(self, accepted["jobId"])
         job._document = {
             "jobId": accepted["jobId"],
@@ -77,8 +80,7 @@ class AsyncClient:
         return job
 
     async def resume(self, token: str) -> AsyncDownloadJob:
-        _, job_id = common.read_token(token)
-        return await self.get_job(job_id)
+        return await self.get_job(common.job_id_for(token, self.base_url))
 
     async def jobs(self, status: str | None = None, limit: int | None = None) -> AsyncIterator[dict]:
         cursor = None
@@ -113,18 +115,11 @@ class AsyncDownloadJob(common.JobHandle):
         self._remember(response)
         return self
 
-    def _remember(self, response) -> bool:
-        """Keeps a 200 status answer's document and ETag; True when the document changed."""
-        document = response.json()
-        changed, self._document = document != self._document, document
-        self._etag = response.headers.get("etag")
-        return changed
-
     async def wait(
         self, timeout: float | None = None, on_progress: Callable[[AsyncDownloadJob], Any] | None = None
     ) -> AsyncDownloadJob:
         """As `DownloadJob.wait`; `on_progress` may be a plain function or a coroutine function."""
-        polls = common.StatusPolls(timeout)
+        polls = common.StatusPolls(timeout, self._client.long_poll)
         response = None
         if self.status is None or self._etag is None:
             response = await self._client._request("GET", self._status_path())
@@ -163,7 +158,7 @@ class AsyncDownloadJob(common.JobHandle):
         if self._document.get("downloadUrl") is None:
             await self.refresh()
         common.raise_if_nothing(self._document)
-        path = Path(path or f"delineate-{self.id}.zip")
+        path = Path(path) if path else common.default_bundle_path(self.id)
         return await _fetch(
             self._client._bytes,
             self._document["downloadUrl"],
@@ -183,8 +178,9 @@ class AsyncDownloadJob(common.JobHandle):
         await self.refresh(include_files=True)
         common.raise_if_nothing(self._document)
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
         entries = [entry for entry in self.files if entry["status"] == "available"]
+        targets = common.file_targets(entries, directory)
+        directory.mkdir(parents=True, exist_ok=True)
         gate = asyncio.Semaphore(max(1, self._client.concurrency))
 
         async def fresh_url(file_id: int) -> str:
@@ -193,12 +189,12 @@ class AsyncDownloadJob(common.JobHandle):
                     return entry["downloadUrl"]
             raise DelineateError(f"file {file_id} is no longer available")
 
-        async def one(entry: dict) -> common.Downloaded:
+        async def one(entry: dict, path: Path) -> common.Downloaded:
             async with gate:
                 result = await _fetch(
                     self._client._bytes,
                     entry["downloadUrl"],
-                    directory / common.file_name(entry),
+                    path,
                     entry.get("size"),
                     entry.get("sha256"),
                     lambda: fresh_url(entry["fileId"]),
@@ -207,7 +203,7 @@ class AsyncDownloadJob(common.JobHandle):
             await _call(on_progress, result)
             return result
 
-        return list(await asyncio.gather(*(one(entry) for entry in entries)))
+        return list(await asyncio.gather(*(one(entry, path) for entry, path in targets)))
 
 
 async def _call(callback: Callable[..., Any] | None, *args: Any) -> None:

@@ -3,30 +3,44 @@
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import json
 import os
+import re
+import stat
 import time
 import uuid
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeGuard
 
 import httpx
 
 from ._transport import parse_retry_after
-from .errors import DelineateError, IntegrityError, JobCancelled, JobFailed, NothingAvailable, ServiceUnavailable
+from .errors import (
+    DelineateError,
+    IntegrityError,
+    InvalidToken,
+    JobCancelled,
+    JobFailed,
+    NothingAvailable,
+    ServiceUnavailable,
+    UnexpectedResponse,
+)
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
 LONG_POLL_SECONDS = 20  # the most `Prefer: wait=N` asks for (the server's cap, under API Gateway's 29 s)
 FIRST_POLL_DELAY = 1.0
 POLL_GROWTH = 1.5
-MAX_POLL_DELAY = 20.0
+MAX_POLL_DELAY = 5.0  # a few seconds: many clients may wait on a stage that holds no poll (LONG_POLL_MAX_SECONDS=0)
 MAX_BREAKS = 8  # broken connections one download survives (each resumes with Range)
 MAX_URL_REFRESHES = 3  # expired presigned URLs replaced during one download
 TOKEN_PREFIX = "dlj1."
+# A job id goes into URL paths and the default file name, so it must be what the service makes: a UUID.
+JOB_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.ASCII | re.IGNORECASE)
 
 
 class WaitTimeout(DelineateError, TimeoutError):
@@ -53,16 +67,42 @@ def make_token(base_url: str, job_id: str) -> str:
 
 
 def read_token(token: str) -> tuple[str | None, str]:
-    """(base URL or None, job id) from a token; a bare job id is accepted too."""
+    """(base URL or None, job id) from a token; a bare job id is accepted too. InvalidToken if malformed."""
     token = token.strip()
     if not token.startswith(TOKEN_PREFIX):
         return None, token
     payload = token[len(TOKEN_PREFIX) :]
     try:
         data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        return data["url"], data["job"]
+        url, job_id = data["url"], data["job"]
     except (ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"not a job token: {token!r}") from exc
+        raise InvalidToken(f"not a job token: {token!r}") from exc
+    if not isinstance(url, str) or not isinstance(job_id, str):
+        raise InvalidToken(f"not a job token: {token!r}")
+    return url, job_id
+
+
+def job_id_for(token: str, base_url: str) -> str:
+    """The job id a token (or a bare job id) names, for a client of `base_url`.
+
+    A token also names the service it came from. The client never follows it there: that would send
+    the API key to whatever host a pasted token names. A token naming another service is refused;
+    the caller who means that service passes its base URL.
+    """
+    url, job_id = read_token(token)
+    if url is not None and url.rstrip("/") != base_url.rstrip("/"):
+        raise InvalidToken(
+            f"the token names the service {url}, not {base_url}; to resume it there, choose that URL"
+            f" yourself (Client({url!r}), or --url {url} on the command line)"
+        )
+    return checked_job_id(job_id)
+
+
+def checked_job_id(value: object, error: type[DelineateError] = InvalidToken) -> str:
+    """`value` if it is a job id (a UUID); `error` otherwise, before it reaches a URL or a file name."""
+    if not isinstance(value, str) or not JOB_ID.fullmatch(value):
+        raise error(f"{value!r} is not a job id (a UUID)")
+    return value
 
 
 class JobHandle:
@@ -72,7 +112,7 @@ class JobHandle:
 
     def __init__(self, base_url: str, job_id: str) -> None:
         self._base_url = base_url
-        self.id = job_id
+        self.id = checked_job_id(job_id)
         self._document: dict = {"jobId": job_id}
         self._etag: str | None = None
 
@@ -108,58 +148,52 @@ class JobHandle:
     def _status_path(self) -> str:
         return f"/v1/download/status/{self.id}"
 
-
-class PollPacing:
-    """How long to wait between status polls: the server's Retry-After, else 1 s growing x1.5 up to 20 s."""
-
-    def __init__(self) -> None:
-        self._next = FIRST_POLL_DELAY
-
-    def delay(self, response: httpx.Response) -> float:
-        asked = parse_retry_after(response.headers.get("retry-after"))
-        if asked is not None:
-            return asked
-        delay, self._next = self._next, min(self._next * POLL_GROWTH, MAX_POLL_DELAY)
-        return delay
-
-
-def long_poll_held(response: httpx.Response) -> bool:
-    """True when the server honoured `Prefer: wait=N` (it says so in Preference-Applied)."""
-    return "wait" in response.headers.get("preference-applied", "").lower()
+    def _remember(self, response: httpx.Response) -> bool:
+        """Keeps a 200 status answer's document and ETag; True when the document changed."""
+        document = response.json()
+        changed, self._document = document != self._document, document
+        self._etag = response.headers.get("etag")
+        return bool(changed)
 
 
 class StatusPolls:
     """The schedule of one `wait`: how long to sleep after a status answer and what to ask for next.
 
-    The twins do the sleeping and the requests; this decides, so both poll alike.
+    The twins do the sleeping and the requests; this decides, so both poll alike. A stage may hold no
+    poll at all (LONG_POLL_MAX_SECONDS=0 answers `Prefer: wait` at once), so the pause never relies
+    on the server having held the request: it is what Retry-After asks, else a pace growing from 1 s
+    x1.5 up to MAX_POLL_DELAY less the time the request was held, and never past the deadline.
     """
 
-    def __init__(self, timeout: float | None) -> None:
+    def __init__(self, timeout: float | None, long_poll: int = LONG_POLL_SECONDS) -> None:
         self.timeout = timeout
+        self.long_poll = long_poll
         self._deadline = None if timeout is None else time.monotonic() + timeout
-        self._pacing = PollPacing()
+        self._pace = FIRST_POLL_DELAY
 
     def delay_after(self, response: httpx.Response) -> float:
-        """The server's Retry-After; else none after a held long-poll, else the growing pace; never past the deadline."""
+        """Seconds to sleep before the next poll (see the class)."""
         delay = parse_retry_after(response.headers.get("retry-after"))
-        if delay is None:
-            delay = 0.0 if long_poll_held(response) else self._pacing.delay(response)
+        if not delay:  # absent, unreadable or 0: pace ourselves
+            pace, self._pace = self._pace, min(self._pace * POLL_GROWTH, MAX_POLL_DELAY)
+            delay = max(0.0, pace - response.elapsed.total_seconds())
         if self._deadline is not None:
             delay = min(delay, max(0.0, self._deadline - time.monotonic()))
         return delay
 
     def next_headers(self, job_id: str, status: str | None, etag: str | None) -> dict[str, str]:
-        """Headers of the next status poll: a long-poll while there is an ETag and a second left.
+        """Headers of the next status poll: conditional once there is an ETag, and a long-poll of up to
+        `long_poll` seconds while a second of the timeout is left (0 asks for none).
 
         Raises WaitTimeout once the deadline has passed.
         """
         remaining = None if self._deadline is None else self._deadline - time.monotonic()
         if remaining is not None and remaining <= 0:
             raise WaitTimeout(f"job {job_id} still {status} after {self.timeout} s")
-        hold = LONG_POLL_SECONDS if remaining is None else int(min(remaining, LONG_POLL_SECONDS))
-        if etag and hold >= 1:
-            return {"If-None-Match": etag, "Prefer": f"wait={hold}"}
-        return {}
+        if not etag:
+            return {}
+        hold = self.long_poll if remaining is None else int(min(remaining, self.long_poll))
+        return {"If-None-Match": etag, "Prefer": f"wait={hold}"} if hold >= 1 else {"If-None-Match": etag}
 
 
 def raise_for_outcome(document: dict) -> None:
@@ -240,7 +274,31 @@ def part_path(path: Path, sha256: str | None = None) -> Path:
     return path.with_name(f"{path.name}{tag}.part")
 
 
-def is_sha256(value: str | None) -> bool:
+# A .part file is made anew, never opened through a symlink someone planted at its name (which would
+# write the download into the link's target), and a leftover is reopened only if it is a regular file.
+CREATE_PART = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_BINARY", 0)
+OPEN_LEFTOVER = os.O_RDWR | os.O_NOFOLLOW | getattr(os, "O_BINARY", 0)
+
+
+def open_leftover(part: Path, size: int | None) -> BinaryIO | None:
+    """The leftover `.part` file, open for reading and writing, or None: none there, a symlink, not a
+    regular file, or longer than the object."""
+    try:
+        fd = os.open(part, OPEN_LEFTOVER)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # O_NOFOLLOW refused a symlink
+            return None
+        raise
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or (size is not None and info.st_size > size):
+        os.close(fd)
+        return None
+    return os.fdopen(fd, "r+b")
+
+
+def is_sha256(value: str | None) -> TypeGuard[str]:
     return value is not None and len(value) == 64 and all(c in "0123456789abcdefABCDEF" for c in value)
 
 
@@ -264,28 +322,26 @@ class PartFile:
         self._size = size
 
     def __enter__(self) -> PartFile:
-        try:
-            if self.keep and self._usable_leftover():
-                self._out = open(self.part, "r+b")
+        leftover = open_leftover(self.part, self._size) if self.keep else None
+        if leftover is not None:
+            self._out = leftover
+            try:
                 self._take_leftover()
-            else:
-                self._out = open(self.part, "wb")
-        except BaseException:
-            discard(self.part)
-            raise
+            except BaseException:
+                self._out.close()
+                raise
+            return self
+        discard(self.part)  # stale, too long, not a regular file or a symlink: unlinking removes only the link
+        try:
+            self._out = os.fdopen(os.open(self.part, CREATE_PART, 0o666), "w+b")
+        except FileExistsError as exc:
+            raise DelineateError(f"{self.part} appeared while the download was starting; not writing to it") from exc
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         self._out.close()
         if exc_type is not None and not self.keep:
             discard(self.part)
-
-    def _usable_leftover(self) -> bool:
-        try:
-            length = self.part.stat().st_size
-        except FileNotFoundError:
-            return False
-        return self._size is None or length <= self._size
 
     def _take_leftover(self) -> None:
         while chunk := self._out.read(1 << 20):
@@ -310,8 +366,14 @@ class PartFile:
         return finish(self.part, self.path, self.written, self._digest, size, sha256)
 
 
-def finish(part: Path, path: Path, written: int, digest: "hashlib._Hash", size: int | None, sha256: str | None):
-    """Checks the bytes against what the status document announced, then renames into place."""
+def finish(
+    part: Path, path: Path, written: int, digest: hashlib._Hash, size: int | None, sha256: str | None
+) -> Downloaded:
+    """Checks the bytes against what the status document announced, then renames into place.
+
+    os.replace is atomic and replaces the entry at `path` itself: a symlink there is replaced by the
+    file, not written through, so `path` never ends up a link.
+    """
     actual = digest.hexdigest()
     if size is not None and written != size:
         discard(part)
@@ -339,5 +401,33 @@ def content_range_start(response: httpx.Response) -> int | None:
         return None
 
 
-def file_name(entry: dict) -> str:
-    return f"{entry['fileId']}.zip"
+def file_targets(entries: list[dict], directory: Path) -> list[tuple[dict, Path]]:
+    """Each entry with its path, `directory/<fileId>.zip`, all checked before any download starts.
+
+    The file id comes from the service and becomes a file name, so only an integer is taken.
+    """
+    targets = []
+    for entry in entries:
+        file_id = entry.get("fileId")
+        if type(file_id) is not int:  # not bool, not "../x"
+            raise UnexpectedResponse(f"the service sent file id {file_id!r}, which is not an integer")
+        targets.append((entry, inside(directory, f"{file_id}.zip")))
+    return targets
+
+
+def default_bundle_path(job_id: str) -> Path:
+    """`delineate-<job id>.zip` in the current directory."""
+    return inside(Path("."), f"delineate-{checked_job_id(job_id)}.zip")
+
+
+def inside(directory: Path, name: str) -> Path:
+    """`directory/name`, once it is sure to resolve to an entry of `directory` itself.
+
+    The last component is not resolved: whatever is there (a symlink included) is replaced by
+    `os.replace`, never written through.
+    """
+    root = directory.resolve()
+    candidate = root / name
+    if candidate.parent.resolve() != root or candidate.name in ("", ".", ".."):
+        raise DelineateError(f"{name!r} would be written outside {directory}")
+    return directory / name

@@ -12,7 +12,7 @@ import httpx
 
 from . import _common as common
 from ._transport import RetryPolicy, error_for, send
-from .errors import ApiError, DelineateError
+from .errors import ApiError, DelineateError, UnexpectedResponse
 
 ByteProgress = Callable[[int, "int | None"], None]
 
@@ -28,15 +28,17 @@ class Client:
         timeout: float = 30.0,
         retry: RetryPolicy | None = None,
         concurrency: int = 4,
+        long_poll: int = common.LONG_POLL_SECONDS,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
         self.concurrency = concurrency
+        self.long_poll = long_poll  # seconds `wait` asks the server to hold a status poll; 0: plain polls
         headers = {"User-Agent": "delineate-client"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
-        # Long-polls hold a request up to 20 s, so reads may take that long.
-        timeouts = httpx.Timeout(max(timeout, common.LONG_POLL_SECONDS + 10), connect=10.0)
+        # A long-poll holds a request up to `long_poll` s, so reads may take that long.
+        timeouts = httpx.Timeout(max(timeout, long_poll + 10), connect=10.0)
         self._api = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeouts)
         # Presigned URLs carry their own authorization: the API key never goes to storage.
         self._bytes = httpx.Client(headers={"User-Agent": "delineate-client"}, timeout=timeouts)
@@ -61,10 +63,11 @@ class Client:
         """Starts a job. Every retry of this call sends the same Idempotency-Key, so it makes one job at most."""
         body: dict[str, Any] = {"file_ids": [int(file_id) for file_id in file_ids]}
         if callback_url:
-            body["callback_url"] = callback_url
+            body["callbackUrl"] = callback_url
         headers = {"Idempotency-Key": common.new_idempotency_key()}
         response = self._request("POST", "/v1/download/initiate", (200, 202), json=body, headers=headers)
         accepted = response.json()
+        common.checked_job_id(accepted.get("jobId"), UnexpectedResponse)
         job = DownloadJob(self, accepted["jobId"])
         job._document = {
             "jobId": accepted["jobId"],
@@ -82,8 +85,7 @@ class Client:
 
     def resume(self, token: str) -> DownloadJob:
         """The job a `DownloadJob.token` names (a bare job id works too), e.g. in another process."""
-        _, job_id = common.read_token(token)
-        return self.get_job(job_id)
+        return self.get_job(common.job_id_for(token, self.base_url))
 
     def jobs(self, status: str | None = None, limit: int | None = None) -> Iterator[dict]:
         """The API key's jobs, newest first, following `nextCursor` (Forbidden when the server has no keys)."""
@@ -120,20 +122,16 @@ class DownloadJob(common.JobHandle):
         self._remember(response)
         return self
 
-    def _remember(self, response) -> bool:
-        """Keeps a 200 status answer's document and ETag; True when the document changed."""
-        document = response.json()
-        changed, self._document = document != self._document, document
-        self._etag = response.headers.get("etag")
-        return changed
-
-    def wait(self, timeout: float | None = None, on_progress: Callable[[DownloadJob], None] | None = None):
+    def wait(
+        self, timeout: float | None = None, on_progress: Callable[[DownloadJob], None] | None = None
+    ) -> DownloadJob:
         """Blocks until the job ends; returns self when completed, raises JobFailed / JobCancelled otherwise.
 
-        Long-polls (`If-None-Match` + `Prefer: wait=N`) where the server offers it; otherwise polls at the
-        server's Retry-After, else 1 s growing x1.5 up to 20 s. Never polls faster than the server asks.
+        Long-polls (`If-None-Match` + `Prefer: wait=N`, N the client's `long_poll`) where the server holds
+        them; after an answer that was not held it sleeps the server's Retry-After, else 1 s growing x1.5
+        up to 5 s, never past `timeout`: many clients waiting never poll in a hot loop.
         """
-        polls = common.StatusPolls(timeout)
+        polls = common.StatusPolls(timeout, self._client.long_poll)
         response = None
         if self.status is None or self._etag is None:
             response = self._client._request("GET", self._status_path())
@@ -176,7 +174,7 @@ class DownloadJob(common.JobHandle):
         if self._document.get("downloadUrl") is None:
             self.refresh()
         common.raise_if_nothing(self._document)
-        path = Path(path or f"delineate-{self.id}.zip")
+        path = Path(path) if path else common.default_bundle_path(self.id)
         return _fetch(
             self._client._bytes,
             self._document["downloadUrl"],
@@ -196,8 +194,9 @@ class DownloadJob(common.JobHandle):
         self.refresh(include_files=True)
         common.raise_if_nothing(self._document)
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
         entries = [entry for entry in self.files if entry["status"] == "available"]
+        targets = common.file_targets(entries, directory)
+        directory.mkdir(parents=True, exist_ok=True)
 
         def fresh_url(file_id: int) -> str:
             for entry in self._fetch(include_files=True).get("files", []):
@@ -205,11 +204,11 @@ class DownloadJob(common.JobHandle):
                     return entry["downloadUrl"]
             raise DelineateError(f"file {file_id} is no longer available")
 
-        def one(entry: dict) -> common.Downloaded:
+        def one(entry: dict, path: Path) -> common.Downloaded:
             result = _fetch(
                 self._client._bytes,
                 entry["downloadUrl"],
-                directory / common.file_name(entry),
+                path,
                 entry.get("size"),
                 entry.get("sha256"),
                 lambda: fresh_url(entry["fileId"]),
@@ -220,7 +219,7 @@ class DownloadJob(common.JobHandle):
             return result
 
         with ThreadPoolExecutor(max_workers=max(1, self._client.concurrency)) as pool:
-            return list(pool.map(one, entries))
+            return list(pool.map(lambda target: one(*target), targets))
 
 
 def _fetch(

@@ -2,9 +2,10 @@
 
 `send` (sync) and `send_async` share `RetryPolicy`, so both clients retry the
 same answers the same way. A request is retried after a connection error, 429,
-502, 503 or 504, waiting what the server's Retry-After asks (never less), else
-a doubling backoff. The caller makes retries safe: initiate carries an
-Idempotency-Key that stays the same across them.
+502, 503 or 504, and after 500 when it is idempotent (`retryable`), waiting what
+the server's Retry-After asks (never less), else a doubling backoff. The caller
+makes retries safe: initiate carries an Idempotency-Key that stays the same
+across them.
 """
 
 from __future__ import annotations
@@ -28,6 +29,25 @@ from .errors import (
 )
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "DELETE"})
+
+
+def retryable(response: httpx.Response) -> bool:
+    """429, 502, 503 and 504 always; 500 only for a request that is safe to repeat.
+
+    429 and 503 say the request was not handled. A 500 from the gateway (API Gateway when the
+    Lambda crashed or timed out) may come after the handler changed state, so repeating is safe only
+    when a second copy has the same effect as one: GET, HEAD and DELETE (cancelling a cancelled job
+    is a no-op), and a POST carrying an Idempotency-Key, which the service answers from the first.
+    """
+    status = response.status_code
+    if status in RETRY_STATUSES:
+        return True
+    request = response.request
+    idempotent = request.method in IDEMPOTENT_METHODS or (
+        request.method == "POST" and "idempotency-key" in request.headers
+    )
+    return status == 500 and idempotent
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -64,7 +84,7 @@ class RetryPolicy:
 
     def after_response(self, response: httpx.Response, attempt: int) -> float | None:
         """Seconds to wait before another try after this answer, or None to hand it to the caller."""
-        if response.status_code not in RETRY_STATUSES or attempt >= self.attempts:
+        if not retryable(response) or attempt >= self.attempts:
             return None
         asked = parse_retry_after(response.headers.get("retry-after"))
         if asked is None:

@@ -1,7 +1,8 @@
 """`delineate`: a thin command line over the library.
 
 Exit codes: 0 success; 1 the job failed, was cancelled, had no available file, or the service refused
-the operation; 2 usage error (bad arguments, invalid request, bad API key); 3 the service was unreachable
+the operation; 2 usage error (bad arguments, invalid request, bad API key, a token naming
+another service than --url / DELINEATE_URL); 3 the service was unreachable
 or unavailable after retries; 130 interrupted (the job keeps running; the resume command is printed).
 """
 
@@ -14,6 +15,7 @@ import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TextIO
 
 from . import _common as common
 from ._sync import Client, DownloadJob
@@ -22,6 +24,7 @@ from .errors import (
     DelineateError,
     Forbidden,
     IntegrityError,
+    InvalidToken,
     JobError,
     JobNotFound,
     RateLimited,
@@ -35,11 +38,11 @@ OK, FAILED, USAGE, UNAVAILABLE, INTERRUPTED = 0, 1, 2, 3, 130
 class Output:
     """Progress bars on a terminal; plain lines without control codes otherwise."""
 
-    def __init__(self, stream=None) -> None:
+    def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stdout
         self.terminal = self.stream.isatty()
 
-    def _console(self):
+    def _console(self) -> Any:  # rich.console.Console, imported only for a terminal
         from rich.console import Console
 
         return Console(file=self.stream)
@@ -159,7 +162,7 @@ def _follow(client: Client, job: DownloadJob, args: argparse.Namespace, out: Out
             for result in results:
                 out.result(result)
             return OK
-        path = Path(args.output or f"delineate-{job.id}.zip")
+        path = Path(args.output) if args.output else common.default_bundle_path(job.id)
         update_bytes, close = out.bytes_bar(str(path))
         try:
             result = job.download(path, on_progress=update_bytes)
@@ -182,11 +185,9 @@ def _run(args: argparse.Namespace, out: Output) -> int:
 
 
 def _service_url(args: argparse.Namespace) -> str:
-    """--url, else $DELINEATE_URL, else the default; `resume` takes it from a token that names one."""
-    url = getattr(args, "url", None) or os.environ.get("DELINEATE_URL") or common.DEFAULT_URL
-    if args.command == "resume" and not getattr(args, "url", None):
-        url = common.read_token(args.job)[0] or url
-    return url
+    """--url, else $DELINEATE_URL, else the default. Never a token's: a token naming another service is
+    refused (exit 2) rather than followed, so the API key goes only where the user pointed it."""
+    return getattr(args, "url", None) or os.environ.get("DELINEATE_URL") or common.DEFAULT_URL
 
 
 def _api_key(args: argparse.Namespace) -> str | None:
@@ -211,8 +212,7 @@ def _resume(client: Client, args: argparse.Namespace, out: Output) -> int:
 
 
 def _status(client: Client, args: argparse.Namespace, out: Output) -> int:
-    _, job_id = common.read_token(args.job)
-    job = client.get_job(job_id)
+    job = client.resume(args.job)
     if args.json:
         out.line(json.dumps(job.document, indent=2))
     else:
@@ -221,13 +221,13 @@ def _status(client: Client, args: argparse.Namespace, out: Output) -> int:
 
 
 def _cancel(client: Client, args: argparse.Namespace, out: Output) -> int:
-    _, job_id = common.read_token(args.job)
+    job = client.resume(args.job)
     try:
-        job = client.get_job(job_id).cancel()
+        job.cancel()
     except ApiError as exc:
         if exc.status != 409:
             raise
-        out.error(f"job {job_id}: {exc.message}")
+        out.error(f"job {job.id}: {exc.message}")
         return FAILED
     out.line(f"job {job.id} {job.status}")
     return OK
@@ -278,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
     out = Output()
     try:
         return _run(args, out)
+    except InvalidToken as exc:  # malformed, not a job id, or naming another service
+        out.error(str(exc))
+        return USAGE
     except (JobError, IntegrityError) as exc:
         out.error(str(exc))
         return FAILED
@@ -296,9 +299,6 @@ def main(argv: list[str] | None = None) -> int:
     except DelineateError as exc:
         out.error(str(exc))
         return FAILED
-    except ValueError as exc:  # a malformed token
-        out.error(str(exc))
-        return USAGE
     except KeyboardInterrupt:
         return INTERRUPTED
 

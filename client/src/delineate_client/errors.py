@@ -67,6 +67,15 @@ class NothingAvailable(JobError):
     """The job completed but none of the requested files was available, so there is no bundle."""
 
 
+class InvalidToken(DelineateError, ValueError):
+    """A job token or job id the client will not use: malformed, not a UUID, or naming another service
+    than the client's (the API key goes only to the base URL the caller chose)."""
+
+
+class UnexpectedResponse(DelineateError):
+    """The service's answer holds a value the client will not act on, e.g. a file id that is not an integer."""
+
+
 class IntegrityError(DelineateError):
     """The downloaded bytes do not match the size or SHA-256 the status document announced."""
 

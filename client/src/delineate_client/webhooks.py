@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -12,7 +13,9 @@ from typing import Any
 from .errors import WebhookVerificationError
 
 SIGNATURE_HEADER = "delineate-signature"
-EVENT_ID_HEADER = "delineate-event-id"
+# What the service writes; anything else is malformed. re.ASCII and fullmatch: no other digits, no trailing newline.
+TIMESTAMP = re.compile(r"[0-9]{1,12}", re.ASCII)
+V1_SIGNATURE = re.compile(r"[0-9a-f]{64}", re.ASCII)
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -32,20 +35,11 @@ def verify_webhook(
     """Returns the event (the parsed JSON body) when one `v1=` signature matches and `t` is within `tolerance`
     seconds of now; raises WebhookVerificationError otherwise. Pass the raw body, exactly as received.
 
-    Deduplicate deliveries by the `Delineate-Event-Id` header (also returned as the event's `_eventId`).
+    Deduplicate deliveries by the event's `id`, which is inside the signed body (also returned as
+    `_eventId`); the `Delineate-Event-Id` header carries the same value but is not signed, so anyone on
+    the path can change it and make one event look like many.
     """
-    header = _header(headers, SIGNATURE_HEADER)
-    if not header:
-        raise WebhookVerificationError("no Delineate-Signature header")
-    timestamp, signatures = None, []
-    for item in header.split(","):
-        key, _, value = item.strip().partition("=")
-        if key == "t":
-            timestamp = value
-        elif key == "v1" and value:
-            signatures.append(value.strip().lower())
-    if timestamp is None or not timestamp.isdigit() or not signatures:
-        raise WebhookVerificationError("malformed Delineate-Signature header")
+    timestamp, signatures = _signature(_header(headers, SIGNATURE_HEADER))
     current = time.time() if now is None else now
     if abs(current - int(timestamp)) > tolerance:
         raise WebhookVerificationError(f"signature timestamp {timestamp} is outside the {tolerance} s tolerance")
@@ -59,5 +53,24 @@ def verify_webhook(
     except ValueError as exc:
         raise WebhookVerificationError("the signed body is not JSON") from exc
     if isinstance(event, dict):
-        event.setdefault("_eventId", _header(headers, EVENT_ID_HEADER))
+        event["_eventId"] = event.get("id")  # the signed id, never the unsigned header
     return event
+
+
+def _signature(header: str | None) -> tuple[str, list[str]]:
+    """(t, the v1 signatures) of a `Delineate-Signature` header; WebhookVerificationError unless `t` is
+    ASCII digits and every `v1` is 64 lower-case hex digits, so nothing later can raise another error."""
+    if not header:
+        raise WebhookVerificationError("no Delineate-Signature header")
+    timestamp, signatures = None, []
+    for item in header.split(","):
+        key, _, value = item.strip().partition("=")
+        if key == "t":
+            timestamp = value
+        elif key == "v1":
+            signatures.append(value)
+    if timestamp is None or not TIMESTAMP.fullmatch(timestamp) or not signatures:
+        raise WebhookVerificationError("malformed Delineate-Signature header")
+    if not all(V1_SIGNATURE.fullmatch(signature) for signature in signatures):
+        raise WebhookVerificationError("malformed Delineate-Signature header: v1 must be 64 lower-case hex digits")
+    return timestamp, signatures

@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 STAGE ?= prod
 CLIENT_SOURCES := client/pyproject.toml $(shell find client/src -name '*.py' 2>/dev/null)
 
-.PHONY: help venv browser dev test test-unit test-e2e test-contract test-browser test-fuzz test-faults test-localstack package deploy destroy bench capacity lint dlq-inspect dlq-redrive api-key api-key-revoke clean
+.PHONY: help venv browser dev test test-unit test-e2e test-contract test-browser test-fuzz test-faults test-localstack package deploy destroy bench capacity stats lint dlq-inspect dlq-redrive api-key api-key-revoke clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ deploy: package ## deploy build/$(STAGE) to the AWS account in your environment
 
 destroy: ## delete the deployed stack
 	STAGE=$(STAGE) scripts/deploy.sh destroy
+
+stats: $(STAMP) ## metrics of the running dev stack over the last MINUTES (default 15), from its EMF log lines
+	$(PY) scripts/stats.py $(if $(MINUTES),--minutes $(MINUTES))
 
 capacity: $(STAMP) ## ceilings of the packaged stack for a load profile (ARGS="--users 100000"), from build/prod + build/bench.json
 	test -f build/prod/sam.yaml || $(MAKE) package STAGE=prod

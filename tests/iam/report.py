@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.iam.replay import Checked, Grant, ProcessRecord, unused_grants, used_summary
+from tests.iam.replay import CLOUD_ONLY, Checked, Grant, ProcessRecord, unused_grants, used_summary
 from tests.iam.template import ACCOUNT, REGION, STACK, DeployedTemplate
 
 
@@ -15,7 +15,7 @@ def _row(*cells: object) -> str:
 def _grant_note(grant: Grant) -> str:
     if grant.platform:
         return "used by the Lambda service for the function (logs, X-Ray), not by its code: not recordable here"
-    return "no recorded call used it"
+    return CLOUD_ONLY.get(grant.action, "no recorded call used it")
 
 
 def render(

@@ -162,7 +162,9 @@ class DeployedTemplate:
         if kind == "AWS::SQS::Queue":
             return f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{self.physical_name(name)}"
         if kind == "AWS::SecretsManager::Secret":
-            return f"arn:{PARTITION}:secretsmanager:{REGION}:{ACCOUNT}:secret:{self.physical_name(name)}-{SECRET_SUFFIX}"
+            return (
+                f"arn:{PARTITION}:secretsmanager:{REGION}:{ACCOUNT}:secret:{self.physical_name(name)}-{SECRET_SUFFIX}"
+            )
         return self.physical_name(name)
 
     def physical_name(self, logical_id: str) -> str:

@@ -102,7 +102,9 @@ def _install() -> None:
 
     def recording_init(self, *args, **kwargs):
         original_init(self, *args, **kwargs)
-        self.get_component("event_emitter").register_last("before-parameter-build", _record_call, unique_id="delineate-iam-recorder")
+        self.get_component("event_emitter").register_last(
+            "before-parameter-build", _record_call, unique_id="delineate-iam-recorder"
+        )
 
     botocore.session.Session.__init__ = recording_init
 

@@ -22,7 +22,8 @@ CLOUD_ONLY = {
     "secretsmanager:GetSecretValue": "the dev stack hands the worker its signing secret in CALLBACK_SIGNING_SECRET; "
     "only a cloud worker reads CALLBACK_SIGNING_SECRET_ARN (chalicelib/runtime.py)",
 }
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_JOB_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_BUILD_ID = re.compile(r"(?<=/)[0-9a-f]{32}(?=\.zip$)")
 
 
 @dataclass(frozen=True)
@@ -124,5 +125,5 @@ def used_summary(checked: list[Checked], function: Function) -> Counter:
             continue
         by = ", ".join(s.label.rsplit("/", 1)[-1] for s in entry.decision.allowed_by)
         outcome = by if not entry.denied else entry.decision.verdict.value.upper()
-        counted[(entry.need.action, _UUID.sub("{job}", entry.need.resource), outcome)] += 1
+        counted[(entry.need.action, _BUILD_ID.sub("{build}", _JOB_ID.sub("{job}", entry.need.resource)), outcome)] += 1
     return counted

@@ -47,6 +47,9 @@ test-fuzz: $(STAMP) ## schemathesis against a dev stack: >= 1,000 requests, no 5
 test-faults: $(STAMP) ## fault injection against the real dev processes; table in build/faults-results.md
 	$(PY) -m pytest -q tests/faults
 
+test-iam: $(STAMP) ## IAM replay: AWS calls recorded in the real dev processes vs each role in build/$(STAGE)/sam.yaml; report in build/iam-report.md
+	DELINEATE_IAM_REPLAY=1 STAGE=$(STAGE) $(PY) -m pytest -q tests/iam
+
 test-localstack: $(STAMP) ## end-to-end tier against LocalStack in host mode
 	scripts/test-localstack.sh
 

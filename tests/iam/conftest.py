@@ -1,14 +1,16 @@
 """The IAM replay tier (`make test-iam`): calls recorded in real dev processes, judged against build/<stage>/sam.yaml.
 
 The recording stacks start only when DELINEATE_IAM_REPLAY is set (make test-iam
-sets it): `make test` runs the evaluator's own tests here, and skips the replay,
-which CI runs once as its own tier.
+sets it): `make test` runs the evaluator's own tests here and leaves
+test_replay.py out (--ignore), since CI runs the replay once as its own tier.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,8 +25,12 @@ REPORT = PROJECT_DIR / "build" / "iam-report.md"
 
 @pytest.fixture(scope="session")
 def template() -> DeployedTemplate:
-    if not TEMPLATE.exists():
-        pytest.skip(f"{TEMPLATE.relative_to(PROJECT_DIR)} is missing: run `make package STAGE=prod` first")
+    if not TEMPLATE.exists():  # what `make package` writes, built here when a test run comes first
+        subprocess.run(
+            [sys.executable, str(PROJECT_DIR / "scripts" / "package.py"), "--stage", TEMPLATE.parent.name],
+            check=True,
+            cwd=PROJECT_DIR,
+        )
     return DeployedTemplate(TEMPLATE)
 
 
@@ -32,7 +38,7 @@ def template() -> DeployedTemplate:
 def records_folder(tmp_path_factory) -> Path:
     """The recorded calls of the replay's dev stacks, driven once per session."""
     if not os.environ.get("DELINEATE_IAM_REPLAY"):
-        pytest.skip("the IAM replay runs under `make test-iam` (DELINEATE_IAM_REPLAY=1)")
+        pytest.fail("the IAM replay runs under `make test-iam` (DELINEATE_IAM_REPLAY=1); `make test` leaves it out")
     from tests.iam.scenarios import record_all
 
     shutil.rmtree(RECORDS, ignore_errors=True)

@@ -168,7 +168,7 @@ class Settings:
 
     @property
     def job_window(self) -> int:
-        """File messages one job may have queued or in flight (scheduling.py)."""
+        """File messages one job may have queued or in flight (jobs/scheduling.py)."""
         return self.job_max_in_flight or self.worker_concurrency
 
     @property

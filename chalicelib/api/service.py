@@ -185,7 +185,7 @@ class DownloadService:
         return files
 
     def list_jobs(self, caller: ApiKey | None, limit: int, cursor: str | None, status: str | None) -> dict:
-        """The caller's jobs, newest first, a page at a time (job_owners.OwnerJobs)."""
+        """The caller's jobs, newest first, a page at a time (jobs/owners.py: OwnerJobs)."""
         if caller is None or self._owner_jobs is None:
             raise Forbidden("listing jobs needs an API key: jobs have no owner when AUTH_MODE=none")
         try:

@@ -1,6 +1,6 @@
-"""Webhook state on the job item: made pending once when the job ends (job_endings.py), each attempt claimed once.
+"""Webhook state on the job item: made pending once when the job ends (endings.py), each attempt claimed once.
 
-Attributes beside the job's own (job_items.callback_from_item reads them):
+Attributes beside the job's own (items.callback_from_item reads them):
   callbackUrl          set at initiate; the job wants a webhook
   callbackStatus       pending -> delivered | failed; absent until the job ends
   callbackAttempts     attempts claimed so far (attempt n is claimed by moving n-1 -> n)

@@ -1,4 +1,4 @@
-"""Signed webhooks: the event, its signature, and the retry schedule (delivery: test_webhook_sender.py)."""
+"""Signed webhooks: the event, its signature, and the retry schedule (delivery: test_sender.py)."""
 
 from __future__ import annotations
 

@@ -11,6 +11,9 @@ result for the invariants a deploy would otherwise discover late (or never):
 every function has its own role, the queue's visibility timeout covers the
 worker, a batch fits in the worker's timeout, and so on.
 
+The code bundle is finished here too: it must carry the runtime dependencies
+pinned in requirements.txt and nothing else, with a botocore its boto3 accepts.
+
 `chalice package` needs no credentials, only a region; AWS_DEFAULT_REGION
 defaults to us-east-1 here (the template itself is region-neutral).
 """
@@ -21,18 +24,24 @@ import argparse
 import copy
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "infra" / "template.yaml"
 OVERRIDES = ROOT / "infra" / "chalice-overrides.yaml"
 CHALICE_CONFIG = ROOT / ".chalice" / "config.json"
+REQUIREMENTS = ROOT / "requirements.txt"
 
 WORKER = "ProcessWork"
 WORKER_EVENT = "ProcessWorkSqsEventSource"
@@ -46,6 +55,9 @@ DAY_SECONDS = 86400
 UNRESERVED_MINIMUM = 100
 DEFAULT_ACCOUNT_CONCURRENCY = 1000
 START_RESOURCE_PATH = "/~1v1~1download~1start"
+# Lambda: a deployment package may hold at most 250 MB unzipped (the function's
+# code and its layers together; we use no layers).
+UNZIPPED_LIMIT_BYTES = 250 * 1000 * 1000
 
 
 class PackagingError(RuntimeError):
@@ -285,6 +297,74 @@ def _start_throttle_problems(template: dict) -> list[str]:
     return []
 
 
+# -- the code bundle ------------------------------------------------------------
+
+_DIST_INFO = re.compile(r"^([^/]+)-([^-/]+)\.dist-info/METADATA$")
+
+
+def pinned_requirements(path: Path = REQUIREMENTS) -> dict[str, str]:
+    """name -> version of each `name==version` line (comments and blank lines skipped)."""
+    pins: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        text = line.split("#", 1)[0].strip()
+        if text:
+            requirement = Requirement(text)
+            (spec,) = requirement.specifier
+            pins[canonicalize_name(requirement.name)] = spec.version
+    return pins
+
+
+def bundled_distributions(bundle: zipfile.ZipFile) -> dict[str, tuple[str, str]]:
+    """name -> (version, METADATA text) of every distribution vendored in the zip."""
+    found = {}
+    for name in bundle.namelist():
+        match = _DIST_INFO.match(name)
+        if match:
+            metadata = bundle.read(name).decode("utf-8", errors="replace")
+            found[canonicalize_name(match.group(1))] = (match.group(2), metadata)
+    return found
+
+
+def _requires(metadata: str, dependency: str) -> Requirement | None:
+    for line in metadata.splitlines():
+        if line.startswith("Requires-Dist:"):
+            requirement = Requirement(line.partition(":")[2].strip())
+            if canonicalize_name(requirement.name) == dependency and requirement.marker is None:
+                return requirement
+    return None
+
+
+def sdk_problems(distributions: dict[str, tuple[str, str]]) -> list[str]:
+    """boto3 only works with the botocore and s3transfer its METADATA declares."""
+    if "boto3" not in distributions:
+        return ["the bundle carries no boto3: Lambda's own would run on the bundle's botocore"]
+    problems = []
+    for dependency in ("botocore", "s3transfer"):
+        requirement = _requires(distributions["boto3"][1], dependency)
+        bundled = distributions.get(dependency)
+        if requirement is None or bundled is None:
+            problems.append(f"the bundle's boto3 and {dependency}: {requirement}, bundled {bundled and bundled[0]}")
+        elif Version(bundled[0]) not in requirement.specifier:
+            problems.append(f"bundled {dependency} {bundled[0]} is outside boto3's range {requirement}")
+    return problems
+
+
+def bundle_problems(zip_path: Path, pins: dict[str, str]) -> list[str]:
+    """The bundle carries exactly the pinned runtime set, a consistent SDK, within Lambda's size limit."""
+    with zipfile.ZipFile(zip_path) as bundle:
+        distributions = bundled_distributions(bundle)
+        unzipped = sum(info.file_size for info in bundle.infolist())
+    bundled = {name: version for name, (version, _) in distributions.items()}
+    problems = [
+        f"{name}: bundled {bundled.get(name)}, pinned {pins.get(name)} in requirements.txt"
+        for name in sorted(set(bundled) | set(pins))
+        if bundled.get(name) != pins.get(name)
+    ]
+    if unzipped > UNZIPPED_LIMIT_BYTES:
+        problems.append(f"the bundle unzips to {unzipped} bytes, over Lambda's {UNZIPPED_LIMIT_BYTES}")
+    return problems + sdk_problems(distributions)
+
+
 # -- chalice package ------------------------------------------------------------
 
 
@@ -324,6 +404,8 @@ def package(stage: str, outdir: Path) -> Path:
     packaged = yaml.safe_load(sam.read_text(encoding="utf-8"))
     sam.write_text(yaml.dump(packaged, Dumper=_NoAliasDumper, allow_unicode=True), encoding="utf-8")
     problems = check_packaged(packaged, stage, overrides)
+    code = outdir / "deployment.zip"
+    problems += bundle_problems(code, pinned_requirements())
     if problems:
         raise PackagingError("packaged template is not deployable:\n  - " + "\n  - ".join(problems))
     return sam

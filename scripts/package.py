@@ -12,7 +12,9 @@ every function has its own role, the queue's visibility timeout covers the
 worker, a batch fits in the worker's timeout, and so on.
 
 The code bundle is finished here too: it must carry the runtime dependencies
-pinned in requirements.txt and nothing else, with a botocore its boto3 accepts.
+pinned in requirements.txt and nothing else, with a botocore its boto3 accepts,
+and every module is byte-compiled for the functions' Python, so a cold start
+loads .pyc instead of compiling (Lambda's code directory is read-only).
 
 `chalice package` needs no credentials, only a region; AWS_DEFAULT_REGION
 defaults to us-east-1 here (the template itself is region-neutral).
@@ -21,13 +23,16 @@ defaults to us-east-1 here (the template itself is region-neutral).
 from __future__ import annotations
 
 import argparse
+import compileall
 import copy
 import json
 import os
+import py_compile
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -58,6 +63,8 @@ START_RESOURCE_PATH = "/~1v1~1download~1start"
 # Lambda: a deployment package may hold at most 250 MB unzipped (the function's
 # code and its layers together; we use no layers).
 UNZIPPED_LIMIT_BYTES = 250 * 1000 * 1000
+# Where Lambda unpacks the code: the path tracebacks name.
+LAMBDA_TASK_ROOT = "/var/task"
 
 
 class PackagingError(RuntimeError):
@@ -365,6 +372,48 @@ def bundle_problems(zip_path: Path, pins: dict[str, str]) -> list[str]:
     return problems + sdk_problems(distributions)
 
 
+def function_runtimes(template: dict) -> set[str]:
+    return {body["Properties"]["Runtime"] for body in _functions(template).values()}
+
+
+def compile_bundle(zip_path: Path, runtime: str) -> int:
+    """Adds __pycache__/*.pyc for every module in the zip; returns how many.
+
+    Lambda unpacks the code into a read-only directory, so Python cannot cache
+    what it compiles: without .pyc in the zip every cold start compiles every
+    module it imports. Unchecked-hash .pyc are used without looking at the
+    source's mtime (which unzipping does not preserve exactly) or hashing it:
+    the bundle is never edited in place. They are only valid for the Python
+    that wrote them, so this interpreter must be the functions' runtime.
+    """
+    ours = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    if runtime != ours:
+        raise PackagingError(f"the functions run {runtime} but the package is built with {ours}: .pyc would not load")
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        with zipfile.ZipFile(zip_path) as bundle:
+            bundle.extractall(root)
+            entries = bundle.infolist()
+        compileall.compile_dir(
+            root,
+            quiet=2,
+            stripdir=str(root),
+            prependdir=LAMBDA_TASK_ROOT,
+            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+        )
+        compiled = sorted(path for path in root.rglob("*.pyc"))
+        rewritten = zip_path.with_suffix(".tmp")
+        with zipfile.ZipFile(zip_path) as source, zipfile.ZipFile(rewritten, "w", zipfile.ZIP_DEFLATED) as target:
+            for entry in entries:
+                target.writestr(entry, source.read(entry))
+            for path in compiled:
+                info = zipfile.ZipInfo(path.relative_to(root).as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
+                info.external_attr = 0o644 << 16
+                target.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
+        rewritten.replace(zip_path)
+    return len(compiled)
+
+
 # -- chalice package ------------------------------------------------------------
 
 
@@ -408,6 +457,8 @@ def package(stage: str, outdir: Path) -> Path:
     problems += bundle_problems(code, pinned_requirements())
     if problems:
         raise PackagingError("packaged template is not deployable:\n  - " + "\n  - ".join(problems))
+    (runtime,) = function_runtimes(packaged)
+    compile_bundle(code, runtime)
     return sam
 
 

@@ -793,3 +793,29 @@ def test_package_refuses_a_bundle_without_boto3(tmp_path):
     assert packaging.bundle_problems(bundle, {"botocore": "1.44.18"}) == [
         "the bundle carries no boto3: Lambda's own would run on the bundle's botocore"
     ]
+
+
+def test_every_module_in_the_bundle_has_an_unchecked_pyc_for_the_functions_python(build_dir, resources):
+    (runtime,) = {function_props(resources, name)["Runtime"] for name in FUNCTIONS}
+    tag = "cpython-" + runtime.removeprefix("python").replace(".", "")
+    with zipfile.ZipFile(build_dir / "deployment.zip") as bundle:
+        names = set(bundle.namelist())
+        sources = sorted(name for name in names if name.endswith(".py"))
+        missing = [
+            source
+            for source in sources
+            if f"{Path(source).parent / '__pycache__' / Path(source).stem}.{tag}.pyc".removeprefix("./") not in names
+        ]
+        # PEP 552: the flags word after the magic number; 0b01 = hash-based, source not checked.
+        flags = int.from_bytes(bundle.read(f"chalicelib/__pycache__/runtime.{tag}.pyc")[4:8], "little")
+
+    assert runtime == f"python{sys.version_info.major}.{sys.version_info.minor}"
+    assert len(sources) > 500 and missing == []
+    assert flags == 0b01
+
+
+def test_package_refuses_to_compile_for_another_python(tmp_path):
+    bundle = _fake_bundle(tmp_path / "code.zip", {"boto3": "1.44.5"})
+
+    with pytest.raises(packaging.PackagingError, match="python3.99"):
+        packaging.compile_bundle(bundle, "python3.99")

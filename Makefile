@@ -50,6 +50,10 @@ test-faults: $(STAMP) ## fault injection against the real dev processes; table i
 test-localstack: $(STAMP) ## end-to-end tier against LocalStack in host mode
 	scripts/test-localstack.sh
 
+.PHONY: test-artifact bench-coldstart
+test-artifact: $(STAMP) ## the packaged zip (make package STAGE=prod first), unpacked read-only, every handler against the embedded emulator
+	DELINEATE_ARTIFACT=build/prod/deployment.zip $(PY) -m pytest -q tests/artifact
+
 package: $(STAMP) ## build/$(STAGE)/sam.yaml: chalice package merged with infra/, then cfn-lint
 	$(PY) scripts/package.py --stage $(STAGE)
 	$(VENV)/bin/cfn-lint infra/template.yaml build/$(STAGE)/sam.yaml
@@ -62,6 +66,9 @@ destroy: ## delete the deployed stack
 
 bench: $(STAMP) ## ratios side by side on fresh stacks -> build/bench.json + PNGs (BENCH_QUICK=1: reduced, for CI)
 	$(PY) scripts/bench.py
+
+bench-coldstart: $(STAMP) ## only the cold-start row of make bench: import app + GET / from the packaged zip over a bare boto3 client
+	$(PY) scripts/bench_coldstart.py
 
 lint: $(STAMP) ## ruff check (complexity too) + format check (ruff.toml), mypy (mypy.ini), byte-compile and shell-check
 	$(VENV)/bin/ruff check app.py chalicelib scripts tests client

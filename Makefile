@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 STAGE ?= prod
 CLIENT_SOURCES := client/pyproject.toml $(shell find client/src -name '*.py' 2>/dev/null)
 
-.PHONY: help venv browser dev test test-unit test-e2e test-contract test-browser test-fuzz test-faults test-localstack test-iam package deploy destroy bench capacity stats lint dlq-inspect dlq-redrive api-key api-key-revoke clean
+.PHONY: help venv browser dev test test-unit test-e2e test-contract test-browser test-fuzz test-faults test-localstack test-iam test-artifact package deploy destroy bench bench-coldstart capacity stats lint dlq-inspect dlq-redrive api-key api-key-revoke clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -27,7 +27,7 @@ dev: $(STAMP) ## run the whole system: emulator, resources, samples, API on $POR
 	$(PY) -m chalicelib.local.stack
 
 test: $(STAMP) browser ## unit, contract, infra, end-to-end and browser tiers (offline, a few minutes)
-	$(PY) -m pytest -q tests --ignore=tests/fuzz --ignore=tests/faults --ignore=tests/iam/test_replay.py
+	$(PY) -m pytest -q tests --ignore=tests/fuzz --ignore=tests/faults --ignore=tests/iam/test_replay.py --ignore=tests/artifact
 
 test-unit: $(STAMP) ## unit tier only (moto, in process)
 	$(PY) -m pytest -q tests/unit
@@ -53,6 +53,9 @@ test-iam: $(STAMP) ## IAM replay: AWS calls recorded in the real dev processes v
 test-localstack: $(STAMP) ## end-to-end tier against LocalStack in host mode
 	scripts/test-localstack.sh
 
+test-artifact: $(STAMP) ## the packaged zip (make package STAGE=prod first), unpacked read-only, every handler against the embedded emulator
+	DELINEATE_ARTIFACT=build/prod/deployment.zip $(PY) -m pytest -q tests/artifact
+
 package: $(STAMP) ## build/$(STAGE)/sam.yaml: chalice package merged with infra/, then cfn-lint
 	$(PY) scripts/package.py --stage $(STAGE)
 	$(VENV)/bin/cfn-lint infra/template.yaml build/$(STAGE)/sam.yaml
@@ -72,6 +75,9 @@ capacity: $(STAMP) ## ceilings of the packaged stack for a load profile (ARGS="-
 
 bench: $(STAMP) ## ratios side by side on fresh stacks -> build/bench.json + PNGs (BENCH_QUICK=1: reduced, for CI)
 	$(PY) scripts/bench.py
+
+bench-coldstart: $(STAMP) ## only the cold-start row of make bench: import app + GET / from the packaged zip over a bare boto3 client
+	$(PY) scripts/bench_coldstart.py
 
 lint: $(STAMP) ## ruff check (complexity too) + format check (ruff.toml), mypy (mypy.ini, client/mypy.ini), byte-compile and shell-check
 	$(VENV)/bin/ruff check app.py chalicelib scripts tests client

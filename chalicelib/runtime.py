@@ -3,7 +3,9 @@
 Handlers call these accessors instead of building clients at import time, so a
 Lambda container reuses its clients across invocations and tests can swap the
 whole graph with `override(...)` or rebuild it from a fresh environment with
-`reset()`.
+`reset()`. Each role (api, limiter, worker) has one set of clients with its
+timeouts, from the process's one boto3 Session, and a client is built only when
+first called: a cold start that answers GET / builds none (chalicelib/aws/clients.py).
 """
 
 from __future__ import annotations
@@ -16,7 +18,15 @@ from chalicelib.api.auth import Authenticator
 from chalicelib.api.ratelimit import RateLimiter
 from chalicelib.api.service import DownloadService
 from chalicelib.aws import tracing
-from chalicelib.aws.clients import WORKER_CONFIG, api_config, limiter_config, make_clients, secret_string
+from chalicelib.aws.clients import (
+    WORKER_CONFIG,
+    AwsClients,
+    api_config,
+    limiter_config,
+    make_clients,
+    reset_session,
+    secret_string,
+)
 from chalicelib.aws.queue import WorkQueue
 from chalicelib.aws.storage import Storage
 from chalicelib.config import Settings, get_settings
@@ -56,12 +66,25 @@ def _instrument() -> None:
     tracing.configure()
 
 
+def _clients(role: str) -> AwsClients:
+    """The clients of one role ("api", "limiter", "worker"), each with its timeouts; built on first use."""
+
+    def factory() -> AwsClients:
+        _instrument()
+        timeout_ms = settings().request_timeout_ms
+        if role == "api":
+            return make_clients(api_config(timeout_ms))
+        if role == "limiter":
+            return make_clients(limiter_config(timeout_ms))
+        return make_clients(WORKER_CONFIG)
+
+    return _build(f"clients:{role}", factory)
+
+
 def _parts(role: str) -> tuple[JobStore, WorkQueue, Storage]:
     def factory() -> tuple[JobStore, WorkQueue, Storage]:
-        _instrument()
         current = settings()
-        config = api_config(current.request_timeout_ms) if role == "api" else WORKER_CONFIG
-        clients = make_clients(config)
+        clients = _clients(role)
         table = clients.dynamodb.Table(current.jobs_table)
         store = JobStoreWithWebhooks(table, current.job_ttl_seconds)
         queue = WorkQueue(clients.sqs, current.work_queue_url)
@@ -95,13 +118,7 @@ def _signing_sender() -> WebhookSender:
 
 def _api_table() -> Any:
     """The jobs table as the API reads it (key records, the owner-jobs index)."""
-
-    def factory() -> Any:
-        _instrument()
-        current = settings()
-        return make_clients(api_config(current.request_timeout_ms)).dynamodb.Table(current.jobs_table)
-
-    return _build("api_table", factory)
+    return _build("api_table", lambda: _clients("api").dynamodb.Table(settings().jobs_table))
 
 
 def service() -> DownloadService:
@@ -125,7 +142,7 @@ def sweeper() -> Sweeper:
     def factory() -> Sweeper:
         _, queue, _ = _parts("worker")  # instruments the process, too
         current = settings()
-        table = make_clients(WORKER_CONFIG).dynamodb.Table(current.jobs_table)
+        table = _clients("worker").dynamodb.Table(current.jobs_table)
         sweeping = SweepingJobStoreWithWebhooks(table, current.job_ttl_seconds)
         sweeping.webhooks = _webhooks("worker")
         return Sweeper(sweeping, queue, current, sweeping.webhooks)
@@ -135,9 +152,8 @@ def sweeper() -> Sweeper:
 
 def rate_limiter() -> RateLimiter:
     def factory() -> RateLimiter:
-        _instrument()
         current = settings()
-        table = make_clients(limiter_config(current.request_timeout_ms)).dynamodb.Table(current.jobs_table)
+        table = _clients("limiter").dynamodb.Table(current.jobs_table)
         return RateLimiter(table, current.rate_limit_max_requests, current.rate_limit_window_ms)
 
     return _build("rate_limiter", factory)
@@ -153,3 +169,4 @@ def reset() -> None:
     with _lock:
         _cache.clear()
     get_settings.cache_clear()
+    reset_session()

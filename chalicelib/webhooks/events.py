@@ -26,6 +26,7 @@ import hashlib
 import hmac
 import json
 import random
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -134,17 +135,28 @@ def verify_signature(
         raise InvalidSignature("no signature matches the body")
 
 
+_TIMESTAMP = re.compile(r"[0-9]{1,15}")  # ASCII digits only; far below int()'s 4,300-digit limit
+_V1 = re.compile(r"[0-9a-f]{64}")  # hex of a SHA-256, lower case as sign() writes it
+_MALFORMED = f"{SIGNATURE_HEADER} must hold t=<unix seconds> and {SIGNATURE_SCHEME}=<64 lower-case hex digits>"
+
+
 def _parse_signature_header(header: str | None) -> tuple[int, list[str]]:
+    """t and every v1 value; InvalidSignature for anything malformed, so a caller never sees another error
+    (a non-ASCII v1 made hmac.compare_digest raise TypeError). Other schemes (v0, a future v2) are ignored."""
     timestamp: int | None = None
     signatures: list[str] = []
     for item in (header or "").split(","):
-        name, _, value = item.strip().partition("=")
-        if name == "t" and value.isascii() and value.isdigit():
+        name, _, value = item.strip(" \t").partition("=")
+        if name == "t":
+            if not _TIMESTAMP.fullmatch(value):
+                raise InvalidSignature(_MALFORMED)
             timestamp = int(value)
-        elif name == SIGNATURE_SCHEME and value:
+        elif name == SIGNATURE_SCHEME:
+            if not _V1.fullmatch(value):
+                raise InvalidSignature(_MALFORMED)
             signatures.append(value)
     if timestamp is None or not signatures:
-        raise InvalidSignature(f"{SIGNATURE_HEADER} must hold t=<unix seconds> and {SIGNATURE_SCHEME}=<hex>")
+        raise InvalidSignature(_MALFORMED)
     return timestamp, signatures
 
 

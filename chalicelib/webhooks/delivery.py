@@ -102,13 +102,18 @@ class Webhooks:
         return job
 
     def deliver(self, job_id: str, attempt: int) -> DeliveryOutcome | None:
-        """One attempt, by whoever claims it; None when it was delivered, settled or claimed already."""
+        """One attempt, by whoever claims it; None when it was delivered, settled or claimed already.
+
+        The sender (and the signing secret it reads from Secrets Manager) comes first: if
+        that fails, nothing is claimed and the message's next receive makes the attempt.
+        """
+        sender = self._signing_sender()
         claimed = self._store.claim(job_id, attempt)
         if claimed is None:
             log.info("webhook attempt not claimed", extra={"jobId": job_id, "attempt": attempt})
             return None
         event = WebhookEvent.from_body(claimed.event_body)
-        result = self._signing_sender().deliver(claimed.url, event, attempt)
+        result = sender.deliver(claimed.url, event, attempt)
         fields: dict[str, Any] = {"jobId": job_id, "eventId": event.id, "attempt": attempt}
         if result.outcome is DeliveryOutcome.DELIVERED:
             self._store.settle(job_id, attempt, CallbackStatus.DELIVERED)

@@ -171,6 +171,25 @@ def test_an_owned_jobs_webhook_messages_share_its_owners_group_first_retry_and_r
     assert [message.group for message in (first, retry, resent)] == [owner, owner, owner]
 
 
+def test_a_secret_that_cannot_be_loaded_leaves_the_attempt_unclaimed_for_the_message_retry(hooks, receiver):
+    job_id = hooks.ended_job(receiver.url())
+    working = make_webhooks(hooks.table, hooks.store, hooks.queue, hooks.settings)
+
+    def secrets_manager_hiccup() -> WebhookSender:
+        raise ConnectionError("secretsmanager: read timeout")
+
+    storage = Storage(None, "unused")
+    hiccup = Webhooks(
+        CallbackStore(hooks.table), hooks.store, hooks.queue, storage, hooks.settings, secrets_manager_hiccup
+    )  # type: ignore[arg-type]
+    with pytest.raises(ConnectionError):
+        hiccup.deliver(job_id, 1)  # the SQS message is received again after its visibility timeout
+
+    assert hooks.status(job_id)["callback"]["attempts"] == 0
+    assert working.deliver(job_id, 1) is DeliveryOutcome.DELIVERED
+    assert len(receiver.deliveries) == 1
+
+
 def test_an_attempt_out_of_turn_is_not_claimed(hooks, receiver):
     job_id = hooks.ended_job(receiver.url())
 

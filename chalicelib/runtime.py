@@ -106,9 +106,7 @@ def _api_table() -> Any:
 
 def service() -> DownloadService:
     def factory() -> DownloadService:
-        return DownloadService(
-            *_parts("api"), settings(), webhooks=_webhooks("api"), owner_jobs=OwnerJobs(_api_table())
-        )
+        return DownloadService(*_parts("api"), settings(), owner_jobs=OwnerJobs(_api_table()))
 
     return _build("service", factory)
 

@@ -76,9 +76,9 @@ class Webhooks:
         """Settles the ended job (job_endings.py), starting its webhook when it has a callbackUrl:
         the event is stored in the settling write and attempt 1 is sent. False when it was settled already.
 
-        Called right after the write that ended the job, by the sweeper for a job
-        whose ender died first, and by a status read that finds a webhook never
-        started. The settling write is conditional, so only one caller sends attempt 1.
+        Called right after the write that ended the job, and by the sweeper for a job
+        whose ender died first. The settling write is conditional, so only one caller
+        sends attempt 1.
         """
         if not job.status.terminal:
             return False
@@ -93,13 +93,6 @@ class Webhooks:
         self._queue.send(WorkMessage(MessageKind.CALLBACK, job.job_id, attempt=1, group=scheduling.group(job)))
         log.info("webhook started", extra={"jobId": job.job_id, "eventId": event.id, "type": event.type})
         return True
-
-    def start_if_missed(self, job: Job) -> Job:
-        """For a status read: an ended job whose webhook was never started (its writer died) starts it now."""
-        if job.status.terminal and job.callback_url is not None and job.callback is None:
-            if self.job_ended(job):
-                return self._jobs.get(job.job_id) or job
-        return job
 
     def deliver(self, job_id: str, attempt: int) -> DeliveryOutcome | None:
         """One attempt, by whoever claims it; None when it was delivered, settled or claimed already.
@@ -160,7 +153,7 @@ class JobStoreWithWebhooks(JobStore):
     The hook sits under every terminal write, whoever makes it (worker,
     sweeper, the API's cancel), so no caller has to remember it. A failure
     never undoes or fails the job's own transition: the job stays in `ending`,
-    and the sweeper (or the next status read) settles it.
+    and the sweeper settles it.
     """
 
     webhooks: Webhooks | None = None

@@ -251,18 +251,6 @@ def test_a_settled_webhook_is_not_sent_again_by_the_sweeper(hooks, receiver):
     assert hooks.webhooks.resend_overdue(grace_seconds=-1) == []
 
 
-def test_an_ended_job_whose_writer_died_before_starting_the_webhook_starts_it_on_read(hooks, deployed, receiver):
-    plain = JobStore(deployed.table, hooks.settings.job_ttl_seconds)  # ends the job, no hook
-    job, _ = plain.create(InitiateRequest((70000,), callback_url=receiver.url()))
-    plain.cancel(job.job_id)
-    service = DownloadService(plain, hooks.queue, Storage(None, "unused"), hooks.settings, webhooks=hooks.webhooks)  # type: ignore[arg-type]
-
-    assert service.status(job.job_id)["callback"]["status"] == "pending"
-    assert hooks.queue.take() == [(WorkMessage(MessageKind.CALLBACK, job.job_id, attempt=1, group=job.job_id), 0)]
-    service.status(job.job_id)
-    assert hooks.queue.take() == []
-
-
 @pytest.mark.parametrize(
     "url",
     ["http://169.254.169.254/latest/meta-data", "ftp://example.com/hook", "http://user:pw@example.com/"],

@@ -38,6 +38,13 @@ MAX_CALLBACK_DELAY_SECONDS = 900
 MAX_VISIBILITY_SECONDS = 43200  # the longest ChangeMessageVisibility accepts
 
 
+def _base_url(raw: str) -> str:
+    value = raw.strip().rstrip("/")
+    if value and not value.startswith(("https://", "http://")):
+        raise SettingsError(f"expected an absolute http(s) URL or nothing, got {raw!r}")
+    return value
+
+
 def _auth_mode(raw: str) -> str:
     value = raw.strip().lower()
     if value not in AUTH_MODES:
@@ -87,6 +94,8 @@ _SPEC: dict[str, tuple[str, Callable[[str], Any], str]] = {
     # 8 attempts from a 90 s base span more than an hour (webhooks.RetrySchedule).
     "CALLBACK_MAX_ATTEMPTS": ("callback_max_attempts", int, "8"),
     "CALLBACK_RETRY_BASE_SECONDS": ("callback_retry_base_seconds", int, "90"),
+    # The API's public address (https://api.example.com); webhook events then carry an absolute statusUrl.
+    "PUBLIC_BASE_URL": ("public_base_url", _base_url, ""),
 }
 
 
@@ -125,6 +134,7 @@ class Settings:
     callback_allow_private: bool
     callback_max_attempts: int
     callback_retry_base_seconds: int
+    public_base_url: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":

@@ -68,7 +68,7 @@ def _parts(role: str) -> tuple[JobStore, WorkQueue, Storage]:
         storage = Storage(clients.s3, current.bucket)
         # Only the worker delivers, so only it reads the signing secret.
         sender = _signing_sender if role == "worker" else None
-        store.webhooks = Webhooks(CallbackStore(table), store, queue, storage, current, sender)
+        store.webhooks = Webhooks(CallbackStore(table), store, queue, current, sender)
         return store, queue, storage
 
     return _build(f"parts:{role}", factory)

@@ -17,14 +17,13 @@ from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from chalicelib.aws.queue import MessageKind, WorkMessage, WorkQueue
-from chalicelib.aws.storage import Storage
 from chalicelib.config import Settings
 from chalicelib.errors import ValidationError
 from chalicelib.jobs import documents, scheduling
 from chalicelib.jobs.callbacks import CallbackStore
 from chalicelib.jobs.store import JobStore
 from chalicelib.jobs.sweeps import SweepingJobStore
-from chalicelib.models import CallbackStatus, Job, JobStatus, utc_now
+from chalicelib.models import CallbackStatus, Job, utc_now
 from chalicelib.webhooks.events import WebhookEvent, build_event
 from chalicelib.webhooks.sender import DeliveryOutcome, WebhookSender
 from chalicelib.webhooks.urls import CallbackUrlRefused, check_callback_url
@@ -44,13 +43,19 @@ class NoSigningSecret(RuntimeError):
     """A callback message reached a process that was given no signing secret: a deployment error."""
 
 
-def event_data(job: Job, storage: Storage, settings: Settings) -> dict:
-    """The status document as it stood when the job ended, without the webhook's own state."""
-    url = None
-    if job.status is JobStatus.COMPLETED and job.result_key:
-        url = documents.sign_bundle(storage, settings, job.job_id, job.result_key)
-    document = documents.status_document(job, url)
-    document.pop("callback", None)
+def event_data(job: Job, settings: Settings) -> dict:
+    """The status document as it stood when the job ended, without `downloadUrl` and the webhook's own
+    state, and with `statusUrl`: where to GET the status, and a fresh `downloadUrl` with it.
+
+    No presigned URL: the event is stored on the job item (and so in the table's backups) and
+    re-sent for over an hour, but a URL expires after PRESIGN_EXPIRY_SECONDS (900 s), and one the
+    sweeper signed never worked (its role has no s3:GetObject).
+    """
+    document = documents.status_document(job, None)
+    del document["downloadUrl"], document["callback"]
+    if job.result_key:  # the bundle's size and hash say nothing secret
+        document.update(size=job.size, sha256=job.sha256)
+    document["statusUrl"] = settings.public_base_url + documents.status_path(job.job_id)
     return document
 
 
@@ -60,14 +65,13 @@ class Webhooks:
         store: CallbackStore,
         jobs: JobStore,
         queue: WorkQueue,
-        storage: Storage,
         settings: Settings,
         sender: Callable[[], WebhookSender] | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         """`sender` builds the signing sender on first use: only the worker has (and reads) the secret."""
         self._store, self._jobs, self._queue = store, jobs, queue
-        self._storage, self._settings = storage, settings
+        self._settings = settings
         self._sender_factory = sender
         self._sender: WebhookSender | None = None
         self._clock = clock
@@ -84,9 +88,7 @@ class Webhooks:
             return False
         if job.callback_url is None:
             return self._jobs.settle(job)
-        event = build_event(
-            job.job_id, job.status.value, event_data(job, self._storage, self._settings), job.updated_at
-        )
+        event = build_event(job.job_id, job.status.value, event_data(job, self._settings), job.updated_at)
         if not self._jobs.settle(job, event.body):
             return False
         # If this send is lost the sweeper finds the webhook pending and overdue, and sends it.

@@ -75,6 +75,8 @@ def test_a_receiver_down_for_the_first_attempts_gets_the_event_exactly_once_sign
     event = json.loads(delivered.body)
     assert event["type"] == "job.completed" and event["data"]["jobId"] == job_id
     assert {delivery.headers[EVENT_ID_HEADER.lower()] for delivery in deliveries} == {event["id"]}
+    assert "downloadUrl" not in event["data"]  # it would expire while the event is re-sent
+    assert requests.get(event["data"]["statusUrl"], timeout=10).json()["downloadUrl"]
 
 
 def test_a_receiver_that_always_fails_leaves_the_callback_failed_and_the_job_completed(hook_stack, receiver):

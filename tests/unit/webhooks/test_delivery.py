@@ -75,7 +75,7 @@ def make_webhooks(table, store: JobStore, queue: RecordingQueue, settings) -> We
         schedule = RetrySchedule(max_attempts=MAX_ATTEMPTS, base_seconds=1)
         return WebhookSender(SECRET, allow_private=True, schedule=schedule, rng=lambda: 0.0)
 
-    return Webhooks(CallbackStore(table), store, queue, Storage(None, "unused"), settings, sender)  # type: ignore[arg-type]
+    return Webhooks(CallbackStore(table), store, queue, settings, sender)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -178,10 +178,7 @@ def test_a_secret_that_cannot_be_loaded_leaves_the_attempt_unclaimed_for_the_mes
     def secrets_manager_hiccup() -> WebhookSender:
         raise ConnectionError("secretsmanager: read timeout")
 
-    storage = Storage(None, "unused")
-    hiccup = Webhooks(
-        CallbackStore(hooks.table), hooks.store, hooks.queue, storage, hooks.settings, secrets_manager_hiccup
-    )  # type: ignore[arg-type]
+    hiccup = Webhooks(CallbackStore(hooks.table), hooks.store, hooks.queue, hooks.settings, secrets_manager_hiccup)  # type: ignore[arg-type]
     with pytest.raises(ConnectionError):
         hiccup.deliver(job_id, 1)  # the SQS message is received again after its visibility timeout
 
@@ -215,6 +212,35 @@ def test_after_the_last_attempt_the_webhook_fails_and_the_job_stays_completed(ho
         "deliveredAt": None,
     }
     assert json.loads(receiver.deliveries[0].body)["type"] == "job.completed"
+
+
+def test_a_completed_jobs_event_points_to_its_status_and_no_presigned_url_is_sent_or_stored(hooks, receiver):
+    job, _ = hooks.store.create(InitiateRequest((70000,), callback_url=receiver.url()))
+    assert hooks.store.start_processing(job.job_id)
+    hooks.store.record_file(job.job_id, FileResult(70000, FileStatus.AVAILABLE, 5))
+    assert hooks.store.complete(job.job_id, f"results/{job.job_id}.zip", 1234, "ab" * 32)
+    stored = hooks.table.get_item(Key={"pk": f"JOB#{job.job_id}", "sk": "JOB"})["Item"]["callbackEvent"]
+
+    hooks.webhooks.deliver(job.job_id, 1)
+
+    data = json.loads(receiver.deliveries[0].body)["data"]
+    assert data["jobId"] == job.job_id and data["status"] == "completed"
+    assert data["statusUrl"] == f"/v1/download/status/{job.job_id}"
+    assert (data["size"], data["sha256"]) == (1234, "ab" * 32)
+    assert "downloadUrl" not in data
+    assert "X-Amz-" not in stored and "downloadUrl" not in stored
+
+
+def test_the_events_status_url_is_absolute_when_the_service_knows_its_public_address(hooks, receiver):
+    settings = dataclasses.replace(hooks.settings, public_base_url="https://api.example.com")
+    hooks.store.webhooks = make_webhooks(hooks.table, hooks.store, hooks.queue, settings)
+    job_id = hooks.ended_job(receiver.url())
+
+    hooks.store.webhooks.deliver(job_id, 1)
+
+    assert json.loads(receiver.deliveries[0].body)["data"]["statusUrl"] == (
+        f"https://api.example.com/v1/download/status/{job_id}"
+    )
 
 
 def test_a_failed_job_sends_job_failed(hooks, receiver):

@@ -90,7 +90,12 @@ def _signing_sender() -> WebhookSender:
     schedule = RetrySchedule(
         max_attempts=current.callback_max_attempts, base_seconds=current.callback_retry_base_seconds
     )
-    return WebhookSender(secret, allow_private=current.callback_allow_private, schedule=schedule)
+    return WebhookSender(
+        secret,
+        allow_private=current.callback_allow_private,
+        schedule=schedule,
+        attempt_seconds=current.callback_attempt_seconds,
+    )
 
 
 def _api_table() -> Any:

@@ -14,8 +14,8 @@ carry several v1 values (one per secret while a secret is being rotated).
 An event is built once, and its raw body bytes are what gets stored and
 re-sent: every attempt of one event carries the same id and the same body
 (only t and v1 change), so receivers deduplicate on Delineate-Event-Id.
-Delivery is at least once: a receiver that answered 2xx after our 5 s read
-timeout sees the event again.
+Delivery is at least once: a receiver that answered 2xx after the attempt's
+deadline (CALLBACK_ATTEMPT_SECONDS, 10 s) sees the event again.
 
 One delivery attempt (the HTTP POST) is chalicelib.webhooks.sender.
 """

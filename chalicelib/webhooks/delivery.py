@@ -103,7 +103,7 @@ class Webhooks:
         that fails, nothing is claimed and the message's next receive makes the attempt.
         """
         sender = self._signing_sender()
-        claimed = self._store.claim(job_id, attempt)
+        claimed = self._store.claim(job_id, attempt, sender.longest_attempt_seconds)
         if claimed is None:
             log.info("webhook attempt not claimed", extra={"jobId": job_id, "attempt": attempt})
             return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 
 import pytest
 
@@ -268,6 +269,23 @@ def test_a_lost_message_is_sent_again_by_the_sweeper_once_overdue(hooks, receive
     assert resent == [job_id]
     assert hooks.queue.take() == [(WorkMessage(MessageKind.CALLBACK, job_id, attempt=1, group=job_id), 0)]
     assert hooks.webhooks.resend_overdue(grace_seconds=10) == []  # postponed: not re-sent every sweep
+
+
+def test_the_sweeper_leaves_a_last_attempt_alone_while_it_is_in_flight(hooks, receiver):
+    job_id = hooks.ended_job(receiver.url())
+    receiver.fail_first(MAX_ATTEMPTS - 1)
+    for attempt in range(1, MAX_ATTEMPTS):
+        hooks.webhooks.deliver(job_id, attempt)  # the last retry is due in 2 s
+    receiver.hang(1)
+    last = threading.Thread(target=hooks.webhooks.deliver, args=(job_id, MAX_ATTEMPTS))
+    last.start()
+    receiver.wait_for(MAX_ATTEMPTS, timeout=5)  # the last attempt is in flight
+
+    swept = hooks.webhooks.resend_overdue(grace_seconds=-3)  # a sweep at least a second after it was due
+    last.join(timeout=10)
+
+    assert swept == []
+    assert hooks.status(job_id)["callback"]["status"] == "delivered"
 
 
 def test_a_settled_webhook_is_not_sent_again_by_the_sweeper(hooks, receiver):

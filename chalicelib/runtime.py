@@ -20,6 +20,7 @@ from chalicelib.aws.clients import WORKER_CONFIG, api_config, limiter_config, ma
 from chalicelib.aws.queue import WorkQueue
 from chalicelib.aws.storage import Storage
 from chalicelib.config import Settings, get_settings
+from chalicelib.jobs.callback_slots import WebhookSlots
 from chalicelib.jobs.callbacks import CallbackStore
 from chalicelib.jobs.owners import OwnerJobs
 from chalicelib.jobs.store import JobStore
@@ -68,7 +69,7 @@ def _parts(role: str) -> tuple[JobStore, WorkQueue, Storage]:
         storage = Storage(clients.s3, current.bucket)
         # Only the worker delivers, so only it reads the signing secret.
         sender = _signing_sender if role == "worker" else None
-        store.webhooks = Webhooks(CallbackStore(table), store, queue, current, sender)
+        store.webhooks = Webhooks(CallbackStore(table), store, queue, current, sender, slots=WebhookSlots(table))
         return store, queue, storage
 
     return _build(f"parts:{role}", factory)

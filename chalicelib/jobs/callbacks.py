@@ -97,6 +97,14 @@ class CallbackStore:
         event_body = str(item["callbackEvent"]).encode("ascii")
         return ClaimedAttempt(job_id, attempt, item["callbackUrl"], event_body, item.get("owner"))
 
+    def unclaim(self, job_id: str, attempt: int, next_at: datetime) -> bool:
+        """Hands back attempt `attempt`, claimed but not sent (attempts n -> n-1): its message comes again at `next_at`."""
+        values = {":previous": attempt - 1, ":next": int(next_at.timestamp())}
+        return (
+            self._while_at(job_id, attempt, "SET callbackAttempts = :previous, callbackNextAt = :next", values)
+            is not None
+        )
+
     def record_retry(self, job_id: str, attempt: int, error: str | None, next_at: datetime) -> bool:
         """Attempt `attempt` failed; the next one is due at `next_at` (the sweeper's yardstick for a lost message)."""
         values = {":error": error or "failed", ":next": int(next_at.timestamp())}

@@ -13,6 +13,7 @@ status never depends on the receiver: only callback* attributes change here.
 from __future__ import annotations
 
 import logging
+import random
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
@@ -20,15 +21,23 @@ from chalicelib.aws.queue import MessageKind, WorkMessage, WorkQueue
 from chalicelib.config import Settings
 from chalicelib.errors import ValidationError
 from chalicelib.jobs import documents, scheduling
-from chalicelib.jobs.callbacks import CallbackStore
+from chalicelib.jobs.callback_slots import WebhookSlots
+from chalicelib.jobs.callbacks import CallbackStore, ClaimedAttempt
 from chalicelib.jobs.store import JobStore
 from chalicelib.jobs.sweeps import SweepingJobStore
 from chalicelib.models import CallbackStatus, Job, utc_now
 from chalicelib.webhooks.events import WebhookEvent, build_event
-from chalicelib.webhooks.sender import DeliveryOutcome, WebhookSender
+from chalicelib.webhooks.sender import DeliveryOutcome, DeliveryResult, WebhookSender
 from chalicelib.webhooks.urls import CallbackUrlRefused, check_callback_url
 
 log = logging.getLogger("delineate.webhooks")
+
+# At most this many attempts of one owner (API key; jobs without one share one) POST at once.
+# A receiver that dribbles holds a worker for CALLBACK_ATTEMPT_SECONDS (10 s) an attempt, and
+# workers are shared with file work: two leave `make dev`'s other two consumers (and, in the
+# cloud, every other Lambda worker) to files and other owners, and still deliver 20 events/s
+# to a receiver that answers in 100 ms. A busy owner's next attempts wait, none is lost.
+MAX_IN_FLIGHT_PER_OWNER = 2
 
 
 def check_callback(url: str, allow_private: bool) -> None:
@@ -68,9 +77,13 @@ class Webhooks:
         settings: Settings,
         sender: Callable[[], WebhookSender] | None = None,
         clock: Callable[[], datetime] = utc_now,
+        *,
+        slots: WebhookSlots,
+        rng: Callable[[], float] = random.random,
     ) -> None:
         """`sender` builds the signing sender on first use: only the worker has (and reads) the secret."""
-        self._store, self._jobs, self._queue = store, jobs, queue
+        self._store, self._slots, self._jobs, self._queue = store, slots, jobs, queue
+        self._rng = rng
         self._settings = settings
         self._sender_factory = sender
         self._sender: WebhookSender | None = None
@@ -103,12 +116,37 @@ class Webhooks:
         that fails, nothing is claimed and the message's next receive makes the attempt.
         """
         sender = self._signing_sender()
-        claimed = self._store.claim(job_id, attempt, sender.longest_attempt_seconds)
+        in_flight = sender.longest_attempt_seconds
+        claimed = self._store.claim(job_id, attempt, in_flight)
         if claimed is None:
             log.info("webhook attempt not claimed", extra={"jobId": job_id, "attempt": attempt})
             return None
-        event = WebhookEvent.from_body(claimed.event_body)
-        result = sender.deliver(claimed.url, event, attempt)
+        slot = self._slots.take(claimed.owner, f"{job_id}#{attempt}", MAX_IN_FLIGHT_PER_OWNER, in_flight)
+        if slot is None:
+            return self._postpone(claimed)
+        try:
+            event = WebhookEvent.from_body(claimed.event_body)
+            result = sender.deliver(claimed.url, event, attempt)
+            self._record(claimed, event, result)
+        finally:
+            self._slots.release(slot)
+        return result.outcome
+
+    def _postpone(self, claimed: ClaimedAttempt) -> DeliveryOutcome:
+        """Its owner has MAX_IN_FLIGHT_PER_OWNER attempts out: nothing is sent, the claim is handed
+        back, and the same attempt comes again within CALLBACK_ATTEMPT_SECONDS (spread, so a burst
+        of one owner's webhooks does not return all at once)."""
+        job_id, attempt = claimed.job_id, claimed.attempt
+        delay = 1 + int(self._rng() * self._settings.callback_attempt_seconds)
+        if self._store.unclaim(job_id, attempt, self._clock() + timedelta(seconds=delay)):
+            group = scheduling.group_for(job_id, claimed.owner)
+            self._queue.send(WorkMessage(MessageKind.CALLBACK, job_id, attempt=attempt, group=group), delay)
+        log.info("webhook attempt postponed: its owner's attempts are in flight", extra={"jobId": job_id})
+        return DeliveryOutcome.POSTPONED
+
+    def _record(self, claimed: ClaimedAttempt, event: WebhookEvent, result: DeliveryResult) -> None:
+        """The attempt's outcome on the job item, and the next attempt's message after a failure."""
+        job_id, attempt = claimed.job_id, claimed.attempt
         fields: dict[str, Any] = {"jobId": job_id, "eventId": event.id, "attempt": attempt}
         if result.outcome is DeliveryOutcome.DELIVERED:
             self._store.settle(job_id, attempt, CallbackStatus.DELIVERED)
@@ -123,7 +161,6 @@ class Webhooks:
             self._store.settle(job_id, attempt, CallbackStatus.FAILED, result.last_error)
             fields.update(error=result.last_error)
         log.info(f"webhook attempt {result.outcome.value}", extra=fields)
-        return result.outcome
 
     def resend_overdue(self, grace_seconds: int) -> list[str]:
         """Pending webhooks whose message went missing: re-sent, or failed when the last attempt was lost."""

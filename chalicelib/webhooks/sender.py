@@ -48,6 +48,7 @@ class DeliveryOutcome(str, enum.Enum):
     DELIVERED = "delivered"  # the receiver answered 2xx
     RETRY = "retry"  # failed; send attempt + 1 after `retry_in_seconds`
     GAVE_UP = "gave_up"  # failed for the last time, or the URL is now refused
+    POSTPONED = "postponed"  # not sent: its owner had its most attempts in flight (webhooks.delivery)
 
 
 @dataclass(frozen=True)

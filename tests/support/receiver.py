@@ -165,6 +165,12 @@ class WebhookReceiver:
         with self._condition:
             self._raw = raw
 
+    def release(self) -> None:
+        """End every hang and dribble now, as stop() does, and answer the rest at once."""
+        with self._condition:
+            self._hang_seconds = 0.0
+        self._released.set()
+
     # --- observation
 
     @property

@@ -16,10 +16,11 @@ from chalicelib.api.service import DownloadService
 from chalicelib.aws.queue import MessageKind, WorkMessage
 from chalicelib.aws.storage import Storage
 from chalicelib.errors import ValidationError
+from chalicelib.jobs.callback_slots import WebhookSlots
 from chalicelib.jobs.callbacks import CallbackStore
 from chalicelib.jobs.store import JobStore
 from chalicelib.models import FileResult, FileStatus, InitiateRequest
-from chalicelib.webhooks.delivery import JobStoreWithWebhooks, Webhooks
+from chalicelib.webhooks.delivery import MAX_IN_FLIGHT_PER_OWNER, JobStoreWithWebhooks, Webhooks
 from chalicelib.webhooks.events import EVENT_ID_HEADER, SIGNATURE_HEADER, RetrySchedule, verify_signature
 from chalicelib.webhooks.sender import DeliveryOutcome, WebhookSender
 from tests.support.receiver import WebhookReceiver
@@ -76,7 +77,7 @@ def make_webhooks(table, store: JobStore, queue: RecordingQueue, settings) -> We
         schedule = RetrySchedule(max_attempts=MAX_ATTEMPTS, base_seconds=1)
         return WebhookSender(SECRET, allow_private=True, schedule=schedule, rng=lambda: 0.0)
 
-    return Webhooks(CallbackStore(table), store, queue, settings, sender)  # type: ignore[arg-type]
+    return Webhooks(CallbackStore(table), store, queue, settings, sender, slots=WebhookSlots(table))  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -179,13 +180,50 @@ def test_a_secret_that_cannot_be_loaded_leaves_the_attempt_unclaimed_for_the_mes
     def secrets_manager_hiccup() -> WebhookSender:
         raise ConnectionError("secretsmanager: read timeout")
 
-    hiccup = Webhooks(CallbackStore(hooks.table), hooks.store, hooks.queue, hooks.settings, secrets_manager_hiccup)  # type: ignore[arg-type]
+    hiccup = Webhooks(
+        CallbackStore(hooks.table),
+        hooks.store,
+        hooks.queue,
+        hooks.settings,
+        secrets_manager_hiccup,
+        slots=WebhookSlots(hooks.table),
+    )  # type: ignore[arg-type]
     with pytest.raises(ConnectionError):
         hiccup.deliver(job_id, 1)  # the SQS message is received again after its visibility timeout
 
     assert hooks.status(job_id)["callback"]["attempts"] == 0
     assert working.deliver(job_id, 1) is DeliveryOutcome.DELIVERED
     assert len(receiver.deliveries) == 1
+
+
+def test_an_owners_attempt_beyond_its_in_flight_cap_is_postponed_not_lost_and_other_owners_go_on(hooks, receiver):
+    def ended(owner: str, url: str) -> str:
+        job, _ = hooks.store.create(InitiateRequest((70000,), callback_url=url), owner)
+        assert hooks.store.cancel(job.job_id)
+        return job.job_id
+
+    busy = [ended("b2b2b2b2b2b2b2b2", receiver.url()) for _ in range(MAX_IN_FLIGHT_PER_OWNER + 1)]
+    hooks.queue.take()
+    receiver.hang(10)  # released below, once the excess attempt has been turned away
+    in_flight = [threading.Thread(target=hooks.webhooks.deliver, args=(job_id, 1)) for job_id in busy[:-1]]
+    for thread in in_flight:
+        thread.start()
+    receiver.wait_for(MAX_IN_FLIGHT_PER_OWNER, timeout=5)
+
+    excess = hooks.webhooks.deliver(busy[-1], 1)
+    with WebhookReceiver() as elsewhere:
+        other = hooks.webhooks.deliver(ended("c3c3c3c3c3c3c3c3", elsewhere.url()), 1)
+
+    assert (excess, other) == (DeliveryOutcome.POSTPONED, DeliveryOutcome.DELIVERED)
+    item = hooks.table.get_item(Key={"pk": f"JOB#{busy[-1]}", "sk": "JOB"}, ConsistentRead=True)["Item"]
+    assert item["callbackAttempts"] == 0  # handed back: the attempt is not used up
+    [(again, delay)] = [(message, delay) for message, delay in hooks.queue.take() if message.job_id == busy[-1]]
+    assert again.attempt == 1 and 1 <= delay <= hooks.settings.callback_attempt_seconds + 1
+    receiver.release()
+    for thread in in_flight:
+        thread.join(timeout=10)
+    assert hooks.webhooks.deliver(busy[-1], 1) is DeliveryOutcome.DELIVERED
+    assert len(receiver.deliveries) == MAX_IN_FLIGHT_PER_OWNER + 1  # each event once
 
 
 def test_an_attempt_out_of_turn_is_not_claimed(hooks, receiver):

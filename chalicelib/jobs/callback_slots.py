@@ -8,7 +8,7 @@ its `capacity` slots (chalicelib.webhooks.delivery says how many):
   pk=WEBHOOK_SLOTS#<owner>  sk=SLOT#<n>   holder, heldUntil (epoch s), ttl
 
 A slot is taken with one conditional write (free, or its lease ran out) and
-released by deleting it, conditioned on still being its holder's. A worker that
+released with another, conditioned on still being its holder's. A worker that
 dies holding one frees it when the lease ends: the longest an attempt can take.
 Jobs without an owner (AUTH_MODE=none) share one. The items carry neither
 `active` nor `owner`, so no index lists them, and `ttl` removes one a leak left.
@@ -75,10 +75,14 @@ class WebhookSlots:
         return None
 
     def release(self, slot: Slot) -> None:
-        """Frees `slot`, unless its lease ran out and another attempt holds it now."""
+        """Frees `slot`, unless its lease ran out and another attempt holds it now. An update, not a
+        delete: the worker's role may not delete items (infra/chalice-overrides.yaml); `ttl` does."""
         try:
-            self._table.delete_item(
-                Key=slot.key, ConditionExpression="holder = :holder", ExpressionAttributeValues={":holder": slot.holder}
+            self._table.update_item(
+                Key=slot.key,
+                UpdateExpression="REMOVE holder, heldUntil",
+                ConditionExpression="holder = :holder",
+                ExpressionAttributeValues={":holder": slot.holder},
             )
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":

@@ -30,6 +30,7 @@ from chalicelib.aws.clients import (
 from chalicelib.aws.queue import WorkQueue
 from chalicelib.aws.storage import Storage
 from chalicelib.config import Settings, get_settings
+from chalicelib.jobs.callback_slots import WebhookSlots
 from chalicelib.jobs.callbacks import CallbackStore
 from chalicelib.jobs.owners import OwnerJobs
 from chalicelib.jobs.store import JobStore
@@ -91,7 +92,7 @@ def _parts(role: str) -> tuple[JobStore, WorkQueue, Storage]:
         storage = Storage(clients.s3, current.bucket)
         # Only the worker delivers, so only it reads the signing secret.
         sender = _signing_sender if role == "worker" else None
-        store.webhooks = Webhooks(CallbackStore(table), store, queue, storage, current, sender)
+        store.webhooks = Webhooks(CallbackStore(table), store, queue, current, sender, slots=WebhookSlots(table))
         return store, queue, storage
 
     return _build(f"parts:{role}", factory)
@@ -113,7 +114,12 @@ def _signing_sender() -> WebhookSender:
     schedule = RetrySchedule(
         max_attempts=current.callback_max_attempts, base_seconds=current.callback_retry_base_seconds
     )
-    return WebhookSender(secret, allow_private=current.callback_allow_private, schedule=schedule)
+    return WebhookSender(
+        secret,
+        allow_private=current.callback_allow_private,
+        schedule=schedule,
+        attempt_seconds=current.callback_attempt_seconds,
+    )
 
 
 def _api_table() -> Any:
@@ -123,9 +129,7 @@ def _api_table() -> Any:
 
 def service() -> DownloadService:
     def factory() -> DownloadService:
-        return DownloadService(
-            *_parts("api"), settings(), webhooks=_webhooks("api"), owner_jobs=OwnerJobs(_api_table())
-        )
+        return DownloadService(*_parts("api"), settings(), owner_jobs=OwnerJobs(_api_table()))
 
     return _build("service", factory)
 

@@ -17,6 +17,7 @@ import random
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
+from chalicelib import metrics
 from chalicelib.aws.queue import MessageKind, WorkMessage, WorkQueue
 from chalicelib.config import Settings
 from chalicelib.errors import ValidationError
@@ -25,6 +26,7 @@ from chalicelib.jobs.callback_slots import WebhookSlots
 from chalicelib.jobs.callbacks import CallbackStore, ClaimedAttempt
 from chalicelib.jobs.store import JobStore
 from chalicelib.jobs.sweeps import SweepingJobStore
+from chalicelib.metrics import Metric
 from chalicelib.models import CallbackStatus, Job, utc_now
 from chalicelib.webhooks.events import WebhookEvent, build_event
 from chalicelib.webhooks.sender import DeliveryOutcome, DeliveryResult, WebhookSender
@@ -148,8 +150,10 @@ class Webhooks:
         """The attempt's outcome on the job item, and the next attempt's message after a failure."""
         job_id, attempt = claimed.job_id, claimed.attempt
         fields: dict[str, Any] = {"jobId": job_id, "eventId": event.id, "attempt": attempt}
+        metrics.record(Metric.WEBHOOK_ATTEMPTS)
         if result.outcome is DeliveryOutcome.DELIVERED:
             self._store.settle(job_id, attempt, CallbackStatus.DELIVERED)
+            metrics.record(Metric.WEBHOOKS_DELIVERED)
         elif result.outcome is DeliveryOutcome.RETRY:
             delay = result.retry_in_seconds or 0
             self._store.record_retry(job_id, attempt, result.last_error, self._clock() + timedelta(seconds=delay))
@@ -159,6 +163,7 @@ class Webhooks:
             fields.update(retryInSeconds=delay, error=result.last_error)
         else:
             self._store.settle(job_id, attempt, CallbackStatus.FAILED, result.last_error)
+            metrics.record(Metric.WEBHOOK_FAILURES)
             fields.update(error=result.last_error)
         log.info(f"webhook attempt {result.outcome.value}", extra=fields)
 
@@ -170,6 +175,7 @@ class Webhooks:
                 self._store.settle(
                     overdue.job_id, overdue.attempts, CallbackStatus.FAILED, "the last attempt's outcome was lost"
                 )
+                metrics.record(Metric.WEBHOOK_FAILURES)
                 continue
             if self._store.postpone(overdue.job_id, overdue.attempts):
                 group = scheduling.group_for(overdue.job_id, overdue.owner)

@@ -10,6 +10,13 @@ from chalicelib import metrics
 from chalicelib.metrics import Metric
 
 
+@pytest.fixture(autouse=True)
+def nothing_pending(capsys):
+    """What other tests in this process recorded leaves before each test here."""
+    metrics.flush()
+    capsys.readouterr()
+
+
 def emf_lines(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{") and '"_aws"' in line]
 

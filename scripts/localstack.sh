@@ -11,6 +11,8 @@
 #   LOCALSTACK_JAVA_HOME      JDK (>= 17) for DynamoDB Local (default: the `java` on PATH)
 #   LOCALSTACK_START_TIMEOUT  seconds `start` waits for health (default 90)
 #   LOCALSTACK_STOP_TIMEOUT   seconds `stop` waits before SIGKILL (default 20)
+#   LOCALSTACK_EXTRA_SERVICES services beyond the data plane's, comma-separated
+#                             (the deploy rehearsal adds lambda, iam, apigateway, ...)
 set -euo pipefail
 
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
@@ -25,12 +27,17 @@ CACHE="$LS_HOME/cache"
 PID_FILE="$LS_HOME/localstack.pid"
 LOG_FILE="$LS_HOME/localstack.log"
 REQUIREMENTS="$SCRIPT_DIR/localstack-requirements.txt"
+# Our Lambda runtime executor plugin (LAMBDA_RUNTIME_EXECUTOR=noop): without a
+# Docker engine the built-in one fails every function, so no stack with a
+# function could complete.
+EXECUTOR_SRC="$SCRIPT_DIR/localstack_executor"
 
 PORT="${LOCALSTACK_PORT:-4566}"
 HEALTH_URL="http://127.0.0.1:$PORT/_localstack/health"
 # kms: the table's SSESpecification makes LocalStack's DynamoDB create a KMS
 # key; without kms CreateTable fails half-way and the stack never completes.
 SERVICES="s3,sqs,dynamodb,cloudformation,kms,cloudwatch"
+RUN_SERVICES="$SERVICES${LOCALSTACK_EXTRA_SERVICES:+,$LOCALSTACK_EXTRA_SERVICES}"
 START_TIMEOUT="${LOCALSTACK_START_TIMEOUT:-90}"
 STOP_TIMEOUT="${LOCALSTACK_STOP_TIMEOUT:-20}"
 
@@ -109,6 +116,19 @@ install_venv() {
   echo "$want" >"$stamp"
 }
 
+# Built from a copy, so the source tree gets no build/ or egg-info droppings.
+install_executor() {
+  local stamp="$VENV/.executor.sha256" want build
+  want=$(cat "$EXECUTOR_SRC"/pyproject.toml "$EXECUTOR_SRC"/*.py | sha256sum | cut -d' ' -f1)
+  [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]] && return 0
+  build=$(mktemp -d)
+  cp "$EXECUTOR_SRC"/pyproject.toml "$EXECUTOR_SRC"/*.py "$build/"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+    --no-deps --no-build-isolation "$build" >&2 || die "installing the no-op Lambda executor failed"
+  rm -rf "$build"
+  echo "$want" >"$stamp"
+}
+
 install_java_link() {
   local home
   home=$(find_java_home)
@@ -176,6 +196,7 @@ JAVA
 cmd_install() {
   mkdir -p "$LS_HOME"
   install_venv
+  install_executor
   install_java_link
   install_dynamodb_local
   install_agent_jar
@@ -222,7 +243,7 @@ except ValueError:
 bad = {s: services.get(s, "missing") for s in sys.argv[1].split(",")
        if services.get(s) not in ("available", "running")}
 print("ok" if not bad else " ".join(f"{s}={v}" for s, v in bad.items()))
-' "$SERVICES" || echo "no answer on $HEALTH_URL"
+' "$RUN_SERVICES" || echo "no answer on $HEALTH_URL"
 }
 
 wait_healthy() {
@@ -269,7 +290,8 @@ cmd_start() {
   env \
     GATEWAY_LISTEN="127.0.0.1:$PORT" \
     LOCALSTACK_HOST="127.0.0.1:$PORT" \
-    SERVICES="$SERVICES" \
+    SERVICES="$RUN_SERVICES" \
+    LAMBDA_RUNTIME_EXECUTOR=noop \
     EAGER_SERVICE_LOADING=1 \
     OVERRIDE_IN_DOCKER=0 \
     FILESYSTEM_ROOT="$FS_ROOT" \

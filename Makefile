@@ -50,6 +50,10 @@ test-faults: $(STAMP) ## fault injection against the real dev processes; table i
 test-localstack: $(STAMP) ## end-to-end tier against LocalStack in host mode
 	scripts/test-localstack.sh
 
+.PHONY: test-deploy
+test-deploy: $(STAMP) ## deploy rehearsal: scripts/deploy.sh deploy + destroy of build/$(STAGE) against LocalStack (host mode)
+	STAGE=$(STAGE) scripts/test-deploy.sh
+
 package: $(STAMP) ## build/$(STAGE)/sam.yaml: chalice package merged with infra/, then cfn-lint
 	$(PY) scripts/package.py --stage $(STAGE)
 	$(VENV)/bin/cfn-lint infra/template.yaml build/$(STAGE)/sam.yaml

@@ -50,6 +50,10 @@ test-faults: $(STAMP) ## fault injection against the real dev processes; table i
 test-localstack: $(STAMP) ## end-to-end tier against LocalStack in host mode
 	scripts/test-localstack.sh
 
+.PHONY: dev-localstack
+dev-localstack: $(STAMP) ## `make dev` on LocalStack (host mode): starts it, deploys infra/, API + consumers + sweeper; Ctrl-C stops all
+	scripts/dev-localstack.sh
+
 .PHONY: test-deploy
 test-deploy: $(STAMP) ## deploy rehearsal: scripts/deploy.sh deploy + destroy of build/$(STAGE) against LocalStack (host mode)
 	STAGE=$(STAGE) scripts/test-deploy.sh

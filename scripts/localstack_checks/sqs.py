@@ -36,18 +36,21 @@ def _client_from_env(endpoint: str, service: str):
             os.environ["AWS_ENDPOINT_URL"] = saved
 
 
+def _take(sqs, url: str, body: str, what: str) -> None:
+    """Receive `body` from `url` (polling with a deadline) and delete it."""
+    messages = wait_until(
+        lambda: sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages"), timeout=10, what=what
+    )
+    expect(messages[0]["Body"] == body, f"{what}: received {messages[0]['Body']!r}")
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=messages[0]["ReceiptHandle"])
+
+
 def roundtrip(smoke: Smoke) -> str:
     sqs = smoke.client("sqs")
     url = smoke.outputs["WorkQueueUrl"]
     body = f"smoke-{uuid.uuid4()}"
     sqs.send_message(QueueUrl=url, MessageBody=body)
-    messages = wait_until(
-        lambda: sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages"),
-        timeout=10,
-        what="the sent message",
-    )
-    expect(messages[0]["Body"] == body, f"received {messages[0]['Body']!r}")
-    sqs.delete_message(QueueUrl=url, ReceiptHandle=messages[0]["ReceiptHandle"])
+    _take(sqs, url, body, "the sent message")
     attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     left = int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
     expect(left == 0, f"{left} messages left after delete")
@@ -77,11 +80,5 @@ def redrive(smoke: Smoke) -> str:
     # The next receive finds the count exhausted and moves it to the DLQ.
     extra = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", [])
     expect(not extra, f"message delivered a {max_receives + 1}th time")
-    moved = wait_until(
-        lambda: sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=1).get("Messages"),
-        timeout=10,
-        what="the message in the dead-letter queue",
-    )
-    expect(moved[0]["Body"] == body, f"DLQ holds {moved[0]['Body']!r}")
-    sqs.delete_message(QueueUrl=dlq, ReceiptHandle=moved[0]["ReceiptHandle"])
+    _take(sqs, dlq, body, "the message in the dead-letter queue")
     return f"moved to DLQ after {max_receives} receives (maxReceiveCount={max_receives})"

@@ -8,21 +8,5 @@
 # Ctrl-C stops the runner's processes and the LocalStack this script started
 # (one it found running is left running).
 set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
-repo="$(dirname "$here")"
-cd "$repo"
-port="${LOCALSTACK_PORT:-4566}"
-
-"$here/localstack.sh" install
-if "$here/localstack.sh" status >/dev/null 2>&1; then
-  echo "dev-localstack: using the LocalStack already running on 127.0.0.1:$port (it stays up on exit)" >&2
-else
-  "$here/localstack.sh" start
-  trap '"$here/localstack.sh" stop' EXIT
-fi
-# A trapped (not ignored) SIGINT: the runner still gets Ctrl-C and stops its
-# children; this shell then finishes and the EXIT trap stops LocalStack.
-trap 'echo "dev-localstack: stopping" >&2' INT TERM
-status=0
-AWS_ENDPOINT_URL="http://127.0.0.1:$port" .venv/bin/python -m chalicelib.local.stack || status=$?
-exit "$status"
+cd "$(dirname "$0")/.."
+exec scripts/localstack.sh with --reuse -- .venv/bin/python -m chalicelib.local.stack

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run LocalStack on the host, without Docker: install | start | stop | status.
+# Run LocalStack on the host, without Docker: install | start | stop | status | with.
 #
 # Everything lives under <repo>/.localstack/ (gitignored). The LocalStack
 # runtime gets its own Python 3.13 venv, never the app's .venv, because its
@@ -32,8 +32,9 @@ REQUIREMENTS="$SCRIPT_DIR/localstack-requirements.txt"
 # function could complete.
 EXECUTOR_SRC="$SCRIPT_DIR/localstack_executor"
 
-PORT="${LOCALSTACK_PORT:-4566}"
-HEALTH_URL="http://127.0.0.1:$PORT/_localstack/health"
+# Not PORT: an exported PORT (the API's, make dev) must reach `with`'s command unchanged.
+GATEWAY_PORT="${LOCALSTACK_PORT:-4566}"
+HEALTH_URL="http://127.0.0.1:$GATEWAY_PORT/_localstack/health"
 # kms: the table's SSESpecification makes LocalStack's DynamoDB create a KMS
 # key; without kms CreateTable fails half-way and the stack never completes.
 SERVICES="s3,sqs,dynamodb,cloudformation,kms,cloudwatch"
@@ -57,11 +58,13 @@ die() { log "error: $*"; exit 1; }
 
 usage() {
   cat >&2 <<EOF
-usage: $0 {install|start|stop|status}
+usage: $0 {install|start|stop|status|with [--reuse] -- COMMAND...}
   install  create $LS_HOME (venv, DynamoDB Local, JDK link); idempotent
-  start    run LocalStack on 127.0.0.1:$PORT in the background, wait until healthy
+  start    run LocalStack on 127.0.0.1:$GATEWAY_PORT in the background, wait until healthy
   stop     stop it and every process it spawned
   status   print health; exit 0 only when running and healthy
+  with     install, start, run COMMAND with AWS_ENDPOINT_URL set to LocalStack, stop;
+           --reuse: use one already running (and leave it running) instead of refusing
 EOF
   exit 2
 }
@@ -94,26 +97,8 @@ find_java_home() {
 }
 
 install_venv() {
-  local stamp="$VENV/.requirements.sha256" want
-  want=$(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)
-  if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-    return 0
-  fi
-  local python
-  python=$(find_python)
-  log "creating venv with $python"
-  rm -rf "$VENV"
-  "$python" -m venv "$VENV"
-  # --no-deps: the requirements file is the complete, verified set; pip check
-  # then proves nothing is missing.
-  local pip_log="$LS_HOME/pip-install.log"
-  if ! "$VENV/bin/python" -m pip install --disable-pip-version-check \
-      --no-deps -r "$REQUIREMENTS" >"$pip_log" 2>&1; then
-    tail -n 30 "$pip_log" >&2
-    die "pip install failed (full log: $pip_log)"
-  fi
-  "$VENV/bin/python" -m pip check >&2
-  echo "$want" >"$stamp"
+  "$SCRIPT_DIR/pinned-venv.sh" check "$VENV" "$REQUIREMENTS" \
+    || "$SCRIPT_DIR/pinned-venv.sh" build "$VENV" "$REQUIREMENTS" "$(find_python)"
 }
 
 # Built from a copy, so the source tree gets no build/ or egg-info droppings.
@@ -267,7 +252,7 @@ show_log_tail() {
 }
 
 port_in_use() {
-  (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null
+  (exec 3<>"/dev/tcp/127.0.0.1/$GATEWAY_PORT") 2>/dev/null
 }
 
 # ----------------------------------------------------------------- start ---
@@ -280,7 +265,7 @@ cmd_start() {
     wait_healthy || { show_log_tail; die "running but unhealthy"; }
     return 0
   fi
-  port_in_use && die "127.0.0.1:$PORT is taken by another process (set LOCALSTACK_PORT)"
+  port_in_use && die "127.0.0.1:$GATEWAY_PORT is taken by another process (set LOCALSTACK_PORT)"
 
   mkdir -p "$FS_ROOT"
   [[ -f "$LOG_FILE" ]] && mv -f "$LOG_FILE" "$LOG_FILE.1"
@@ -288,8 +273,8 @@ cmd_start() {
   # setsid: LocalStack outlives this shell (CI steps, terminals) and never gets
   # its Ctrl-C; `stop` is the one way to end it.
   env \
-    GATEWAY_LISTEN="127.0.0.1:$PORT" \
-    LOCALSTACK_HOST="127.0.0.1:$PORT" \
+    GATEWAY_LISTEN="127.0.0.1:$GATEWAY_PORT" \
+    LOCALSTACK_HOST="127.0.0.1:$GATEWAY_PORT" \
     SERVICES="$RUN_SERVICES" \
     LAMBDA_RUNTIME_EXECUTOR=noop \
     EAGER_SERVICE_LOADING=1 \
@@ -308,7 +293,7 @@ cmd_start() {
     cmd_stop || true
     exit 1
   fi
-  log "ready on http://127.0.0.1:$PORT in $((SECONDS - started))s (pid $(read_pid), log $LOG_FILE)"
+  log "ready on http://127.0.0.1:$GATEWAY_PORT in $((SECONDS - started))s (pid $(read_pid), log $LOG_FILE)"
 }
 
 # ------------------------------------------------------------------ stop ---
@@ -349,8 +334,33 @@ cmd_status() {
   fi
   local verdict
   verdict=$(health_verdict)
-  echo "running (pid $(read_pid), http://127.0.0.1:$PORT): ${verdict/#ok/healthy}"
+  echo "running (pid $(read_pid), http://127.0.0.1:$GATEWAY_PORT): ${verdict/#ok/healthy}"
   [[ "$verdict" == ok ]]
+}
+
+# ------------------------------------------------------------------ with ---
+
+# One lifecycle for every caller (make dev-localstack, make test-deploy): the
+# LocalStack started here is stopped here, however COMMAND ends. COMMAND gets
+# Ctrl-C itself (it shares the terminal's process group; LocalStack does not).
+cmd_with() {
+  local reuse=0 started=0 status=0
+  if [[ "${1:-}" == --reuse ]]; then reuse=1; shift; fi
+  [[ "${1:-}" == -- ]] && shift
+  (($#)) || usage
+  cmd_install
+  if is_running; then
+    ((reuse)) || die "already running (pid $(read_pid)); '$0 stop' it first: this needs a fresh one"
+    log "using the LocalStack already running on 127.0.0.1:$GATEWAY_PORT (it stays up)"
+  else
+    cmd_start
+    started=1
+    trap 'cmd_stop' EXIT
+  fi
+  # Trapped, not ignored: COMMAND still gets SIGINT; this shell waits for it to finish.
+  trap 'log "interrupted; waiting for the command to stop"' INT TERM
+  AWS_ENDPOINT_URL="http://127.0.0.1:$GATEWAY_PORT" "$@" || status=$?
+  return "$status"
 }
 
 case "${1:-}" in
@@ -358,5 +368,6 @@ case "${1:-}" in
   start) cmd_start ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
+  with) shift; cmd_with "$@" ;;
   *) usage ;;
 esac

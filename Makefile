@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 STAGE ?= prod
 CLIENT_SOURCES := client/pyproject.toml $(shell find client/src -name '*.py' 2>/dev/null)
 
-.PHONY: help venv browser dev test test-unit test-e2e test-contract test-browser test-fuzz test-faults test-localstack test-iam test-artifact package deploy destroy bench bench-coldstart capacity stats lint dlq-inspect dlq-redrive api-key api-key-revoke clean
+.PHONY: help venv browser dev test test-unit test-e2e test-contract test-browser test-fuzz test-faults test-localstack test-iam test-artifact test-deploy dev-localstack package deploy destroy bench bench-coldstart capacity stats lint dlq-inspect dlq-redrive api-key api-key-revoke clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -55,6 +55,12 @@ test-localstack: $(STAMP) ## end-to-end tier against LocalStack in host mode
 
 test-artifact: $(STAMP) ## the packaged zip (make package STAGE=prod first), unpacked read-only, every handler against the embedded emulator
 	DELINEATE_ARTIFACT=build/prod/deployment.zip $(PY) -m pytest -q tests/artifact
+
+dev-localstack: $(STAMP) ## `make dev` on LocalStack (host mode): starts it, deploys infra/, API + consumers + sweeper; Ctrl-C stops all
+	scripts/dev-localstack.sh
+
+test-deploy: $(STAMP) ## deploy rehearsal: scripts/deploy.sh deploy + destroy of build/$(STAGE) against LocalStack (host mode)
+	STAGE=$(STAGE) scripts/test-deploy.sh
 
 package: $(STAMP) ## build/$(STAGE)/sam.yaml: chalice package merged with infra/, then cfn-lint
 	$(PY) scripts/package.py --stage $(STAGE)

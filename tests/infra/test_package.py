@@ -625,7 +625,8 @@ def test_package_refuses_a_worker_reserving_other_than_its_mapping_maximum(templ
 
 
 def test_job_ttl_is_derived_from_the_result_retention(template, resources, chalice_config):
-    allowed = template["Parameters"]["ResultRetentionDays"]["AllowedValues"]
+    # A String parameter (it keys a mapping), so its values are quoted days.
+    allowed = [int(days) for days in template["Parameters"]["ResultRetentionDays"]["AllowedValues"]]
     seconds = template["Mappings"]["RetentionSeconds"]
 
     assert sorted(seconds, key=int) == [str(days) for days in sorted(allowed)]
@@ -635,7 +636,7 @@ def test_job_ttl_is_derived_from_the_result_retention(template, resources, chali
             "Fn::FindInMap": ["RetentionSeconds", {"Ref": "ResultRetentionDays"}, "Seconds"]
         }
     # Stages outside the cloud stack set it themselves, within the template's default retention.
-    default_retention_s = template["Parameters"]["ResultRetentionDays"]["Default"] * 86400
+    default_retention_s = int(template["Parameters"]["ResultRetentionDays"]["Default"]) * 86400
     for settings in chalice_config["stages"].values():
         ttl = settings.get("environment_variables", {}).get("JOB_TTL_SECONDS")
         assert ttl is None or int(ttl) <= default_retention_s

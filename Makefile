@@ -27,7 +27,7 @@ dev: $(STAMP) ## run the whole system: emulator, resources, samples, API on $POR
 	$(PY) -m chalicelib.local.stack
 
 test: $(STAMP) browser ## unit, contract, infra, end-to-end and browser tiers (offline, a few minutes)
-	$(PY) -m pytest -q tests --ignore=tests/fuzz --ignore=tests/faults --ignore=tests/iam/test_replay.py --ignore=tests/artifact
+	$(PY) -m pytest -q tests --ignore=tests/fuzz --ignore=tests/faults --ignore=tests/iam/test_replay.py --ignore=tests/artifact --ignore=tests/deploy/test_rehearsal.py --ignore=tests/localstack
 
 test-unit: $(STAMP) ## unit tier only (moto, in process)
 	$(PY) -m pytest -q tests/unit

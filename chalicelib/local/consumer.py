@@ -153,6 +153,9 @@ def main() -> None:
     )
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: consumer.stopping.set())
+    # Lambda runs a function's init (imports, clients) before its first event; do it here too, so
+    # a fresh stack's first job does not pay each consumer's start-up on its critical path.
+    chalice_app.runtime.worker()
     consumer.run()
 
 

@@ -18,26 +18,18 @@ import time
 from collections import Counter
 
 from chalicelib.worker.sweeper import BACKLOG_GRACE_FACTOR
-from tests.faults.client import (
-    SMALL_SAMPLES,
-    Tally,
-    initiate,
-    judge_completed,
-    sample_sources,
-    status,
-    wait_for,
-    wait_terminal,
-)
+from tests.faults import client as faults
+from tests.faults import test_stuck_jobs as stuck
 
 SCENARIO = "backlog past the stall threshold (sweeper)"
-STALLED, SWEEP_INTERVAL, MAX_RESUMES = 2, 0.5, 1
+STALLED, SWEEP_INTERVAL, MAX_RESUMES = 2, stuck.SWEEP_INTERVAL, 1
+# The stuck-jobs stack (two consumers, short visibility, a sweep every half second), with
+# whole-second files, one spare resume, and INFO logs: the workers log each preparation they start.
 STACK_SETTINGS = {
-    "LOCAL_CONSUMERS": "2",
-    "QUEUE_VISIBILITY_TIMEOUT": "5",
+    **stuck.STACK_SETTINGS,
     "DOWNLOAD_DELAY_MIN_MS": "1000",
     "DOWNLOAD_DELAY_MAX_MS": "1000",
     "STALLED_JOB_SECONDS": str(STALLED),
-    "SWEEP_INTERVAL_SECONDS": str(SWEEP_INTERVAL),
     "MAX_JOB_RESUMES": str(MAX_RESUMES),
     "LOG_LEVEL": "INFO",
 }
@@ -68,16 +60,16 @@ def swept_resumes(stack) -> int:
 
 
 def test_consumers_frozen_behind_a_backlog_fail_no_job_and_prepare_every_file_once(fault_stack, record):
-    stack, tally = fault_stack, Tally()
+    stack, tally = fault_stack, faults.Tally()
     jobs = {
-        initiate(stack, files, tally=tally).json()["jobId"]: files
+        faults.initiate(stack, files, tally=tally).json()["jobId"]: files
         for files in (
-            list(SMALL_SAMPLES[i : i + 3]) + [70001 + 7 * i, 70002 + 7 * i, 70003 + 7 * i] for i in range(JOBS)
+            list(faults.SMALL_SAMPLES[i : i + 3]) + [70001 + 7 * i, 70002 + 7 * i, 70003 + 7 * i] for i in range(JOBS)
         )
     }
     record.jobs = len(jobs)
-    wait_for(
-        lambda: all(status(stack, job_id)["status"] == "processing" for job_id in jobs),
+    faults.wait_for(
+        lambda: all(faults.status(stack, job_id)["status"] == "processing" for job_id in jobs),
         timeout=20,
         interval=0.05,
         what="every job started",
@@ -85,11 +77,13 @@ def test_consumers_frozen_behind_a_backlog_fail_no_job_and_prepare_every_file_on
 
     with stack.consumers_paused():
         frozen_at = time.monotonic()
-        wait_for(lambda: time.monotonic() - frozen_at >= FREEZE_SECONDS, timeout=FREEZE_SECONDS + 5)
-        mid_freeze = {job_id: status(stack, job_id)["status"] for job_id in jobs}
-    final = wait_terminal(stack, list(jobs), timeout=60, tally=tally)
+        faults.wait_for(lambda: time.monotonic() - frozen_at >= FREEZE_SECONDS, timeout=FREEZE_SECONDS + 5)
+        mid_freeze = {job_id: faults.status(stack, job_id)["status"] for job_id in jobs}
+    final = faults.wait_terminal(stack, list(jobs), timeout=60, tally=tally)
 
-    judge_completed(stack, tally, final, jobs, sample_sources(f for files in jobs.values() for f in files))
+    faults.judge_completed(
+        stack, tally, final, jobs, faults.sample_sources(f for files in jobs.values() for f in files)
+    )
     tally.fill(record)
     starts = preparation_starts(stack)
     resumed = swept_resumes(stack)

@@ -28,6 +28,8 @@ PRICES = {
     "s3_put_or_list": 0.005 / 1000,
 }
 CLOUD_MEAN_DELAY_S = (10 + 200) / 2  # DOWNLOAD_DELAY_* in the cloud stage: 10-200 s per file
+CLOUD_MAX_DELAY_S = 200  # a 1,000-file job ends about when its slowest file comes due
+MESSAGES_PER_FILE = 2  # a start message and its delayed due message (worker/processing.py)
 CLOUD_WORKERS = 50  # WorkerMaximumConcurrency's default
 STATUS_POLL_S = 2  # STATUS_RETRY_AFTER_SECONDS: what a polling client waits between polls
 API_REQUEST_S = 0.05  # an API invocation (status or initiate), generously
@@ -50,9 +52,11 @@ def function_timeout(function: str) -> int:
 def _dynamodb_units(operation: str, job_item_kb: float) -> tuple[float, float]:
     """(write units, read units) of one call on the job item (and a small file item) in the file step."""
     writes_on_job = math.ceil(job_item_kb)
+    if operation == "PutItem":  # the file's wait item (jobs/waits.py), well under 1 KB
+        return 1.0, 0.0
     if operation == "TransactWriteItems":  # file item (< 1 KB) + job item, transactional: twice the units
         return 2 * (1 + writes_on_job), 0.0
-    if operation in ("UpdateItem", "PutItem"):
+    if operation == "UpdateItem":
         return float(writes_on_job), 0.0
     if operation == "GetItem":  # strongly consistent
         return 0.0, float(math.ceil(job_item_kb / 4))
@@ -61,9 +65,10 @@ def _dynamodb_units(operation: str, job_item_kb: float) -> tuple[float, float]:
     return 0.0, 0.0
 
 
-def _file_step_cost(file_calls: dict[str, float], job_item_kb: float, handler_overhead_s: float) -> dict:
-    """Per file: its message (send, receive, delete), its AWS calls, and the worker's time."""
-    cost = {"sqs": 3 * PRICES["sqs_request"], "dynamodb": 0.0, "s3": 0.0}
+def _file_step_cost(file_calls: dict[str, float], job_item_kb: float, held_s: float) -> dict:
+    """Per file: its two messages (received, deleted; sends are counted among its calls), its AWS
+    calls, and the worker's time: what it holds, never the file's delay (a delayed message waits)."""
+    cost = {"sqs": 2 * MESSAGES_PER_FILE * PRICES["sqs_request"], "dynamodb": 0.0, "s3": 0.0}
     for call, per_file in file_calls.items():
         service, _, operation = call.partition(" ")
         service = service.lower()  # X-Ray names the service in lower case
@@ -76,8 +81,9 @@ def _file_step_cost(file_calls: dict[str, float], job_item_kb: float, handler_ov
             cost["s3"] += per_file * PRICES["s3_get_or_head"]
         elif service == "sqs":
             cost["sqs"] += per_file * PRICES["sqs_request"]
-    seconds = CLOUD_MEAN_DELAY_S + handler_overhead_s
-    cost["lambda"] = seconds * _memory_gb("process_work") * PRICES["lambda_gb_second"] + PRICES["lambda_request"]
+    cost["lambda"] = (
+        held_s * _memory_gb("process_work") * PRICES["lambda_gb_second"] + MESSAGES_PER_FILE * PRICES["lambda_request"]
+    )
     return cost
 
 
@@ -85,12 +91,12 @@ def model(
     files: int,
     file_calls: dict[str, float],
     job_item_kb: float,
-    handler_overhead_s: float,
+    held_s: float,
     bundle_mib: float,
     bundle_mib_per_s: float,
 ) -> dict:
-    per_file = _file_step_cost(file_calls, job_item_kb, handler_overhead_s)
-    wall_s = math.ceil(files / CLOUD_WORKERS) * CLOUD_MEAN_DELAY_S
+    per_file = _file_step_cost(file_calls, job_item_kb, held_s)
+    wall_s = math.ceil(CLOUD_MAX_DELAY_S + files * held_s / CLOUD_WORKERS)
     polls = math.ceil(wall_s / STATUS_POLL_S) + 1
     api = (polls + 1) * (
         PRICES["api_gateway_rest_request"]
@@ -122,7 +128,7 @@ def model(
             "status_polls": polls,
             "worker_memory_gb": _memory_gb("process_work"),
             "job_item_kb": round(job_item_kb, 2),
-            "handler_overhead_s": round(handler_overhead_s, 3),
+            "worker_held_s_per_file": round(held_s, 3),
             "bundle_mib": bundle_mib,
         },
         "delineate_usd": {"by_part": ours, "total": round(sum(ours.values()), 4)},
@@ -164,7 +170,7 @@ def remodel(results: dict, bundle_mib: float | None = None) -> dict:
         files=1000,
         file_calls={call: n / calls["files"] for call, n in calls["calls_by_kind"].get("file", {}).items()},
         job_item_kb=memory["job_item_kb_1000_files"],
-        handler_overhead_s=calls["mean_file_handler_s"] - results["jobs"]["delay_s"],
+        held_s=calls["worker_held_s_per_file"],
         bundle_mib=bundle_mib or results["cost_per_1000_file_job"]["assumptions"]["bundle_mib"],
         bundle_mib_per_s=memory["mib_per_s"],
     )

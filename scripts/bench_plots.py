@@ -36,7 +36,10 @@ def wall_times(rows: list[dict], consumers: int, delay_s: float, path: Path) -> 
     figure, axis = plt.subplots(figsize=(7, 4.5))
     files = [row["files"] for row in rows]
     axis.plot(files, [row["wall_s"] for row in rows], "o-", label="measured wall time")
-    axis.plot(files, [row["ideal_s"] for row in rows], "s--", label=f"ideal ⌈N/{consumers}⌉ × {delay_s:g} s")
+    axis.plot(files, [row["ideal_s"] for row in rows], "s--", label=f"ideal: one delay, {delay_s:g} s")
+    axis.plot(
+        files, [row["sleeping_ideal_s"] for row in rows], "x:", label=f"sleeping workers' ideal ⌈N/{consumers}⌉ × delay"
+    )
     for row in rows:
         axis.annotate(
             f"{row['over_ideal']:.2f}×",

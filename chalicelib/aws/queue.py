@@ -2,13 +2,14 @@
 
 Three kinds of message share the work queue:
   job     fan a job out into one `file` message per file
-  file    prepare one file and count it
+  file    start one file (record when it is due) or, once due (`readyAt`), count it
   bundle  build the job's zip once every file is counted
   callback  deliver attempt n of an ended job's webhook (chalicelib.jobs.callbacks)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import json
 from dataclasses import dataclass
@@ -18,6 +19,9 @@ from chalicelib.aws import tracing
 
 SQS_BATCH_LIMIT = 10
 SEND_ATTEMPTS = 3
+# SendMessage / SendMessageBatch DelaySeconds: 0-900 s, whole seconds (SQS API Reference,
+# "SendMessage"); a longer wait is a chain of delayed messages (worker/processing.py).
+MAX_DELAY_SECONDS = 900
 
 
 class MessageKind(str, enum.Enum):
@@ -44,6 +48,9 @@ class WorkMessage:
     attempt: int | None = None  # callback messages only: which delivery attempt, from 1
     # SQS MessageGroupId, not part of the body: the tenant a fair queue shares workers by (scheduling.group).
     group: str | None = None
+    ready_at: float | None = None  # file messages only: when a started file is due (epoch seconds)
+    # SQS DelaySeconds of the send, not part of the body: how long the message stays invisible.
+    delay_seconds: int = 0
 
     def to_body(self, trace_header: str | None = None) -> str:
         """The SQS body; `trace_header` (the sender's open trace) is used when the message carries none."""
@@ -52,6 +59,8 @@ class WorkMessage:
             body["fileId"] = self.file_id
         if self.attempt is not None:
             body["attempt"] = self.attempt
+        if self.ready_at is not None:
+            body["readyAt"] = round(self.ready_at, 3)
         trace = self.trace or trace_header
         if trace:
             body["trace"] = trace
@@ -66,6 +75,7 @@ class WorkMessage:
             file_id = data.get("fileId")
             trace = data.get("trace") if isinstance(data.get("trace"), str) else None
             attempt = data.get("attempt")
+            ready_at = data.get("readyAt")
         except (ValueError, TypeError, KeyError) as exc:
             raise MalformedMessage(f"not a work message: {body[:200]!r}") from exc
         if not isinstance(job_id, str) or not job_id:
@@ -74,18 +84,27 @@ class WorkMessage:
             raise MalformedMessage("a file message needs an integer fileId")
         if kind is MessageKind.CALLBACK and (isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1):
             raise MalformedMessage("a callback message needs an attempt number >= 1")
+        if ready_at is not None and (isinstance(ready_at, bool) or not isinstance(ready_at, (int, float))):
+            raise MalformedMessage("readyAt must be a number of seconds since the epoch")
         return cls(
             kind,
             job_id,
             file_id if kind is MessageKind.FILE else None,
             trace,
             attempt if kind is MessageKind.CALLBACK else None,
+            ready_at=float(ready_at) if kind is MessageKind.FILE and ready_at is not None else None,
         )
 
 
 def _group_of(message: WorkMessage) -> dict[str, str]:
     """A standard queue accepts MessageGroupId since SQS fair queues (July 2025); it orders nothing there."""
     return {"MessageGroupId": message.group} if message.group else {}
+
+
+def _delay_of(message: WorkMessage) -> dict[str, int]:
+    if not 0 <= message.delay_seconds <= MAX_DELAY_SECONDS:
+        raise ValueError(f"DelaySeconds must be 0-{MAX_DELAY_SECONDS}, got {message.delay_seconds}")
+    return {"DelaySeconds": message.delay_seconds} if message.delay_seconds else {}
 
 
 class SendFailed(RuntimeError):
@@ -103,9 +122,13 @@ class WorkQueue:
 
     def send(self, message: WorkMessage, delay_seconds: int = 0) -> None:
         """`delay_seconds` (0-900, SQS's limit) keeps the message invisible that long: a webhook retry."""
-        extra = {"DelaySeconds": delay_seconds} if delay_seconds else {}
+        if delay_seconds:
+            message = dataclasses.replace(message, delay_seconds=delay_seconds)
         self._sqs.send_message(
-            QueueUrl=self.url, MessageBody=message.to_body(self._trace_header()), **_group_of(message), **extra
+            QueueUrl=self.url,
+            MessageBody=message.to_body(self._trace_header()),
+            **_group_of(message),
+            **_delay_of(message),
         )
 
     def send_many(self, messages: Sequence[WorkMessage]) -> None:
@@ -120,7 +143,12 @@ class WorkQueue:
             response = self._sqs.send_message_batch(
                 QueueUrl=self.url,
                 Entries=[
-                    {"Id": entry_id, "MessageBody": message.to_body(trace_header), **_group_of(message)}
+                    {
+                        "Id": entry_id,
+                        "MessageBody": message.to_body(trace_header),
+                        **_group_of(message),
+                        **_delay_of(message),
+                    }
                     for entry_id, message in pending.items()
                 ],
             )
@@ -138,11 +166,12 @@ class WorkQueue:
         visibility timeout; its receive count still grows, so maxReceiveCount still bounds it."""
         self._sqs.change_message_visibility(QueueUrl=self.url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds)
 
-    def waiting(self) -> int:
-        """Messages not yet received, delayed ones included: a backlog, not lost work."""
-        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed"]
+    def backlog(self) -> int:
+        """Messages visible and not yet received: work waiting for a worker. Delayed messages are
+        not a backlog: they are files waiting for their due time, judged by it (worker/sweeper.py)."""
+        names = ["ApproximateNumberOfMessages"]
         attributes = self._sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=names)["Attributes"]
-        return sum(int(attributes.get(name, 0)) for name in names)
+        return int(attributes.get("ApproximateNumberOfMessages", 0))
 
     def ping(self) -> None:
         self._sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])

@@ -3,6 +3,7 @@
 One table, two item kinds under a job's partition:
   pk=JOB#<id>  sk=JOB          the job: status, counters, result, `ttl`, its file ids packed
   pk=JOB#<id>  sk=FILE#<fid>   one per finished file (absent = pending)
+  pk=JOB#<id>  sk=WAIT#<fid>   one per started file: when it is due (jobs/waits.py)
 and pk=IDEMPOTENCY#<sha256([owner + "\n"] + key)> sk=IDEMPOTENCY for Idempotency-Key reuse.
 A job created with an API key carries `owner` (the key id), which puts it in the
 owner-jobs index (owners.py).
@@ -45,6 +46,13 @@ def job_key(job_id: str) -> dict:
 
 def file_key(job_id: str, file_id: int) -> dict:
     return {"pk": f"JOB#{job_id}", "sk": f"FILE#{file_id}"}
+
+
+def wait_key(job_id: str, file_id: int) -> dict:
+    return {"pk": f"JOB#{job_id}", "sk": f"{WAIT_PREFIX}{file_id}"}
+
+
+WAIT_PREFIX = "WAIT#"
 
 
 def idempotency_key(key: str, owner: str | None = None) -> dict:

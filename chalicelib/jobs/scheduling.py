@@ -1,31 +1,40 @@
-"""Fair scheduling: which of a job's files may be queued or in flight, and who releases the next.
+"""Fair scheduling: which of a job's files may wait to be started, and who releases the next.
 
-One work queue serves every job, so a job that sent all its file messages at
-once would put a small job behind its whole fan-out. Instead a job keeps at
-most a window W of file messages out (JOB_MAX_IN_FLIGHT, fixed on the job when
-its fan-out starts): the fan-out releases the files at positions 0..W-1 of its
-fileIds, and the file at position i, once counted, releases the one at i+W.
+A file's preparation is a wait, not work (worker/processing.py): starting a file
+records when it is due and hands its message back delayed, so a job's files
+wait side by side without holding a worker, and a job takes about one file's
+delay plus its workers' own work however many files it has.
+
+What a job must not do is put all its start messages in the one shared queue
+at once: a small job would wait behind a 1,000-file fan-out. So a job keeps at
+most a window W of file messages released and not yet started
+(JOB_MAX_IN_FLIGHT, fixed on the job when its fan-out starts; by default the
+worker concurrency, which alone keeps every worker busy): the fan-out releases
+the files at positions 0..W-1 of its fileIds, and the file at position i, once
+started, releases the one at i+W. A newcomer's first file then waits behind at
+most W of a big job's start messages, about one start's work per worker, far
+inside one file's delay. Waiting files are not in the window: a delayed message
+is invisible, so it delays nobody.
 
 The rule is by position, so it needs no counter and no extra write: each
-counted file releases exactly one successor, and at most W files are released
-but not counted at any time (one per position modulo W). A file with no
-successor (i+W >= N, a tail file) asks for the bundle instead. The last file
-counted is always a tail file, because every later position starts only after
-an earlier one is counted; so the bundle message that finds every file counted
-always follows the last count.
+started file releases exactly one successor, and at most W files are released
+but not started at any time (one per position modulo W). Since any file may be
+counted last, the count that finds every file counted asks for the bundle
+(worker/processing.py reads the job after counting).
 
-Delivery is at-least-once. The delivery that counts a file releases its
-successor; a redelivery (receive count > 1) that finds the file counted
+Delivery is at-least-once. The delivery that starts a file releases its
+successor; a redelivery (receive count > 1) that finds the file started
 releases it again, since its earlier receive may have died in between, and a
-duplicate successor is harmless (counting is idempotent). A first receive that
-finds the file counted is a copy whose original does the releasing: it
-releases nothing, so copies cannot multiply down a job. A resume re-sends the
-files released and not counted (`released_pending`), whatever was lost.
+duplicate successor is harmless (starting is a conditional write). A first
+receive that finds the file started is a copy whose original does the
+releasing: it releases nothing, so copies cannot multiply down a job. A resume
+re-sends the files released and neither counted nor still waiting
+(`released_pending`), whatever was lost.
 """
 
 from __future__ import annotations
 
-from typing import Collection, Iterable
+from typing import Collection, Iterable, Mapping
 
 from chalicelib.aws.queue import MessageKind, WorkMessage
 from chalicelib.models import Job
@@ -61,27 +70,42 @@ def file_messages(job: Job, file_ids: Iterable[int]) -> list[WorkMessage]:
     return [WorkMessage(MessageKind.FILE, job.job_id, file_id, group=group(job)) for file_id in file_ids]
 
 
+def due_message(job: Job, file_id: int, ready_at: float, delay_seconds: int) -> WorkMessage:
+    """The started file's message again, kept invisible `delay_seconds` and carrying when it is due."""
+    return WorkMessage(
+        MessageKind.FILE, job.job_id, file_id, group=group(job), ready_at=ready_at, delay_seconds=delay_seconds
+    )
+
+
 def first_released(job: Job) -> list[int]:
     """What the fan-out of a job that just started sends."""
     return list(job.file_ids[: window(job)])
 
 
-def released_by(job: Job, file_id: int) -> WorkMessage:
-    """What counting `file_id` releases: the file one window further on, or, for a tail file, the bundle."""
+def released_by(job: Job, file_id: int) -> WorkMessage | None:
+    """What starting `file_id` releases: the file one window further on, if there is one."""
     successor = job.file_ids.index(file_id) + window(job)
     if successor < job.total_files:
         return file_messages(job, [job.file_ids[successor]])[0]
-    return bundle_message(job)
+    return None
 
 
-def released_pending(job: Job, counted: Collection[int]) -> list[int]:
-    """Files released (in the first window, or their predecessor counted) and not counted: at most W.
+def released_pending(job: Job, counted: Collection[int], waits: Mapping[int, float], now: float) -> list[int]:
+    """Files released (in the first window, started, or their predecessor started) that are neither counted
+    nor waiting for a due time still ahead: what a resume re-sends. A file past its due time is
+    among them; its start message finds it started and counts it, without preparing it again.
 
-    Empty only when every file is counted: the first uncounted position is
-    either in the first window or one window after a counted file."""
+    Empty only when every file is counted or waiting: the first file in neither is either in the
+    first window or one window after a started file."""
     size = window(job)
+
+    def started(file_id: int) -> bool:
+        return file_id in counted or file_id in waits
+
     return [
         file_id
         for position, file_id in enumerate(job.file_ids)
-        if file_id not in counted and (position < size or job.file_ids[position - size] in counted)
+        if file_id not in counted
+        and waits.get(file_id, now) <= now
+        and (position < size or file_id in waits or started(job.file_ids[position - size]))
     ]

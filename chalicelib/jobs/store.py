@@ -25,7 +25,6 @@ from chalicelib.jobs.items import (
     CLAIM_ATTRIBUTES,
     as_int,
     file_item,
-    file_key,
     file_result_from_item,
     idempotency_key,
     idempotency_put,
@@ -35,6 +34,7 @@ from chalicelib.jobs.items import (
     retention,
     transition_update,
 )
+from chalicelib.jobs.waits import FileWaits
 from chalicelib.models import FileResult, FileStatus, InitiateRequest, Job, JobStatus, iso, utc_now
 
 
@@ -65,6 +65,7 @@ class JobStore:
         self._client = self._table.meta.client
         self._ttl = timedelta(seconds=ttl_seconds)
         self._clock = clock
+        self.waits = FileWaits(self._table, self._ttl, clock)  # when each started file is due
 
     # -- creation -----------------------------------------------------------------
 
@@ -123,13 +124,6 @@ class JobStore:
         if item is None or as_int(item.get("ttl")) < int(self._clock().timestamp()):
             return None
         return job_from_item(item)
-
-    def file_recorded(self, job_id: str, file_id: int) -> bool:
-        """Whether one file is counted already: one GetItem, not a query over the job's files
-        (which, once per file message, would read a 1,000-file job's results a thousand times)."""
-        return "Item" in self._table.get_item(
-            Key=file_key(job_id, file_id), ConsistentRead=True, ProjectionExpression="sk"
-        )
 
     def file_results(self, job_id: str) -> dict[int, FileResult]:
         results: dict[int, FileResult] = {}

@@ -73,8 +73,16 @@ class SweepingJobStore(JobStore):
     def past_ttl(self, job: Job) -> bool:
         return job.expires_at < self._clock()
 
-    def note_resume(self, job: Job) -> int | None:
-        """Counts a resume and refreshes updatedAt so the job is not swept again at once.
+    def waiting(self, job: Job, idle_seconds: int) -> bool:
+        """Whether a file of the job is still to come due, or came due less than idle_seconds ago:
+        such a job waits for its files, it is not stalled. One Query of the job's wait items
+        (jobs/waits.py), made only for a job idle past the threshold."""
+        cutoff = (self._clock() - timedelta(seconds=idle_seconds)).timestamp()
+        return any(ready_at > cutoff for ready_at in self.waits.due_times(job.job_id).values())
+
+    def note_resume(self, job: Job, counted: bool = True) -> int | None:
+        """Counts a resume (unless not `counted`: one made while a backlog waits, which spends
+        none of the job's MAX_JOB_RESUMES) and refreshes updatedAt so it is not swept again at once.
 
         None when the job changed since it was read (progressed, cancelled, resumed by a twin sweep)."""
         try:
@@ -83,7 +91,7 @@ class SweepingJobStore(JobStore):
                 UpdateExpression="ADD resumes :one SET updatedAt = :now",
                 ConditionExpression="active = :active AND updatedAt = :seen",
                 ExpressionAttributeValues={
-                    ":one": 1,
+                    ":one": 1 if counted else 0,
                     ":now": iso(self._clock()),
                     ":seen": iso(job.updated_at),
                     ":active": ACTIVE,
@@ -94,7 +102,7 @@ class SweepingJobStore(JobStore):
             if not _is_conditional_failure(exc):
                 raise
             return None
-        return as_int(result["Attributes"]["resumes"])
+        return as_int(result["Attributes"].get("resumes"))
 
     def fail_unchanged(self, job: Job, reason: str) -> bool:
         """Fails the job only if nothing changed it since it was read; allowed past its TTL, which

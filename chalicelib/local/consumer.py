@@ -26,6 +26,7 @@ from chalicelib.aws.clients import WORKER_CONFIG
 
 log = logging.getLogger("delineate.consumer")
 LONG_POLL_SECONDS = 2  # short enough to stop promptly on SIGTERM
+RECEIVE_LIMIT = 10  # the most messages one ReceiveMessage returns (SQS API Reference, MaxNumberOfMessages)
 
 
 class LambdaContext:
@@ -81,14 +82,14 @@ class Consumer:
             self._queue_arn = attributes["Attributes"]["QueueArn"]
         response = self._sqs.receive_message(
             QueueUrl=self._queue_url,
-            MaxNumberOfMessages=self._batch_size,
+            MaxNumberOfMessages=max(self._batch_size, RECEIVE_LIMIT),
             WaitTimeSeconds=LONG_POLL_SECONDS,
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
         )
-        messages = response.get("Messages", [])
-        if messages:
-            self.invoke(messages)
+        messages = fair_order(response.get("Messages", []))
+        for start in range(0, len(messages), self._batch_size):
+            self.invoke(messages[start : start + self._batch_size])
         return len(messages)
 
     def invoke(self, messages: list[dict]) -> None:
@@ -107,6 +108,25 @@ class Consumer:
                     {"Id": str(index), "ReceiptHandle": record["receiptHandle"]} for index, record in enumerate(done)
                 ],
             )
+
+
+def fair_order(messages: list[dict]) -> list[dict]:
+    """What one receive took, in the order an SQS fair queue would serve it.
+
+    In the cloud the work queue is a fair queue: while one MessageGroupId (a job,
+    or its owner) holds a disproportionate share of the backlog, SQS serves the
+    other groups first. moto serves oldest first, so a 1,000-file job's due files
+    would run ahead of a small job's. Here each receive takes up to ten messages
+    and hands them on round-robin over their groups, the smallest group first."""
+    groups: dict[str, list[dict]] = {}
+    for message in messages:
+        groups.setdefault(message.get("Attributes", {}).get("MessageGroupId", ""), []).append(message)
+    queues = sorted(groups.values(), key=len)
+    ordered: list[dict] = []
+    while queues:
+        ordered.extend(queue.pop(0) for queue in queues)
+        queues = [queue for queue in queues if queue]
+    return ordered
 
 
 def sqs_batch_size(app: Any, handler_name: str) -> int:
@@ -133,6 +153,9 @@ def main() -> None:
     )
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: consumer.stopping.set())
+    # Lambda runs a function's init (imports, clients) before its first event; do it here too, so
+    # a fresh stack's first job does not pay each consumer's start-up on its critical path.
+    chalice_app.runtime.worker()
     consumer.run()
 
 

@@ -14,6 +14,12 @@ at 2.5x its ideal wall time. With requests serialised nothing can interleave,
 so a transaction only has to put back the items it touched: those are
 snapshotted here, and moto's own table copy is made a no-op.
 
+A long poll should return as soon as a message becomes available, as SQS's
+does; moto's wakes only when a message is sent, and otherwise rechecks once a
+second, so a delayed message (a file coming due) or a retry whose visibility
+lapsed was received up to a second late. Here a waiting poll rechecks every
+POLL_TICK_SECONDS instead.
+
 Run as its own process: python -m chalicelib.local.emulator -H 127.0.0.1 -p PORT
 """
 
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
 from types import SimpleNamespace
 from typing import Any, Callable
 
@@ -30,6 +37,9 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
+from moto.sqs.models import Queue
+
+POLL_TICK_SECONDS = 0.05  # a tenth of moto's one second: each tick scans the queue once per waiting poll
 
 _dynamodb = threading.Lock()
 _call_action = DynamoHandler.call_action
@@ -86,7 +96,19 @@ def _transact_by_item(self: DynamoDBBackend, transact_items: list[dict[str, Any]
         raise
 
 
+def _wait_for_messages(self: Queue, timeout: float) -> None:
+    """moto's Queue.wait_for_messages, rechecking what is visible every tick, not only on a send."""
+    deadline = time.monotonic() + timeout
+    with self._messages_lock:
+        while not self.messages:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._messages_lock.wait(min(POLL_TICK_SECONDS, remaining))
+
+
 def install() -> None:
+    Queue.wait_for_messages = _wait_for_messages  # type: ignore[method-assign]
     DynamoHandler.call_action = _one_at_a_time  # type: ignore[method-assign]
     DynamoDBBackend.transact_write_items = _transact_by_item  # type: ignore[method-assign]
     dynamodb_models.copy = SimpleNamespace(deepcopy=_deepcopy_but_tables)  # type: ignore[assignment]

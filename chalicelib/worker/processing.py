@@ -1,16 +1,25 @@
-"""What the worker does with one work message: fan out, prepare a file, build the bundle.
+"""What the worker does with one work message: fan out, start or count a file, build the bundle.
 
-Delivery is at-least-once, so every step is safe to repeat: counting a file is
-a conditional transaction (jobs.record_file), fan-out only resends what is still
-pending, and the bundle is built by whoever holds the claim (jobs.claim_bundle).
-A job keeps at most its window of files out, each counted file releasing the
-next (scheduling.py); a failed step comes back after a short backoff (retries.py).
+A file's preparation (the simulated DOWNLOAD_DELAY_*) is a wait, not work: the
+worker records when the file is due (jobs/waits.py) and hands its message back
+delayed until then, so a worker holds a file only for its own AWS calls. In a
+serverless worker a sleep is a bill (at 105 s a file, 10,000 users x 1,000
+files a day kept ~12,200 invocations asleep); a delayed SQS message is not.
+
+Delivery is at-least-once, so every step is safe to repeat: starting a file is
+a conditional write (a copy never prepares it twice), counting is a conditional
+transaction (jobs.record_file), fan-out only resends what is still pending,
+and the bundle is built by whoever holds the claim (jobs.claim_bundle). A job
+keeps at most its window of files waiting to start, each started file
+releasing the next (scheduling.py); a failed step comes back after a short
+backoff (retries.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import random
 import time
 import uuid
@@ -20,12 +29,20 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import retries
 from chalicelib.aws import tracing
-from chalicelib.aws.queue import MalformedMessage, MessageKind, MisaddressedMessage, WorkMessage, WorkQueue
+from chalicelib.aws.queue import (
+    MAX_DELAY_SECONDS,
+    MalformedMessage,
+    MessageKind,
+    MisaddressedMessage,
+    WorkMessage,
+    WorkQueue,
+)
 from chalicelib.aws.storage import SourceUnreadable, Storage
 from chalicelib.config import Settings
 from chalicelib.jobs import scheduling
 from chalicelib.jobs.conflicts import StoreContention
 from chalicelib.jobs.store import ClaimOutcome, JobStore, RecordOutcome
+from chalicelib.jobs.waits import StartOutcome
 from chalicelib.models import FileResult, FileStatus, Job, JobStatus, result_key, result_prefix, source_key
 from chalicelib.webhooks.delivery import Webhooks
 
@@ -63,13 +80,13 @@ class Worker:
         queue: WorkQueue,
         storage: Storage,
         settings: Settings,
-        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
         delay_ms: Callable[[int, int], float] = random.uniform,
         webhooks: Webhooks | None = None,
         jitter: Callable[[float, float], float] = random.uniform,
     ) -> None:
         self._store, self._queue, self._storage, self._settings = store, queue, storage, settings
-        self._sleep = sleep
+        self._clock = clock  # wall clock: a due time is compared across workers
         self._delay_ms = delay_ms
         self._webhooks = webhooks
         self._jitter = jitter
@@ -176,7 +193,7 @@ class Worker:
         elif message.kind is MessageKind.FILE:
             if message.file_id is None:  # from_body never builds one; the type allows it
                 raise MalformedMessage("a file message needs a fileId")
-            self.prepare_file(job, message.file_id, receives)
+            self.prepare_file(job, message.file_id, receives, message.ready_at)
         elif message.kind is MessageKind.CALLBACK:
             if self._webhooks is None or message.attempt is None:
                 raise MalformedMessage("this worker delivers no webhooks")
@@ -201,36 +218,80 @@ class Worker:
             self._resume(job)
 
     def _resume(self, job: Job) -> None:
-        pending = scheduling.released_pending(job, self._store.file_results(job.job_id))
+        """Every uncounted file still waiting for its due time is left to its due message."""
+        counted = self._store.file_results(job.job_id)
+        waits = self._store.waits.due_times(job.job_id)
+        pending = scheduling.released_pending(job, counted, waits, self._clock())
         if pending:
             self._queue.send_many(scheduling.file_messages(job, pending))
-        else:
+        elif len(counted) >= job.total_files:
             self._queue.send(scheduling.bundle_message(job))
 
-    def prepare_file(self, job: Job, file_id: int, receives: int = 1) -> None:
-        """Counts the file, then releases the next one (or asks for the bundle): four AWS calls
-        on a first receive (job, HEAD, count, send), one more to skip the delay on a redelivery."""
+    def prepare_file(self, job: Job, file_id: int, receives: int = 1, ready_at: float | None = None) -> None:
+        """A start message (no `ready_at`) starts the file: records when it is due, releases the
+        next file and comes back delayed until then, so no worker is held while the file waits
+        (three AWS calls: job, wait item, one batch send). The message that finds the file due
+        counts it and, after the last count, asks for the bundle (job, HEAD, count, job)."""
         if file_id not in job.file_ids:
             raise MisaddressedMessage(f"file {file_id} is not part of job {job.job_id}")
         if job.status is not JobStatus.PROCESSING:
-            return  # cancelled or failed: nothing more is released
-        outcome = self._count(job, file_id, receives)
-        # A first receive finding the file counted is a copy; the delivery that counted it releases.
-        if outcome is RecordOutcome.RECORDED or (outcome is RecordOutcome.DUPLICATE and receives > 1):
-            self._queue.send(scheduling.released_by(job, file_id))
+            return  # cancelled or failed: nothing more is released, a due file is not counted
+        now = self._clock()
+        delay = self._preparation_seconds()
+        if ready_at is None and delay > 0:
+            ready_at = self._start(job, file_id, receives, now, now + delay)
+            if ready_at > now:
+                return  # waiting: the due message counts it
+        elif ready_at is not None and ready_at > now:  # a wait longer than one SQS delay: the next link
+            self._queue.send(self._due_message(job, file_id, ready_at, now))
+            return
+        self._count(job, file_id, receives, releases=ready_at is None)
 
-    def _count(self, job: Job, file_id: int, receives: int) -> RecordOutcome:
-        if receives > 1 and self._store.file_recorded(job.job_id, file_id):
-            return RecordOutcome.DUPLICATE  # an earlier receive counted it: no second delay
-        self._simulate_preparation()
+    def _start(self, job: Job, file_id: int, receives: int, now: float, ready_at: float) -> float:
+        """Starts the file once (jobs/waits.py) and returns when it is due. The delivery that started
+        it, or a redelivery (its earlier receive may have died before sending), releases the next
+        file and sends the due message; a first receive finding it started is a copy and sends nothing."""
+        start = self._store.waits.start(job.job_id, file_id, ready_at)
+        if start.outcome is StartOutcome.STARTED:
+            log.info("file preparation started", extra={"jobId": job.job_id, "fileId": file_id, "readyAt": ready_at})
+        elif receives <= 1:
+            return start.ready_at
+        successor = scheduling.released_by(job, file_id)
+        messages = [successor] if successor else []
+        if start.ready_at > now:
+            messages.append(self._due_message(job, file_id, start.ready_at, now))
+        if messages:
+            self._queue.send_many(messages)
+        return start.ready_at
+
+    def _due_message(self, job: Job, file_id: int, ready_at: float, now: float) -> WorkMessage:
+        # DelaySeconds is whole seconds, at most 900 (aws/queue.py): rounded up, a file never
+        # counts before its delay; a longer wait is chained, one delayed message per 900 s.
+        delay = min(math.ceil(ready_at - now), MAX_DELAY_SECONDS)
+        return scheduling.due_message(job, file_id, ready_at, delay)
+
+    def _count(self, job: Job, file_id: int, receives: int, releases: bool) -> None:
+        """Counts the file once; the delivery that counted it (or a redelivery: its earlier receive
+        may have died in between) asks for the bundle if every file is counted now, and, for a file
+        that had no wait (`releases`: the delay is off), releases the next file."""
         size = self._storage.readable_size(source_key(file_id))  # raises if archived
         status = FileStatus.AVAILABLE if size is not None else FileStatus.UNAVAILABLE
-        return self._store.record_file(job.job_id, FileResult(file_id, status, size))
+        outcome = self._store.record_file(job.job_id, FileResult(file_id, status, size))
+        if outcome is not RecordOutcome.RECORDED and not (outcome is RecordOutcome.DUPLICATE and receives > 1):
+            return
+        successor = scheduling.released_by(job, file_id) if releases else None
+        if successor:  # counted before the successor it releases: not the last count
+            self._queue.send(successor)
+            return
+        current = self._store.get(job.job_id)
+        if current is not None and current.status is JobStatus.PROCESSING and current.all_files_done:
+            self._queue.send(scheduling.bundle_message(current))
 
-    def _simulate_preparation(self) -> None:
+    def _preparation_seconds(self) -> float:
         settings = self._settings
-        if settings.delay_enabled and settings.delay_max_ms > 0:
-            self._sleep(self._delay_ms(settings.delay_min_ms, settings.delay_max_ms) / 1000)
+        if not settings.delay_enabled or settings.delay_max_ms <= 0:
+            return 0.0
+        return self._delay_ms(settings.delay_min_ms, settings.delay_max_ms) / 1000
 
     def build_bundle(self, job: Job, claimant: str) -> None:
         if job.status is not JobStatus.PROCESSING or not job.all_files_done:

@@ -1,13 +1,18 @@
 """Finds jobs whose work went missing and resumes them, or fails them for good.
 
-A job is stalled when it is not terminal and nothing has changed it for
-STALLED_JOB_SECONDS (longer than the slowest file). While messages wait in
-the work queue an idle job may simply be behind them, so the threshold grows
-to BACKLOG_GRACE_FACTOR times that: a backlog delays the verdict but cannot
-postpone it forever. Resuming re-sends the job message, whose fan-out only
-re-sends the files released and still pending (at most the job's window:
-scheduling.released_pending), or the bundle message; after
-MAX_JOB_RESUMES it is failed, so no job waits forever. A job still active
+A job is stalled when it is not terminal, nothing has changed it for
+STALLED_JOB_SECONDS, and none of its files is due within that time either: a
+file waiting for its due time (jobs/waits.py) is progress still to come, not a
+stall, however long its delay. While messages wait in the work queue (visible,
+not received: delayed ones are waits) an idle job may simply be behind them,
+so the threshold grows to BACKLOG_GRACE_FACTOR times that, and a resume made
+during a backlog spends none of the job's MAX_JOB_RESUMES: a backlog never
+fails a job, and lost work is still found under sustained load. Resuming
+re-sends the job message, whose fan-out only re-sends the files released and
+neither counted nor waiting (at most the job's window:
+scheduling.released_pending), or the bundle message; a re-sent file already
+started is counted once due, never prepared again. After MAX_JOB_RESUMES
+without a backlog a job is failed, so no job waits forever. A job still active
 past its TTL (JOB_TTL_SECONDS from creation: the longest a job may run) is
 failed at once. Every write is conditioned on the job being as the sweeper
 read it (jobs/sweeps.py), and one job's error does not stop the sweep. An
@@ -44,13 +49,13 @@ class Sweeper:
     def sweep(self) -> dict[str, list[str]]:
         outcome: dict[str, list[str]] = {"resumed": [], "failed": []}
         idle = self._settings.stalled_job_seconds
-        backlog = self._queue.waiting()
+        backlog = self._queue.backlog()
         if backlog:
             idle *= BACKLOG_GRACE_FACTOR
             log.info("work queue backlog: stall threshold raised", extra={"waiting": backlog, "idleSeconds": idle})
         for job_id in self._store.stalled_job_ids(idle):
             try:
-                action = self.revive(job_id, idle)
+                action = self.revive(job_id, idle, backlog=backlog > 0)
             except Exception:  # one job's trouble must not leave the jobs after it unswept
                 log.exception("could not sweep a job", extra={"jobId": job_id})
                 continue
@@ -82,17 +87,19 @@ class Sweeper:
                 settled.append(job_id)
         return settled
 
-    def revive(self, job_id: str, idle: int) -> str | None:
+    def revive(self, job_id: str, idle: int, backlog: bool = False) -> str | None:
         job = self._store.read_stalled(job_id, idle)
         if job is None:  # gone, ended, or moved since the index listed it
             return None
         if self._store.past_ttl(job):
             reason = f"did not finish within {_duration(self._settings.job_ttl_seconds)}"
             return "failed" if self._store.fail_unchanged(job, reason) else None
-        if job.resumes >= self._settings.max_job_resumes:
+        if self._store.waiting(job, idle):  # a file is due soon, or was due just now
+            return None
+        if job.resumes >= self._settings.max_job_resumes and not backlog:
             reason = f"stalled: no progress for {idle}s after {job.resumes} resumes"
             return "failed" if self._store.fail_unchanged(job, reason) else None
-        if self._store.note_resume(job) is None:
+        if self._store.note_resume(job, counted=not backlog) is None:
             return None
         self._queue.send(_resume_message(job))
         return "resumed"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import time
 import zipfile
 
@@ -128,7 +129,8 @@ def test_health_reports_every_dependency(dev_stack):
 def test_a_small_job_behind_a_big_one_finishes_within_a_few_file_times(dev_stack):
     """Fair scheduling: the big job keeps only its window of files out, so the small one
     waits about one file's time, not the big job's 200-file fan-out."""
-    max_file_seconds = int(dev_stack.env["DOWNLOAD_DELAY_MAX_MS"]) / 1000
+    # A file waits as a delayed SQS message, and SQS delays by whole seconds (worker/processing.py).
+    max_file_seconds = math.ceil(int(dev_stack.env["DOWNLOAD_DELAY_MAX_MS"]) / 1000)
     big = initiate(dev_stack, list(range(20000, 20200))).json()["jobId"]
     wait_until(lambda: status_of(dev_stack, big)["completedFiles"] > 0, timeout=30, what="the big job under way")
 

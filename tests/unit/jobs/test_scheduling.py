@@ -1,5 +1,6 @@
-"""Fair scheduling by position: a job keeps at most its window of files out, and the last file
-counted always asks for the bundle. Pure functions over a Job; no AWS."""
+"""Fair scheduling by position: a job keeps at most its window of files released and not started,
+each started file releasing the next; a resume re-sends only what is neither counted nor waiting.
+Pure functions over a Job; no AWS."""
 
 from __future__ import annotations
 
@@ -28,35 +29,41 @@ def test_a_job_smaller_than_its_window_releases_every_file_at_once():
     assert scheduling.first_released(job(FILES[:2], window=4)) == [70000, 70001]
 
 
-def test_a_counted_file_releases_the_file_one_window_further_on():
+def test_a_started_file_releases_the_file_one_window_further_on():
     released = scheduling.released_by(job(), 70004)
 
     assert (released.kind, released.job_id, released.file_id) == (MessageKind.FILE, "job-1", 70007)
 
 
 @pytest.mark.parametrize("tail", [70007, 70008, 70009])
-def test_a_tail_file_asks_for_the_bundle_instead(tail):
-    released = scheduling.released_by(job(), tail)
-
-    assert (released.kind, released.file_id) == (MessageKind.BUNDLE, None)
+def test_a_tail_file_releases_nothing(tail):
+    assert scheduling.released_by(job(), tail) is None
 
 
 def test_a_job_started_before_windows_existed_has_every_file_out_already():
     legacy = job(window=None)
 
     assert scheduling.first_released(legacy) == list(FILES)
-    assert scheduling.released_by(legacy, 70000).kind is MessageKind.BUNDLE
+    assert scheduling.released_by(legacy, 70000) is None
 
 
-def test_a_resume_resends_only_files_released_and_not_counted():
-    counted = {70000, 70002, 70003}
-
-    # 70001 never finished (so 70004 is not released yet); 70005 was released by 70002, 70006 by 70003.
-    assert scheduling.released_pending(job(), counted) == [70001, 70005, 70006]
+NOW = 1_000_000.0
 
 
-def test_a_resume_of_a_job_with_every_file_counted_resends_nothing():
-    assert scheduling.released_pending(job(), set(FILES)) == []
+def test_a_resume_resends_only_files_released_and_neither_counted_nor_waiting():
+    counted = {70000, 70002}
+    waits = {70000: NOW - 50, 70003: NOW + 50, 70004: NOW - 5}  # 70003 still waits; 70004 is due, uncounted
+
+    # 70001 never started; 70004 started and is due, its count lost; 70005 was released by 70002,
+    # 70006 by 70003 (which itself still waits), 70007 by 70004.
+    assert scheduling.released_pending(job(), counted, waits, NOW) == [70001, 70004, 70005, 70006, 70007]
+
+
+def test_a_resume_of_a_job_whose_files_all_wait_or_are_counted_resends_nothing():
+    waits = {file_id: NOW + 10 for file_id in FILES[5:]}
+
+    assert scheduling.released_pending(job(), set(FILES[:5]), waits, NOW) == []
+    assert scheduling.released_pending(job(), set(FILES), {}, NOW) == []
 
 
 def test_every_message_of_a_job_carries_its_group_the_job_until_jobs_have_owners():
@@ -70,27 +77,23 @@ def test_every_message_of_a_job_carries_its_group_the_job_until_jobs_have_owners
 
 
 @pytest.mark.parametrize("seed", range(20))
-def test_in_any_completion_order_at_most_a_window_is_out_and_the_last_count_asks_for_the_bundle(seed):
-    """Workers finish released files in a random order; each count releases what the rule says."""
+def test_in_any_start_order_at_most_a_window_waits_to_start_and_every_file_starts_once(seed):
+    """Workers start released files in a random order; each start releases what the rule says."""
     rng = random.Random(seed)
     scheduled = job(range(70000, 70000 + rng.randint(1, 40)), window=rng.randint(1, 6))
     out = set(scheduling.first_released(scheduled))
-    counted: list[int] = []
-    bundle_requests: list[int] = []
+    started: list[int] = []
     most_out = len(out)
 
     while out:
-        finished = rng.choice(sorted(out))
-        out.remove(finished)
-        counted.append(finished)
-        released = scheduling.released_by(scheduled, finished)
-        if released.kind is MessageKind.BUNDLE:
-            bundle_requests.append(len(counted))
-        else:
-            assert released.file_id not in counted and released.file_id not in out
+        chosen = rng.choice(sorted(out))
+        out.remove(chosen)
+        started.append(chosen)
+        released = scheduling.released_by(scheduled, chosen)
+        if released is not None:
+            assert released.file_id not in started and released.file_id not in out
             out.add(released.file_id)
         most_out = max(most_out, len(out))
 
-    assert sorted(counted) == list(scheduled.file_ids)
+    assert sorted(started) == list(scheduled.file_ids)
     assert most_out <= scheduling.window(scheduled)
-    assert bundle_requests[-1] == scheduled.total_files  # the bundle is asked for after the last count

@@ -1,8 +1,10 @@
-"""The embedded emulator: a failed transaction puts back exactly the items it touched, over real HTTP."""
+"""The embedded emulator over real HTTP: a failed transaction puts back exactly the items it touched;
+a long poll returns a delayed message as soon as it is due."""
 
 from __future__ import annotations
 
 import os
+import time
 import urllib.request
 from pathlib import Path
 from typing import Iterator
@@ -26,33 +28,38 @@ def _up(endpoint: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def dynamodb(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{port}"
     log = Path(tmp_path_factory.mktemp("emulator")) / "emulator.log"
     env = env_with_pythonpath({**os.environ, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"})
     process = spawn(python_module("chalicelib.local.emulator", "-H", "127.0.0.1", "-p", str(port)), env, log)
     try:
-        wait_until(lambda: _up(endpoint), timeout=30, what="the emulator")
-        client = boto3.client(
-            "dynamodb",
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-        )
-        client.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield client
+        wait_until(lambda: _up(url), timeout=30, what="the emulator")
+        yield url
     finally:
         stop_all([process])
+
+
+def _client(service: str, endpoint: str):
+    return boto3.client(
+        service, endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
+    )
+
+
+@pytest.fixture(scope="module")
+def dynamodb(endpoint: str) -> Iterator:
+    client = _client("dynamodb", endpoint)
+    client.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    yield client
 
 
 def _key(pk: str, sk: str = "JOB") -> dict:
@@ -128,3 +135,17 @@ def test_an_invalid_transaction_writes_nothing(dynamodb):
         dynamodb.transact_write_items(TransactItems=twice)
     assert caught.value.response["Error"]["Code"] == "ValidationException"
     assert _item(dynamodb, "F")["done"] == {"N": "1"}
+
+
+def test_a_long_poll_returns_a_delayed_message_as_soon_as_it_is_due(endpoint):
+    """moto's own long poll rechecks once a second, so this message came up to a second late."""
+    sqs = _client("sqs", endpoint)
+    queue_url = sqs.create_queue(QueueName="emulator-delays")["QueueUrl"]
+    sent = time.monotonic()
+    sqs.send_message(QueueUrl=queue_url, MessageBody="due in 2 s", DelaySeconds=2)
+    time.sleep(0.5)  # the scenario, not a synchronisation: the poll starts half-way through a second
+
+    messages = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=5).get("Messages", [])
+
+    assert [message["Body"] for message in messages] == ["due in 2 s"]
+    assert 2.0 <= time.monotonic() - sent < 2.3

@@ -156,27 +156,6 @@ def test_fan_out_sends_one_file_message_per_file(deployed, consumer):
     assert deployed.status(job_id)["status"] == "processing"
 
 
-def test_file_preparation_waits_the_simulated_delay_once_per_file(deployed, consumer):
-    put_source(deployed.bucket, 70000)
-    job = deployed.create_job(70000, 70007, processing=True)
-    sleeps: list[float] = []
-    settings = dataclasses.replace(deployed.settings, delay_enabled=True, delay_min_ms=1000, delay_max_ms=3000)
-    worker = Worker(
-        consumer.store,
-        consumer.queue,
-        consumer.storage,
-        settings,
-        sleep=sleeps.append,
-        delay_ms=lambda low, high: (low + high) / 2,
-    )
-    message = record(MessageKind.FILE, job.job_id, 70000)
-
-    worker.handle_record(message)
-    worker.handle_record({**message, "attributes": {"ApproximateReceiveCount": "2"}})  # counted: no second wait
-
-    assert sleeps == [2.0]
-
-
 # -- at-least-once delivery -------------------------------------------------------
 
 

@@ -209,17 +209,23 @@ def test_jobs_behind_a_backlog_are_not_resumed_until_it_drains(deployed, clock, 
     assert after_drain == {"resumed": [waiting], "failed": []}
 
 
-def test_delayed_messages_count_as_a_backlog(deployed, clock, later):
-    deployed.sqs.set_queue_attributes(QueueUrl=deployed.queue_url, Attributes={"DelaySeconds": "900"})
-    try:
-        waiting = initiate(70000)
-    finally:
-        deployed.sqs.set_queue_attributes(QueueUrl=deployed.queue_url, Attributes={"DelaySeconds": "0"})
-    go_idle(clock, deployed.settings)
+def test_a_job_whose_file_waits_for_a_due_time_is_not_stalled_however_long_it_waits(deployed, clock, later):
+    """Delayed messages are waits, not a backlog: the file's due time, not the idle time, decides."""
+    job = deployed.create_job(70000, 70001, processing=True)
+    deployed.store(clock).record_file(job.job_id, FileResult(70001, FileStatus.UNAVAILABLE))
+    idle = deployed.settings.stalled_job_seconds
+    ready_at = clock.now.timestamp() + 3 * idle  # a delay three times the stall threshold
+    deployed.store(clock).waits.start(job.job_id, 70000, ready_at)
 
-    assert later.sweep() == {"resumed": [], "failed": []}
-    assert receive_records(deployed.queue_url) == []  # invisible, yet waiting: not lost
-    assert deployed.status(waiting)["status"] == "queued"
+    clock.advance(3 * idle)
+    while_waiting = later.sweep()
+    clock.advance(idle - 60)
+    just_due = later.sweep()
+    clock.advance(120)
+    overdue = later.sweep()
+
+    assert while_waiting == just_due == {"resumed": [], "failed": []}
+    assert overdue == {"resumed": [job.job_id], "failed": []}  # its due message went missing
 
 
 def test_a_backlog_that_never_drains_only_delays_the_verdict(deployed, clock, later):
@@ -241,7 +247,7 @@ def test_a_backlog_that_never_drains_only_delays_the_verdict(deployed, clock, la
     assert sorted(job for _, job in kinds_waiting(deployed)) == sorted(["0" * 32, lost])
 
 
-def test_a_job_failed_behind_a_backlog_says_how_long_it_was_idle(deployed, clock, later):
+def test_a_backlog_never_fails_a_job_and_its_resumes_spend_none_of_its_budget(deployed, clock, later):
     lost = initiate(70000)
     lose_queued_messages(deployed)
     deployed.sqs.send_message(QueueUrl=deployed.queue_url, MessageBody=WorkMessage(MessageKind.JOB, "0" * 32).to_body())
@@ -253,9 +259,14 @@ def test_a_job_failed_behind_a_backlog_says_how_long_it_was_idle(deployed, clock
     )
 
     clock.advance(settings.stalled_job_seconds * BACKLOG_GRACE_FACTOR + 60)
+    behind_backlog = later.sweep()
+    lose_queued_messages(deployed)  # the backlog drains; the resumed work is lost again
+    clock.advance(settings.stalled_job_seconds + 60)
+    without_backlog = later.sweep()
 
-    assert later.sweep() == {"resumed": [], "failed": [lost]}
-    assert deployed.status(lost)["error"] == "stalled: no progress for 3600s after 3 resumes"
+    assert behind_backlog == {"resumed": [lost], "failed": []}
+    assert without_backlog == {"resumed": [], "failed": [lost]}
+    assert deployed.status(lost)["error"] == "stalled: no progress for 900s after 3 resumes"
 
 
 def test_expired_active_jobs_are_failed_and_cannot_hide_a_live_stalled_one(deployed, clock, later):

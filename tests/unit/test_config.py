@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 
 import pytest
 
@@ -34,6 +36,17 @@ def test_original_service_names_are_read():
         "CORS_ORIGINS",
     ):
         assert name in ENV_NAMES
+
+
+@pytest.mark.parametrize("stage", ["prod", "localstack"])
+def test_every_variable_a_stage_sets_is_one_the_service_reads(stage):
+    """A setting nothing reads (PRESIGN_REFRESH_MARGIN_SECONDS was one) tells an operator a lever exists that does not."""
+    config = json.loads((Path(__file__).resolve().parents[2] / ".chalice" / "config.json").read_text())
+    names = set(config["stages"][stage].get("environment_variables", {}))
+
+    unread = {name for name in names if not name.startswith("AWS_")} - set(ENV_NAMES)  # AWS_*: boto3's, X-Ray's
+
+    assert unread == set()
 
 
 def test_values_come_from_the_environment():

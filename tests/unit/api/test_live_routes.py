@@ -19,7 +19,9 @@ from chalicelib.api.service import DownloadService
 from chalicelib.aws.clients import API_CONFIG, make_clients
 from chalicelib.aws.queue import WorkQueue
 from chalicelib.aws.storage import Storage
+from chalicelib.jobs.items import file_item, job_key
 from chalicelib.jobs.store import JobStore
+from chalicelib.models import FileResult, FileStatus, utc_now
 from tests.support.aws import delete_records, drain, put_source, receive_records
 from tests.unit.api.test_live import events_of
 
@@ -174,6 +176,50 @@ def test_the_stream_of_a_running_job_follows_it_to_completed(client, deployed):
     assert events[-1]["event"] == "completed" and events[-1]["data"]["downloadUrl"]
     assert {f["status"] for f in events[-1]["data"]["files"]} == {"available", "unavailable"}
     assert len({e["id"] for e in events}) == len(events)
+    available = [e for e in events[:-1] for f in e["data"]["files"] if f["status"] == "available"]
+    assert available and all(f["downloadUrl"] is None for e in events[:-1] for f in e["data"]["files"])
+    assert [bool(f["downloadUrl"]) for f in events[-1]["data"]["files"]] == [True, False]
+
+
+def test_a_thousand_file_jobs_stream_stays_within_a_mebibyte_per_response(client, deployed):
+    """Lambda answers 502 past 6 MB; with per-file URLs in every event a 1,000-file job once sent 6.3 MB.
+
+    Each sleep of a hold records the next 50 files as available, so the job moves in twenty
+    steps. The items are written as JobStore.record_file writes them, in batches: moto copies
+    the whole table for each transaction, and a thousand of them take minutes. No S3 work
+    either: a URL is signed locally whether or not its object exists."""
+    store, step = deployed.store(), 50
+    job_id = deployed.create_job(*range(70000, 71000), processing=True).job_id
+    pending = list(range(70000, 71000))
+
+    def workers_move_on() -> None:
+        now = utc_now()
+        with deployed.table.batch_writer() as batch:
+            for file_id in pending[:step]:
+                batch.put_item(Item=file_item(job_id, FileResult(file_id, FileStatus.AVAILABLE, 16), now, now))
+        deployed.table.update_item(
+            Key=job_key(job_id),
+            UpdateExpression="ADD completedFiles :n, availableFiles :n",
+            ExpressionAttributeValues={":n": len(pending[:step])},
+        )
+        del pending[:step]
+        if not pending:
+            assert store.complete(job_id, "results/bundle.zip", 16_000)
+
+    service_sleeping_with(workers_move_on)
+    path = f"/v1/download/stream/{job_id}?include=files"
+    bodies = [client.http.get(path).body.decode()]
+
+    while not events_of(bodies[-1]) or events_of(bodies[-1])[-1]["event"] != "completed":
+        last_id = next(e["id"] for body in reversed(bodies) for e in reversed(events_of(body)))
+        bodies.append(client.http.get(path, headers={"Last-Event-ID": last_id}).body.decode())
+        assert len(bodies) < 40
+
+    sizes = [len(body.encode()) for body in bodies]
+    print(f"\n1,000-file stream: {len(bodies)} responses, {sum(sizes)} bytes, largest {max(sizes)}")
+    assert max(sizes) <= 1024 * 1024
+    final = events_of(bodies[-1])[-1]["data"]
+    assert final["completedFiles"] == 1000 and all(f["downloadUrl"] for f in final["files"])
 
 
 def test_a_reconnect_with_the_terminal_id_gets_the_terminal_event_again(client, deployed):

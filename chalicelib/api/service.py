@@ -119,7 +119,8 @@ class DownloadService:
         version = live.version_of(job, include_files)
         applied = None
         if condition.wait_seconds is not None:
-            held = live.hold_seconds(condition.wait_seconds, self._settings.request_timeout_ms)
+            wanted = min(condition.wait_seconds, self._settings.long_poll_max_seconds)
+            held = live.hold_seconds(wanted, self._settings.request_timeout_ms)
             applied = int(held)
             if condition.matches(version) and not job.status.terminal:
                 changed = live.wait_for_change(
@@ -135,8 +136,8 @@ class DownloadService:
         return live.Watched(version, job.status.terminal, document, applied)
 
     def stream(self, job_id: str, include_files: bool, last_event_id: str | None, caller: ApiKey | None = None) -> str:
-        """One bounded SSE response (chalicelib/api/live.py): at most STREAM_SECONDS, within REQUEST_TIMEOUT_MS,
-        and at most STREAM_MAX_BYTES but for a lone event."""
+        """One bounded SSE response (chalicelib/api/live.py): at most STREAM_SECONDS and LONG_POLL_MAX_SECONDS,
+        within REQUEST_TIMEOUT_MS, and at most STREAM_MAX_BYTES but for a lone event."""
         started = time.monotonic()
         job = self._job(job_id, caller)
         events = live.EventStream(
@@ -146,7 +147,8 @@ class DownloadService:
             retry_ms=max(1, self._settings.status_retry_after_seconds) * 1000,
             sleep=self._sleep,
         )
-        deadline = started + live.hold_seconds(live.STREAM_SECONDS, self._settings.request_timeout_ms)
+        wanted = min(live.STREAM_SECONDS, self._settings.long_poll_max_seconds)
+        deadline = started + live.hold_seconds(wanted, self._settings.request_timeout_ms)
         return events.body(job, last_event_id, deadline)
 
     def result_url(self, job_id: str, caller: ApiKey | None = None) -> str:

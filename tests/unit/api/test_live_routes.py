@@ -140,6 +140,39 @@ def test_larger_waits_are_clamped_and_a_finished_job_is_never_held(client, deplo
     assert "Retry-After" not in response.headers
 
 
+def no_hold(monkeypatch) -> list:
+    """LONG_POLL_MAX_SECONDS=0, as the prod stage sets it; returns the sleeps a request took."""
+    monkeypatch.setenv("LONG_POLL_MAX_SECONDS", "0")
+    runtime.reset()
+    sleeps: list = []
+    service_sleeping_with(lambda: sleeps.append(1))
+    return sleeps
+
+
+def test_with_no_hold_a_long_poll_answers_at_once_with_retry_after(client, monkeypatch):
+    sleeps = no_hold(monkeypatch)
+    job_id = start_job(client, 70000)
+    tag = get_status(client, job_id).headers["ETag"]
+
+    response = get_status(client, job_id, **{"If-None-Match": tag, "Prefer": "wait=20"})
+
+    assert response.status_code == 304 and sleeps == []
+    assert response.headers["Preference-Applied"] == "wait=0"
+    assert response.headers["Retry-After"] == str(runtime.settings().status_retry_after_seconds)
+
+
+def test_with_no_hold_each_stream_response_is_one_event_at_once(client, monkeypatch):
+    sleeps = no_hold(monkeypatch)
+    job_id = start_job(client, 70000)
+    first = events_of(client.http.get(f"/v1/download/stream/{job_id}").body.decode())
+
+    again = client.http.get(f"/v1/download/stream/{job_id}", headers={"Last-Event-ID": first[-1]["id"]})
+
+    assert [e["event"] for e in first] == ["connected"]
+    assert [(e["event"], e["id"]) for e in events_of(again.body.decode())] == [("progress", first[-1]["id"])]
+    assert again.body.decode().startswith("retry: ") and sleeps == []
+
+
 def test_a_held_request_counts_once_for_the_rate_limit(client, deployed, monkeypatch):
     job_id = start_job(client, 70000)
     tag = get_status(client, job_id).headers["ETag"]

@@ -48,16 +48,22 @@ def test_a_long_poll_returns_within_a_second_of_the_change(dev_stack):
     assert answered - cancelled_at[0] < 1.0
 
 
-def test_a_long_poll_without_a_change_ends_with_304_and_retry_after(dev_stack):
-    with dev_stack.consumers_paused():
-        job_id = initiate(dev_stack, 70000)
-        tag = requests.get(dev_stack.url(STATUS.format(job_id)), timeout=10).headers["ETag"]
+def long_poll_unchanged(stack, wait: int) -> tuple[requests.Response, float, str]:
+    """A long-poll of a queued job that nothing changes (consumers paused): (answer, seconds taken, ETag sent)."""
+    with stack.consumers_paused():
+        job_id = initiate(stack, 70000)
+        tag = requests.get(stack.url(STATUS.format(job_id)), timeout=10).headers["ETag"]
         started = time.monotonic()
-        held = requests.get(
-            dev_stack.url(STATUS.format(job_id)), headers={"If-None-Match": tag, "Prefer": "wait=2"}, timeout=30
+        answer = requests.get(
+            stack.url(STATUS.format(job_id)), headers={"If-None-Match": tag, "Prefer": f"wait={wait}"}, timeout=30
         )
         elapsed = time.monotonic() - started
-        requests.delete(dev_stack.url(f"/v1/download/{job_id}"), timeout=10)
+        requests.delete(stack.url(f"/v1/download/{job_id}"), timeout=10)
+    return answer, elapsed, tag
+
+
+def test_a_long_poll_without_a_change_ends_with_304_and_retry_after(dev_stack):
+    held, elapsed, tag = long_poll_unchanged(dev_stack, wait=2)
 
     assert held.status_code == 304 and held.content == b"" and held.headers["Retry-After"]
     assert held.headers["ETag"] == tag and held.headers["Preference-Applied"] == "wait=2"
@@ -134,14 +140,7 @@ def no_hold_stack(tmp_path_factory):
 
 
 def test_with_no_hold_a_long_poll_answers_at_once_with_retry_after(no_hold_stack):
-    with no_hold_stack.consumers_paused():
-        job_id = initiate(no_hold_stack, 70000)
-        tag = requests.get(no_hold_stack.url(STATUS.format(job_id)), timeout=10).headers["ETag"]
-        started = time.monotonic()
-        answer = requests.get(
-            no_hold_stack.url(STATUS.format(job_id)), headers={"If-None-Match": tag, "Prefer": "wait=20"}, timeout=30
-        )
-        elapsed = time.monotonic() - started
+    answer, elapsed, _ = long_poll_unchanged(no_hold_stack, wait=20)
 
     assert answer.status_code == 304 and answer.headers["Retry-After"] == "2"
     assert answer.headers["Preference-Applied"] == "wait=0"

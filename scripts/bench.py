@@ -111,12 +111,22 @@ def main() -> int:
     }
     results["cold_start"] = cold_start_row(QUICK)  # prints its own summary line
     results["cost_per_1000_file_job"] = bench_cost.remodel(results, bundle_mib=1000 * SAMPLE_MEAN_MIB)
+    results["capacity_inputs"] = capacity_inputs(results)  # what `make capacity` multiplies out
     (BUILD / "bench.json").write_text(json.dumps(results, indent=2) + "\n")
     bench_plots.latency(latency, BUILD / "bench-latency-cdf.png")
     bench_plots.wall_times(job_results["wall_times"], CONSUMERS, DELAY_S, BUILD / "bench-wall-vs-files.png")
     bench_plots.fairness(job_results["small_behind_big"], BUILD / "bench-small-behind-big.png")
     print(summary(results))
     return 0
+
+
+def capacity_inputs(results: dict) -> dict:
+    """The measured constants of scripts/capacity.py: worker time per file, bundling CPU per GiB."""
+    memory = results["worker_memory"]
+    return {
+        "worker_seconds_per_file": results["jobs"]["calls"]["worker_held_s_per_file"],
+        "bundle_cpu_seconds_per_gib": round(memory["cpu_seconds"] / (memory["bundle_mib"] / 1024), 2),
+    }
 
 
 def summary(results: dict) -> str:

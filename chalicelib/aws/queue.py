@@ -3,7 +3,8 @@
 Three kinds of message share the work queue:
   job     fan a job out into one `file` message per file
   file    prepare one file and count it
-  bundle  build the job's zip once every file is counted
+  bundle  build the job's zip once every file is counted; with `volume` n, build volume n of a
+          job split by BUNDLE_MAX_BYTES (worker/volumes.py)
   callback  deliver attempt n of an ended job's webhook (chalicelib.jobs.callbacks)
 """
 
@@ -42,6 +43,7 @@ class WorkMessage:
     file_id: int | None = None
     trace: str | None = None  # X-Ray trace header of the sender, continued by the worker
     attempt: int | None = None  # callback messages only: which delivery attempt, from 1
+    volume: int | None = None  # bundle messages only: which volume to build, from 1 (None: plan them)
     # SQS MessageGroupId, not part of the body: the tenant a fair queue shares workers by (scheduling.group).
     group: str | None = None
 
@@ -52,6 +54,8 @@ class WorkMessage:
             body["fileId"] = self.file_id
         if self.attempt is not None:
             body["attempt"] = self.attempt
+        if self.volume is not None:
+            body["volume"] = self.volume
         trace = self.trace or trace_header
         if trace:
             body["trace"] = trace
@@ -66,6 +70,7 @@ class WorkMessage:
             file_id = data.get("fileId")
             trace = data.get("trace") if isinstance(data.get("trace"), str) else None
             attempt = data.get("attempt")
+            volume = data.get("volume")
         except (ValueError, TypeError, KeyError) as exc:
             raise MalformedMessage(f"not a work message: {body[:200]!r}") from exc
         if not isinstance(job_id, str) or not job_id:
@@ -74,12 +79,15 @@ class WorkMessage:
             raise MalformedMessage("a file message needs an integer fileId")
         if kind is MessageKind.CALLBACK and (isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1):
             raise MalformedMessage("a callback message needs an attempt number >= 1")
+        if volume is not None and (isinstance(volume, bool) or not isinstance(volume, int) or volume < 1):
+            raise MalformedMessage("a bundle message's volume must be an integer >= 1")
         return cls(
             kind,
             job_id,
             file_id if kind is MessageKind.FILE else None,
             trace,
             attempt if kind is MessageKind.CALLBACK else None,
+            volume=volume if kind is MessageKind.BUNDLE else None,
         )
 
 

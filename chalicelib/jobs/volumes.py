@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 from chalicelib.aws.clients import error_code
 from chalicelib.jobs.conflicts import ConflictRetryingTable
 from chalicelib.jobs.items import as_int, job_key
+from chalicelib.jobs.owners import refused_at
 from chalicelib.models import BuiltBundle, Job, JobStatus, PlannedVolume, iso, utc_now
 
 VOLUME_PREFIX = "VOLUME#"
@@ -143,10 +144,9 @@ class VolumeStore:
         try:
             self._client.transact_write_items(TransactItems=[record, count])
         except self._client.exceptions.TransactionCanceledException as exc:
-            reasons = [reason.get("Code") for reason in exc.response.get("CancellationReasons", [])]
-            if reasons and reasons[0] == "ConditionalCheckFailed":
+            if refused_at(exc, 0):
                 return VolumeRecord.ALREADY_BUILT
-            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+            if refused_at(exc, 1):
                 return VolumeRecord.JOB_CLOSED
             raise
         return VolumeRecord.RECORDED

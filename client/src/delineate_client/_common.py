@@ -438,13 +438,13 @@ def bundle_entries(document: dict) -> list[dict]:
     """The zips of a completed job, in volume order: its `bundles`, or (a service from before volumes)
     the one its `downloadUrl`, `size` and `sha256` describe. Each has `downloadUrl`, `size`, `sha256`."""
     entries = document.get("bundles")
+    first = {key: document.get(key) for key in ("downloadUrl", "size", "sha256") if document.get(key) is not None}
     if isinstance(entries, list) and entries:
         if not all(isinstance(entry, dict) for entry in entries):
             raise UnexpectedResponse(f"job {document.get('jobId')}: `bundles` is not a list of objects")
-        return entries
-    if not document.get("downloadUrl"):
-        return []
-    return [{key: document.get(key) for key in ("downloadUrl", "size", "sha256")}]
+        # The top-level fields describe the first zip: the download is checked against them, as always.
+        return [{**entries[0], **first}, *entries[1:]]
+    return [first] if first.get("downloadUrl") else []
 
 
 def only_bundle(document: dict) -> dict:

@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 STAGE ?= prod
 CLIENT_SOURCES := client/pyproject.toml $(shell find client/src -name '*.py' 2>/dev/null)
 
-.PHONY: help venv browser dev test test-unit test-e2e test-contract test-browser test-fuzz test-faults test-localstack package deploy destroy bench capacity lint dlq-inspect dlq-redrive api-key api-key-revoke clean
+.PHONY: help venv browser dev test test-unit test-e2e test-contract test-browser test-fuzz test-faults test-localstack test-iam test-artifact test-deploy dev-localstack package deploy destroy bench bench-coldstart capacity stats lint dlq-inspect dlq-redrive api-key api-key-revoke clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -27,7 +27,7 @@ dev: $(STAMP) ## run the whole system: emulator, resources, samples, API on $POR
 	$(PY) -m chalicelib.local.stack
 
 test: $(STAMP) browser ## unit, contract, infra, end-to-end and browser tiers (offline, a few minutes)
-	$(PY) -m pytest -q tests --ignore=tests/fuzz --ignore=tests/faults
+	$(PY) -m pytest -q tests --ignore=tests/fuzz --ignore=tests/faults --ignore=tests/iam/test_replay.py --ignore=tests/artifact --ignore=tests/deploy/test_rehearsal.py --ignore=tests/localstack
 
 test-unit: $(STAMP) ## unit tier only (moto, in process)
 	$(PY) -m pytest -q tests/unit
@@ -47,8 +47,20 @@ test-fuzz: $(STAMP) ## schemathesis against a dev stack: >= 1,000 requests, no 5
 test-faults: $(STAMP) ## fault injection against the real dev processes; table in build/faults-results.md
 	$(PY) -m pytest -q tests/faults
 
+test-iam: $(STAMP) ## IAM replay: AWS calls recorded in the real dev processes vs each role in build/$(STAGE)/sam.yaml; report in build/iam-report.md
+	DELINEATE_IAM_REPLAY=1 STAGE=$(STAGE) $(PY) -m pytest -q tests/iam
+
 test-localstack: $(STAMP) ## end-to-end tier against LocalStack in host mode
 	scripts/test-localstack.sh
+
+test-artifact: $(STAMP) ## the packaged zip (make package STAGE=prod first), unpacked read-only, every handler against the embedded emulator
+	DELINEATE_ARTIFACT=build/prod/deployment.zip $(PY) -m pytest -q tests/artifact
+
+dev-localstack: $(STAMP) ## `make dev` on LocalStack (host mode): starts it, deploys infra/, API + consumers + sweeper; Ctrl-C stops all
+	scripts/dev-localstack.sh
+
+test-deploy: $(STAMP) ## deploy rehearsal: scripts/deploy.sh deploy + destroy of build/$(STAGE) against LocalStack (host mode)
+	STAGE=$(STAGE) scripts/test-deploy.sh
 
 package: $(STAMP) ## build/$(STAGE)/sam.yaml: chalice package merged with infra/, then cfn-lint
 	$(PY) scripts/package.py --stage $(STAGE)
@@ -60,12 +72,18 @@ deploy: package ## deploy build/$(STAGE) to the AWS account in your environment
 destroy: ## delete the deployed stack
 	STAGE=$(STAGE) scripts/deploy.sh destroy
 
+stats: $(STAMP) ## metrics of the running dev stack over the last MINUTES (default 15), from its EMF log lines
+	$(PY) scripts/stats.py $(if $(MINUTES),--minutes $(MINUTES))
+
 capacity: $(STAMP) ## ceilings of the packaged stack for a load profile (ARGS="--users 100000"), from build/prod + build/bench.json
 	test -f build/prod/sam.yaml || $(MAKE) package STAGE=prod
 	$(PY) scripts/capacity.py $(ARGS)
 
 bench: $(STAMP) ## ratios side by side on fresh stacks -> build/bench.json + PNGs (BENCH_QUICK=1: reduced, for CI)
 	$(PY) scripts/bench.py
+
+bench-coldstart: $(STAMP) ## only the cold-start row of make bench: import app + GET / from the packaged zip over a bare boto3 client
+	$(PY) scripts/bench_coldstart.py
 
 lint: $(STAMP) ## ruff check (complexity too) + format check (ruff.toml), mypy (mypy.ini, client/mypy.ini), byte-compile and shell-check
 	$(VENV)/bin/ruff check app.py chalicelib scripts tests client

@@ -7,7 +7,7 @@ import os
 from chalice import Chalice, Rate, Response
 from chalice.app import Request
 
-from chalicelib import runtime
+from chalicelib import metrics, runtime
 from chalicelib.api import http, live, openapi, webapp
 from chalicelib.api.validation import (
     parse_include,
@@ -23,6 +23,8 @@ from chalicelib.api.validation import (
 app = Chalice(app_name="delineate", configure_logs=False)
 app.api.cors = http.cors_config(runtime.settings().cors_origins)
 app.register_middleware(http.api_middleware(runtime.settings, runtime.rate_limiter, runtime.authenticator), "http")
+# Every invocation's metrics leave as one EMF line when it ends (chalicelib/metrics.py).
+app.register_middleware(metrics.flush_after, "all")
 
 JSON = ["application/json"]
 # The queue name is a placeholder for the deployment descriptor: the merge

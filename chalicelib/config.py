@@ -35,7 +35,16 @@ def _csv(raw: str) -> tuple[str, ...]:
 AUTH_MODES = ("none", "api-key")
 MAX_API_KEY_CACHE_SECONDS = 60
 MAX_CALLBACK_DELAY_SECONDS = 900
+# A webhook attempt holds a worker that file work shares; past a minute that is the review's finding again.
+MAX_CALLBACK_ATTEMPT_SECONDS = 60
 MAX_VISIBILITY_SECONDS = 43200  # the longest ChangeMessageVisibility accepts
+
+
+def _base_url(raw: str) -> str:
+    value = raw.strip().rstrip("/")
+    if value and not value.startswith(("https://", "http://")):
+        raise SettingsError(f"expected an absolute http(s) URL or nothing, got {raw!r}")
+    return value
 
 
 def _auth_mode(raw: str) -> str:
@@ -90,6 +99,10 @@ _SPEC: dict[str, tuple[str, Callable[[str], Any], str]] = {
     # 8 attempts from a 90 s base span more than an hour (webhooks.RetrySchedule).
     "CALLBACK_MAX_ATTEMPTS": ("callback_max_attempts", int, "8"),
     "CALLBACK_RETRY_BASE_SECONDS": ("callback_retry_base_seconds", int, "90"),
+    # One attempt's wall-clock deadline, connect to status line and headers (webhooks/exchange.py).
+    "CALLBACK_ATTEMPT_SECONDS": ("callback_attempt_seconds", float, "10"),
+    # The API's public address (https://api.example.com); webhook events then carry an absolute statusUrl.
+    "PUBLIC_BASE_URL": ("public_base_url", _base_url, ""),
 }
 
 
@@ -129,6 +142,8 @@ class Settings:
     callback_allow_private: bool
     callback_max_attempts: int
     callback_retry_base_seconds: int
+    callback_attempt_seconds: float
+    public_base_url: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -167,6 +182,8 @@ class Settings:
         if not 0 <= self.callback_retry_base_seconds <= MAX_CALLBACK_DELAY_SECONDS:
             # Each retry is one delayed SQS message, and SQS delays at most 900 s.
             raise SettingsError(f"CALLBACK_RETRY_BASE_SECONDS must be between 0 and {MAX_CALLBACK_DELAY_SECONDS}")
+        if not 0 < self.callback_attempt_seconds <= MAX_CALLBACK_ATTEMPT_SECONDS:
+            raise SettingsError(f"CALLBACK_ATTEMPT_SECONDS must be above 0 and at most {MAX_CALLBACK_ATTEMPT_SECONDS}")
 
     @property
     def auth_required(self) -> bool:
@@ -174,7 +191,7 @@ class Settings:
 
     @property
     def job_window(self) -> int:
-        """File messages one job may have queued or in flight (scheduling.py)."""
+        """File messages one job may have queued or in flight (jobs/scheduling.py)."""
         return self.job_max_in_flight or self.worker_concurrency
 
     @property

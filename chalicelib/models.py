@@ -26,7 +26,7 @@ class JobStatus(str, enum.Enum):
 TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
 
 # Status moves only forward. Each transition is enforced by a DynamoDB
-# condition built from this table (jobs.py), never by read-then-write.
+# condition built from this table (jobs/items.py), never by read-then-write.
 ALLOWED_FROM: Mapping[JobStatus, frozenset[JobStatus]] = {
     JobStatus.PROCESSING: frozenset({JobStatus.QUEUED}),
     JobStatus.COMPLETED: frozenset({JobStatus.PROCESSING}),
@@ -157,7 +157,7 @@ class Job:
     resumes: int = 0
     request_hash: str | None = None
     owner: str | None = None  # the id of the API key that created it; None without authentication
-    window: int | None = None  # file messages it may have out at once, fixed by its fan-out (scheduling.py)
+    window: int | None = None  # file messages it may have out at once, fixed by its fan-out (jobs/scheduling.py)
     extra: Mapping[str, Any] = field(default_factory=dict)
     callback_url: str | None = None
     callback: "CallbackState | None" = None  # None until the job ends (and always without a callbackUrl)

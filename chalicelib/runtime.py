@@ -3,7 +3,9 @@
 Handlers call these accessors instead of building clients at import time, so a
 Lambda container reuses its clients across invocations and tests can swap the
 whole graph with `override(...)` or rebuild it from a fresh environment with
-`reset()`.
+`reset()`. Each role (api, limiter, worker) has one set of clients with its
+timeouts, from the process's one boto3 Session, and a client is built only when
+first called: a cold start that answers GET / builds none (chalicelib/aws/clients.py).
 """
 
 from __future__ import annotations
@@ -16,10 +18,19 @@ from chalicelib.api.auth import Authenticator
 from chalicelib.api.ratelimit import RateLimiter
 from chalicelib.api.service import DownloadService
 from chalicelib.aws import tracing
-from chalicelib.aws.clients import WORKER_CONFIG, api_config, limiter_config, make_clients, secret_string
+from chalicelib.aws.clients import (
+    WORKER_CONFIG,
+    AwsClients,
+    api_config,
+    limiter_config,
+    make_clients,
+    reset_session,
+    secret_string,
+)
 from chalicelib.aws.queue import WorkQueue
 from chalicelib.aws.storage import Storage
 from chalicelib.config import Settings, get_settings
+from chalicelib.jobs.callback_slots import WebhookSlots
 from chalicelib.jobs.callbacks import CallbackStore
 from chalicelib.jobs.owners import OwnerJobs
 from chalicelib.jobs.store import JobStore
@@ -56,19 +67,32 @@ def _instrument() -> None:
     tracing.configure()
 
 
+def _clients(role: str) -> AwsClients:
+    """The clients of one role ("api", "limiter", "worker"), each with its timeouts; built on first use."""
+
+    def factory() -> AwsClients:
+        _instrument()
+        timeout_ms = settings().request_timeout_ms
+        if role == "api":
+            return make_clients(api_config(timeout_ms))
+        if role == "limiter":
+            return make_clients(limiter_config(timeout_ms))
+        return make_clients(WORKER_CONFIG)
+
+    return _build(f"clients:{role}", factory)
+
+
 def _parts(role: str) -> tuple[JobStore, WorkQueue, Storage]:
     def factory() -> tuple[JobStore, WorkQueue, Storage]:
-        _instrument()
         current = settings()
-        config = api_config(current.request_timeout_ms) if role == "api" else WORKER_CONFIG
-        clients = make_clients(config)
+        clients = _clients(role)
         table = clients.dynamodb.Table(current.jobs_table)
         store = JobStoreWithWebhooks(table, current.job_ttl_seconds)
         queue = WorkQueue(clients.sqs, current.work_queue_url)
         storage = Storage(clients.s3, current.bucket)
         # Only the worker delivers, so only it reads the signing secret.
         sender = _signing_sender if role == "worker" else None
-        store.webhooks = Webhooks(CallbackStore(table), store, queue, storage, current, sender)
+        store.webhooks = Webhooks(CallbackStore(table), store, queue, current, sender, slots=WebhookSlots(table))
         return store, queue, storage
 
     return _build(f"parts:{role}", factory)
@@ -90,25 +114,22 @@ def _signing_sender() -> WebhookSender:
     schedule = RetrySchedule(
         max_attempts=current.callback_max_attempts, base_seconds=current.callback_retry_base_seconds
     )
-    return WebhookSender(secret, allow_private=current.callback_allow_private, schedule=schedule)
+    return WebhookSender(
+        secret,
+        allow_private=current.callback_allow_private,
+        schedule=schedule,
+        attempt_seconds=current.callback_attempt_seconds,
+    )
 
 
 def _api_table() -> Any:
     """The jobs table as the API reads it (key records, the owner-jobs index)."""
-
-    def factory() -> Any:
-        _instrument()
-        current = settings()
-        return make_clients(api_config(current.request_timeout_ms)).dynamodb.Table(current.jobs_table)
-
-    return _build("api_table", factory)
+    return _build("api_table", lambda: _clients("api").dynamodb.Table(settings().jobs_table))
 
 
 def service() -> DownloadService:
     def factory() -> DownloadService:
-        return DownloadService(
-            *_parts("api"), settings(), webhooks=_webhooks("api"), owner_jobs=OwnerJobs(_api_table())
-        )
+        return DownloadService(*_parts("api"), settings(), owner_jobs=OwnerJobs(_api_table()))
 
     return _build("service", factory)
 
@@ -125,7 +146,7 @@ def sweeper() -> Sweeper:
     def factory() -> Sweeper:
         _, queue, _ = _parts("worker")  # instruments the process, too
         current = settings()
-        table = make_clients(WORKER_CONFIG).dynamodb.Table(current.jobs_table)
+        table = _clients("worker").dynamodb.Table(current.jobs_table)
         sweeping = SweepingJobStoreWithWebhooks(table, current.job_ttl_seconds)
         sweeping.webhooks = _webhooks("worker")
         return Sweeper(sweeping, queue, current, sweeping.webhooks)
@@ -135,9 +156,8 @@ def sweeper() -> Sweeper:
 
 def rate_limiter() -> RateLimiter:
     def factory() -> RateLimiter:
-        _instrument()
         current = settings()
-        table = make_clients(limiter_config(current.request_timeout_ms)).dynamodb.Table(current.jobs_table)
+        table = _clients("limiter").dynamodb.Table(current.jobs_table)
         return RateLimiter(table, current.rate_limit_max_requests, current.rate_limit_window_ms)
 
     return _build("rate_limiter", factory)
@@ -153,3 +173,4 @@ def reset() -> None:
     with _lock:
         _cache.clear()
     get_settings.cache_clear()
+    reset_session()

@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scripts import bench_calls, bench_cost, bench_jobs, bench_latency, bench_memory, bench_plots  # noqa: E402
+from scripts.bench_coldstart import measure as cold_start_row  # noqa: E402  (issue 20, scripts/bench_coldstart.py)
 from scripts.bench_support import fresh_stack  # noqa: E402
 from scripts.xray_listen import SegmentListener  # noqa: E402
 
@@ -104,6 +105,7 @@ def main() -> int:
         "jobs": job_results,
         "worker_memory": memory,
     }
+    results["cold_start"] = cold_start_row(QUICK)  # prints its own summary line
     results["cost_per_1000_file_job"] = bench_cost.remodel(results, bundle_mib=1000 * SAMPLE_MEAN_MIB)
     (BUILD / "bench.json").write_text(json.dumps(results, indent=2) + "\n")
     bench_plots.latency(latency, BUILD / "bench-latency-cdf.png")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run LocalStack on the host, without Docker: install | start | stop | status.
+# Run LocalStack on the host, without Docker: install | start | stop | status | with.
 #
 # Everything lives under <repo>/.localstack/ (gitignored). The LocalStack
 # runtime gets its own Python 3.13 venv, never the app's .venv, because its
@@ -11,6 +11,8 @@
 #   LOCALSTACK_JAVA_HOME      JDK (>= 17) for DynamoDB Local (default: the `java` on PATH)
 #   LOCALSTACK_START_TIMEOUT  seconds `start` waits for health (default 90)
 #   LOCALSTACK_STOP_TIMEOUT   seconds `stop` waits before SIGKILL (default 20)
+#   LOCALSTACK_EXTRA_SERVICES services beyond the data plane's, comma-separated
+#                             (the deploy rehearsal adds lambda, iam, apigateway, ...)
 set -euo pipefail
 
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
@@ -25,12 +27,18 @@ CACHE="$LS_HOME/cache"
 PID_FILE="$LS_HOME/localstack.pid"
 LOG_FILE="$LS_HOME/localstack.log"
 REQUIREMENTS="$SCRIPT_DIR/localstack-requirements.txt"
+# Our Lambda runtime executor plugin (LAMBDA_RUNTIME_EXECUTOR=noop): without a
+# Docker engine the built-in one fails every function, so no stack with a
+# function could complete.
+EXECUTOR_SRC="$SCRIPT_DIR/localstack_executor"
 
-PORT="${LOCALSTACK_PORT:-4566}"
-HEALTH_URL="http://127.0.0.1:$PORT/_localstack/health"
+# Not PORT: an exported PORT (the API's, make dev) must reach `with`'s command unchanged.
+GATEWAY_PORT="${LOCALSTACK_PORT:-4566}"
+HEALTH_URL="http://127.0.0.1:$GATEWAY_PORT/_localstack/health"
 # kms: the table's SSESpecification makes LocalStack's DynamoDB create a KMS
 # key; without kms CreateTable fails half-way and the stack never completes.
 SERVICES="s3,sqs,dynamodb,cloudformation,kms,cloudwatch"
+RUN_SERVICES="$SERVICES${LOCALSTACK_EXTRA_SERVICES:+,$LOCALSTACK_EXTRA_SERVICES}"
 START_TIMEOUT="${LOCALSTACK_START_TIMEOUT:-90}"
 STOP_TIMEOUT="${LOCALSTACK_STOP_TIMEOUT:-20}"
 
@@ -50,11 +58,13 @@ die() { log "error: $*"; exit 1; }
 
 usage() {
   cat >&2 <<EOF
-usage: $0 {install|start|stop|status}
+usage: $0 {install|start|stop|status|with [--reuse] -- COMMAND...}
   install  create $LS_HOME (venv, DynamoDB Local, JDK link); idempotent
-  start    run LocalStack on 127.0.0.1:$PORT in the background, wait until healthy
+  start    run LocalStack on 127.0.0.1:$GATEWAY_PORT in the background, wait until healthy
   stop     stop it and every process it spawned
   status   print health; exit 0 only when running and healthy
+  with     install, start, run COMMAND with AWS_ENDPOINT_URL set to LocalStack, stop;
+           --reuse: use one already running (and leave it running) instead of refusing
 EOF
   exit 2
 }
@@ -87,25 +97,20 @@ find_java_home() {
 }
 
 install_venv() {
-  local stamp="$VENV/.requirements.sha256" want
-  want=$(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)
-  if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-    return 0
-  fi
-  local python
-  python=$(find_python)
-  log "creating venv with $python"
-  rm -rf "$VENV"
-  "$python" -m venv "$VENV"
-  # --no-deps: the requirements file is the complete, verified set; pip check
-  # then proves nothing is missing.
-  local pip_log="$LS_HOME/pip-install.log"
-  if ! "$VENV/bin/python" -m pip install --disable-pip-version-check \
-      --no-deps -r "$REQUIREMENTS" >"$pip_log" 2>&1; then
-    tail -n 30 "$pip_log" >&2
-    die "pip install failed (full log: $pip_log)"
-  fi
-  "$VENV/bin/python" -m pip check >&2
+  "$SCRIPT_DIR/pinned-venv.sh" check "$VENV" "$REQUIREMENTS" \
+    || "$SCRIPT_DIR/pinned-venv.sh" build "$VENV" "$REQUIREMENTS" "$(find_python)"
+}
+
+# Built from a copy, so the source tree gets no build/ or egg-info droppings.
+install_executor() {
+  local stamp="$VENV/.executor.sha256" want build
+  want=$(cat "$EXECUTOR_SRC"/pyproject.toml "$EXECUTOR_SRC"/*.py | sha256sum | cut -d' ' -f1)
+  [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]] && return 0
+  build=$(mktemp -d)
+  cp "$EXECUTOR_SRC"/pyproject.toml "$EXECUTOR_SRC"/*.py "$build/"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+    --no-deps --no-build-isolation "$build" >&2 || die "installing the no-op Lambda executor failed"
+  rm -rf "$build"
   echo "$want" >"$stamp"
 }
 
@@ -176,6 +181,7 @@ JAVA
 cmd_install() {
   mkdir -p "$LS_HOME"
   install_venv
+  install_executor
   install_java_link
   install_dynamodb_local
   install_agent_jar
@@ -222,7 +228,7 @@ except ValueError:
 bad = {s: services.get(s, "missing") for s in sys.argv[1].split(",")
        if services.get(s) not in ("available", "running")}
 print("ok" if not bad else " ".join(f"{s}={v}" for s, v in bad.items()))
-' "$SERVICES" || echo "no answer on $HEALTH_URL"
+' "$RUN_SERVICES" || echo "no answer on $HEALTH_URL"
 }
 
 wait_healthy() {
@@ -246,7 +252,7 @@ show_log_tail() {
 }
 
 port_in_use() {
-  (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null
+  (exec 3<>"/dev/tcp/127.0.0.1/$GATEWAY_PORT") 2>/dev/null
 }
 
 # ----------------------------------------------------------------- start ---
@@ -259,7 +265,7 @@ cmd_start() {
     wait_healthy || { show_log_tail; die "running but unhealthy"; }
     return 0
   fi
-  port_in_use && die "127.0.0.1:$PORT is taken by another process (set LOCALSTACK_PORT)"
+  port_in_use && die "127.0.0.1:$GATEWAY_PORT is taken by another process (set LOCALSTACK_PORT)"
 
   mkdir -p "$FS_ROOT"
   [[ -f "$LOG_FILE" ]] && mv -f "$LOG_FILE" "$LOG_FILE.1"
@@ -267,9 +273,10 @@ cmd_start() {
   # setsid: LocalStack outlives this shell (CI steps, terminals) and never gets
   # its Ctrl-C; `stop` is the one way to end it.
   env \
-    GATEWAY_LISTEN="127.0.0.1:$PORT" \
-    LOCALSTACK_HOST="127.0.0.1:$PORT" \
-    SERVICES="$SERVICES" \
+    GATEWAY_LISTEN="127.0.0.1:$GATEWAY_PORT" \
+    LOCALSTACK_HOST="127.0.0.1:$GATEWAY_PORT" \
+    SERVICES="$RUN_SERVICES" \
+    LAMBDA_RUNTIME_EXECUTOR=noop \
     EAGER_SERVICE_LOADING=1 \
     OVERRIDE_IN_DOCKER=0 \
     FILESYSTEM_ROOT="$FS_ROOT" \
@@ -286,7 +293,7 @@ cmd_start() {
     cmd_stop || true
     exit 1
   fi
-  log "ready on http://127.0.0.1:$PORT in $((SECONDS - started))s (pid $(read_pid), log $LOG_FILE)"
+  log "ready on http://127.0.0.1:$GATEWAY_PORT in $((SECONDS - started))s (pid $(read_pid), log $LOG_FILE)"
 }
 
 # ------------------------------------------------------------------ stop ---
@@ -327,8 +334,33 @@ cmd_status() {
   fi
   local verdict
   verdict=$(health_verdict)
-  echo "running (pid $(read_pid), http://127.0.0.1:$PORT): ${verdict/#ok/healthy}"
+  echo "running (pid $(read_pid), http://127.0.0.1:$GATEWAY_PORT): ${verdict/#ok/healthy}"
   [[ "$verdict" == ok ]]
+}
+
+# ------------------------------------------------------------------ with ---
+
+# One lifecycle for every caller (make dev-localstack, make test-deploy): the
+# LocalStack started here is stopped here, however COMMAND ends. COMMAND gets
+# Ctrl-C itself (it shares the terminal's process group; LocalStack does not).
+cmd_with() {
+  local reuse=0 started=0 status=0
+  if [[ "${1:-}" == --reuse ]]; then reuse=1; shift; fi
+  [[ "${1:-}" == -- ]] && shift
+  (($#)) || usage
+  cmd_install
+  if is_running; then
+    ((reuse)) || die "already running (pid $(read_pid)); '$0 stop' it first: this needs a fresh one"
+    log "using the LocalStack already running on 127.0.0.1:$GATEWAY_PORT (it stays up)"
+  else
+    cmd_start
+    started=1
+    trap 'cmd_stop' EXIT
+  fi
+  # Trapped, not ignored: COMMAND still gets SIGINT; this shell waits for it to finish.
+  trap 'log "interrupted; waiting for the command to stop"' INT TERM
+  AWS_ENDPOINT_URL="http://127.0.0.1:$GATEWAY_PORT" "$@" || status=$?
+  return "$status"
 }
 
 case "${1:-}" in
@@ -336,5 +368,6 @@ case "${1:-}" in
   start) cmd_start ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
+  with) shift; cmd_with "$@" ;;
   *) usage ;;
 esac

@@ -11,6 +11,11 @@ result for the invariants a deploy would otherwise discover late (or never):
 every function has its own role, the queue's visibility timeout covers the
 worker, a batch fits in the worker's timeout, and so on.
 
+The code bundle is finished here too: it must carry the runtime dependencies
+pinned in requirements.txt and nothing else, with a botocore its boto3 accepts,
+and every module is byte-compiled for the functions' Python, so a cold start
+loads .pyc instead of compiling (Lambda's code directory is read-only).
+
 `chalice package` needs no credentials, only a region; AWS_DEFAULT_REGION
 defaults to us-east-1 here (the template itself is region-neutral).
 """
@@ -18,21 +23,30 @@ defaults to us-east-1 here (the template itself is region-neutral).
 from __future__ import annotations
 
 import argparse
+import compileall
 import copy
 import json
 import os
+import py_compile
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "infra" / "template.yaml"
 OVERRIDES = ROOT / "infra" / "chalice-overrides.yaml"
 CHALICE_CONFIG = ROOT / ".chalice" / "config.json"
+REQUIREMENTS = ROOT / "requirements.txt"
 
 WORKER = "ProcessWork"
 WORKER_EVENT = "ProcessWorkSqsEventSource"
@@ -46,6 +60,11 @@ DAY_SECONDS = 86400
 UNRESERVED_MINIMUM = 100
 DEFAULT_ACCOUNT_CONCURRENCY = 1000
 START_RESOURCE_PATH = "/~1v1~1download~1start"
+# Lambda: a deployment package may hold at most 250 MB unzipped (the function's
+# code and its layers together; we use no layers).
+UNZIPPED_LIMIT_BYTES = 250 * 1000 * 1000
+# Where Lambda unpacks the code: the path tracebacks name.
+LAMBDA_TASK_ROOT = "/var/task"
 
 
 class PackagingError(RuntimeError):
@@ -285,6 +304,116 @@ def _start_throttle_problems(template: dict) -> list[str]:
     return []
 
 
+# -- the code bundle ------------------------------------------------------------
+
+_DIST_INFO = re.compile(r"^([^/]+)-([^-/]+)\.dist-info/METADATA$")
+
+
+def pinned_requirements(path: Path = REQUIREMENTS) -> dict[str, str]:
+    """name -> version of each `name==version` line (comments and blank lines skipped)."""
+    pins: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        text = line.split("#", 1)[0].strip()
+        if text:
+            requirement = Requirement(text)
+            (spec,) = requirement.specifier
+            pins[canonicalize_name(requirement.name)] = spec.version
+    return pins
+
+
+def bundled_distributions(bundle: zipfile.ZipFile) -> dict[str, tuple[str, str]]:
+    """name -> (version, METADATA text) of every distribution vendored in the zip."""
+    found = {}
+    for name in bundle.namelist():
+        match = _DIST_INFO.match(name)
+        if match:
+            metadata = bundle.read(name).decode("utf-8", errors="replace")
+            found[canonicalize_name(match.group(1))] = (match.group(2), metadata)
+    return found
+
+
+def _requires(metadata: str, dependency: str) -> Requirement | None:
+    for line in metadata.splitlines():
+        if line.startswith("Requires-Dist:"):
+            requirement = Requirement(line.partition(":")[2].strip())
+            if canonicalize_name(requirement.name) == dependency and requirement.marker is None:
+                return requirement
+    return None
+
+
+def sdk_problems(distributions: dict[str, tuple[str, str]]) -> list[str]:
+    """boto3 only works with the botocore and s3transfer its METADATA declares."""
+    if "boto3" not in distributions:
+        return ["the bundle carries no boto3: Lambda's own would run on the bundle's botocore"]
+    problems = []
+    for dependency in ("botocore", "s3transfer"):
+        requirement = _requires(distributions["boto3"][1], dependency)
+        bundled = distributions.get(dependency)
+        if requirement is None or bundled is None:
+            problems.append(f"the bundle's boto3 and {dependency}: {requirement}, bundled {bundled and bundled[0]}")
+        elif Version(bundled[0]) not in requirement.specifier:
+            problems.append(f"bundled {dependency} {bundled[0]} is outside boto3's range {requirement}")
+    return problems
+
+
+def bundle_problems(zip_path: Path, pins: dict[str, str]) -> list[str]:
+    """The bundle carries exactly the pinned runtime set, a consistent SDK, within Lambda's size limit."""
+    with zipfile.ZipFile(zip_path) as bundle:
+        distributions = bundled_distributions(bundle)
+        unzipped = sum(info.file_size for info in bundle.infolist())
+    bundled = {name: version for name, (version, _) in distributions.items()}
+    problems = [
+        f"{name}: bundled {bundled.get(name)}, pinned {pins.get(name)} in requirements.txt"
+        for name in sorted(set(bundled) | set(pins))
+        if bundled.get(name) != pins.get(name)
+    ]
+    if unzipped > UNZIPPED_LIMIT_BYTES:
+        problems.append(f"the bundle unzips to {unzipped} bytes, over Lambda's {UNZIPPED_LIMIT_BYTES}")
+    return problems + sdk_problems(distributions)
+
+
+def function_runtimes(template: dict) -> set[str]:
+    return {body["Properties"]["Runtime"] for body in _functions(template).values()}
+
+
+def compile_bundle(zip_path: Path, runtime: str) -> int:
+    """Adds __pycache__/*.pyc for every module in the zip; returns how many.
+
+    Lambda unpacks the code into a read-only directory, so Python cannot cache
+    what it compiles: without .pyc in the zip every cold start compiles every
+    module it imports. Unchecked-hash .pyc are used without looking at the
+    source's mtime (which unzipping does not preserve exactly) or hashing it:
+    the bundle is never edited in place. They are only valid for the Python
+    that wrote them, so this interpreter must be the functions' runtime.
+    """
+    ours = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    if runtime != ours:
+        raise PackagingError(f"the functions run {runtime} but the package is built with {ours}: .pyc would not load")
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        with zipfile.ZipFile(zip_path) as bundle:
+            bundle.extractall(root)
+            entries = bundle.infolist()
+        compileall.compile_dir(
+            root,
+            quiet=2,
+            stripdir=str(root),
+            prependdir=LAMBDA_TASK_ROOT,
+            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+        )
+        compiled = sorted(path for path in root.rglob("*.pyc"))
+        rewritten = zip_path.with_suffix(".tmp")
+        with zipfile.ZipFile(zip_path) as source, zipfile.ZipFile(rewritten, "w", zipfile.ZIP_DEFLATED) as target:
+            for entry in entries:
+                target.writestr(entry, source.read(entry))
+            for path in compiled:
+                info = zipfile.ZipInfo(path.relative_to(root).as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
+                info.external_attr = 0o644 << 16
+                target.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
+        rewritten.replace(zip_path)
+    return len(compiled)
+
+
 # -- chalice package ------------------------------------------------------------
 
 
@@ -324,8 +453,12 @@ def package(stage: str, outdir: Path) -> Path:
     packaged = yaml.safe_load(sam.read_text(encoding="utf-8"))
     sam.write_text(yaml.dump(packaged, Dumper=_NoAliasDumper, allow_unicode=True), encoding="utf-8")
     problems = check_packaged(packaged, stage, overrides)
+    code = outdir / "deployment.zip"
+    problems += bundle_problems(code, pinned_requirements())
     if problems:
         raise PackagingError("packaged template is not deployable:\n  - " + "\n  - ".join(problems))
+    (runtime,) = function_runtimes(packaged)
+    compile_bundle(code, runtime)
     return sam
 
 

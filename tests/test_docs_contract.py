@@ -1,39 +1,93 @@
-"""Docs that drift from the code fail CI."""
+"""Docs that drift from the code fail CI.
 
+The README is the front door and links the pages under docs/, which hold the
+long form: these tests read each fact from the page that is its one home.
+"""
+
+from __future__ import annotations
+
+import re
 from pathlib import Path
 
 from chalicelib.config import ENV_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+CHALICELIB = ROOT / "chalicelib"
+README_MAX_LINES = 400
+# Every page whose links are checked: the front door, the docs pages and the two package READMEs.
+LINKED_PAGES = (README, *sorted(DOCS.glob("*.md")), CHALICELIB / "README.md", ROOT / "client" / "README.md")
+
+# [text](target) outside code; an image's ![alt](target) matches too.
+_LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+_FENCE = re.compile(r"^```.*?^```", re.DOTALL | re.MULTILINE)
+_INLINE_CODE = re.compile(r"`[^`\n]*`")
+_HEADING = re.compile(r"^#{1,6} (.+?)\s*$", re.MULTILINE)
 
 
-# Settings whose README row is written by the docs owner (README.md is theirs); the text is in
-# the branch's report. Remove a name once its row is there.
-AWAITING_README_ROW = {"BUNDLE_MAX_BYTES"}
+def section(path: Path, heading: str) -> str:
+    """The text under `heading` (a `## ` line), up to the next heading of that level or higher."""
+    text = path.read_text()
+    level = heading.split(" ", 1)[0]
+    start = text.index(f"\n{heading}\n") + len(heading) + 2
+    ends = [match.start() for match in re.finditer(r"^#{1,%d} " % len(level), text[start:], flags=re.MULTILINE)]
+    return text[start : start + ends[0]] if ends else text[start:]
 
 
-def test_readme_configuration_table_lists_every_setting():
-    readme = (ROOT / "README.md").read_text()
-    missing = [name for name in ENV_NAMES if f"`{name}`" not in readme and name not in AWAITING_README_ROW]
+def relative_links(path: Path) -> list[str]:
+    prose = _INLINE_CODE.sub("", _FENCE.sub("", path.read_text()))
+    return [target for target in _LINK.findall(prose) if not re.match(r"^[a-z][a-z0-9+.-]*:", target)]
+
+
+def github_anchor(heading: str) -> str:
+    """The id GitHub gives a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"[`*_]|\[([^\]]*)\]\([^)]*\)", r"\1", heading).strip().lower()
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def anchors(path: Path) -> set[str]:
+    return {github_anchor(heading) for heading in _HEADING.findall(_FENCE.sub("", path.read_text()))}
+
+
+def module_table_paths() -> list[str]:
+    """Every path named in the first column of docs/architecture.md's module tables."""
+    named = []
+    for line in section(DOCS / "architecture.md", "## Modules").splitlines():
+        if line.startswith("| `"):
+            named += re.findall(r"`([^`]+)`", line.split("|")[1])
+    return named
+
+
+# A setting or module whose docs row the docs owner writes (docs/ is theirs; the text is in the
+# branch's report). Remove a name once its row is there.
+AWAITING_DOCS_ROW = {
+    "BUNDLE_MAX_BYTES",
+    "chalicelib/jobs/volumes.py",
+    "chalicelib/worker/bundling.py",
+    "chalicelib/worker/volumes.py",
+}
+
+
+def test_configuration_table_lists_every_setting():
+    table = section(DOCS / "operations.md", "## Configuration")
+    missing = [name for name in ENV_NAMES if f"| `{name}` |" not in table and name not in AWAITING_DOCS_ROW]
     assert missing == []
-    assert AWAITING_README_ROW <= set(ENV_NAMES)
 
 
 def test_readme_gives_the_two_commands():
-    readme = (ROOT / "README.md").read_text()
+    readme = README.read_text()
     assert "make dev" in readme and "make test" in readme
 
 
-def test_readme_webhook_verification_snippet_accepts_a_real_signature_and_only_that():
+def test_webhook_verification_snippet_accepts_a_real_signature_and_only_that():
     import time
 
     from chalicelib.webhooks.events import sign
 
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("**Verifying a signature.**", 1)[1]
-    snippet = section.split("```python\n", 1)[1].split("```", 1)[0]
+    snippet = section(DOCS / "webhooks.md", "## Verifying a signature").split("```python\n", 1)[1].split("```", 1)[0]
     namespace: dict = {}
-    exec(snippet, namespace)  # the README's own code, as a reader would paste it
+    exec(snippet, namespace)  # the page's own code, as a reader would paste it
     body = b'{"type":"job.completed"}'
     header = sign("whsec_docs", body, int(time.time()))
 
@@ -43,13 +97,48 @@ def test_readme_webhook_verification_snippet_accepts_a_real_signature_and_only_t
     assert not namespace["verify"]("whsec_docs", sign("whsec_docs", body, int(time.time()) - 3600), body)
 
 
-def test_readme_architecture_table_names_every_module():
-    """A module added or renamed under chalicelib/ shows up in the table, or this fails."""
-    readme = (ROOT / "README.md").read_text()
-    rows = [line for line in readme.split("## Architecture", 1)[1].splitlines() if line.startswith("| `chalicelib/")]
-    named = set()
-    for row in rows:
-        cell = row.split("|")[1]
-        named |= {name.strip().strip("`").removeprefix("chalicelib/") for name in cell.split(",")}
-    modules = {path.name for path in (ROOT / "chalicelib").glob("*.py") if path.name != "__init__.py"}
-    assert modules - named == set()
+def test_module_table_names_every_module_under_chalicelib():
+    """A module added or renamed anywhere under chalicelib/ shows up in the table, by its path, or this fails."""
+    modules = {path.relative_to(ROOT).as_posix() for path in CHALICELIB.rglob("*.py") if path.name != "__init__.py"}
+    assert modules - set(module_table_paths()) - AWAITING_DOCS_ROW == set()
+
+
+def test_every_module_table_row_names_files_that_exist():
+    named = module_table_paths()
+    assert named, "docs/architecture.md has no module table under ## Modules"
+    assert [path for path in named if not (ROOT / path).exists()] == []
+
+
+def test_readme_is_a_front_door_of_at_most_400_lines():
+    lines = README.read_text().splitlines()
+    assert len(lines) <= README_MAX_LINES, f"README.md has {len(lines)} lines; move the long form to docs/"
+
+
+def test_readme_links_every_docs_page():
+    linked = {(README.parent / target.split("#", 1)[0]).resolve() for target in relative_links(README)}
+    pages = {page.resolve() for page in DOCS.glob("*.md")}
+    assert pages, "docs/ holds no pages"
+    assert sorted(page.name for page in pages - linked) == []
+
+
+def test_every_relative_link_points_at_a_file_and_heading_that_exist():
+    broken = []
+    for page in LINKED_PAGES:
+        for target in relative_links(page):
+            path_part, _, anchor = target.partition("#")
+            linked = (page.parent / path_part).resolve() if path_part else page
+            if not linked.exists():
+                broken.append(f"{page.relative_to(ROOT)}: {target} (no such file)")
+            elif anchor and linked.suffix == ".md" and anchor not in anchors(linked):
+                broken.append(f"{page.relative_to(ROOT)}: {target} (no such heading)")
+    assert broken == []
+
+
+def test_the_link_checker_reads_links_and_headings_as_github_does(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text(
+        "# Title\n\n## Waiting for a change: long-poll and `SSE`\n\n"
+        "[a](other.md#x) `[not](code.md)` [web](https://example.com)\n\n```\n[nor](fenced.md)\n```\n"
+    )
+    assert relative_links(page) == ["other.md#x"]
+    assert anchors(page) == {"title", "waiting-for-a-change-long-poll-and-sse"}

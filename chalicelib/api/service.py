@@ -21,7 +21,7 @@ from chalicelib.jobs.store import IdempotencyConflict, JobStore
 from chalicelib.keys.store import ApiKey
 from chalicelib.models import FileStatus, InitiateRequest, Job, JobStatus, source_key, utc_now
 from chalicelib.polling import poll
-from chalicelib.webhooks.delivery import Webhooks, check_callback
+from chalicelib.webhooks.delivery import check_callback
 
 DATABASE, QUEUE, STORAGE = "database", "queue", "storage"
 
@@ -43,14 +43,12 @@ class DownloadService:
         settings: Settings,
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], None] = time.sleep,
-        webhooks: Webhooks | None = None,
         owner_jobs: OwnerJobs | None = None,
     ) -> None:
         self._store, self._queue, self._storage, self._settings = store, queue, storage, settings
         self._owner_jobs = owner_jobs
         self._clock = clock
         self._sleep = sleep
-        self._webhooks = webhooks
 
     # -- jobs ---------------------------------------------------------------------
 
@@ -96,9 +94,6 @@ class DownloadService:
 
     def status(self, job_id: str, include_files: bool = False, caller: ApiKey | None = None) -> dict:
         job = self._job(job_id, caller)
-        if self._webhooks is not None:
-            with dependency(QUEUE):
-                job = self._webhooks.start_if_missed(job)
         return self._status_document(job, include_files)
 
     def _status_document(self, job: Job, include_files: bool) -> dict:
@@ -194,7 +189,7 @@ class DownloadService:
         return files
 
     def list_jobs(self, caller: ApiKey | None, limit: int, cursor: str | None, status: str | None) -> dict:
-        """The caller's jobs, newest first, a page at a time (job_owners.OwnerJobs)."""
+        """The caller's jobs, newest first, a page at a time (jobs/owners.py: OwnerJobs)."""
         if caller is None or self._owner_jobs is None:
             raise Forbidden("listing jobs needs an API key: jobs have no owner when AUTH_MODE=none")
         try:

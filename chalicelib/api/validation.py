@@ -134,7 +134,7 @@ def parse_volume(value: str | None) -> int | None:
 def parse_list_query(query: Mapping[str, str] | None) -> tuple[int, str | None, str | None]:
     """`?status=&limit=&cursor=` of the job listing: (limit, cursor, status).
 
-    The cursor is only bounded here; job_owners checks that it is one the
+    The cursor is only bounded here; jobs/owners.py checks that it is one the
     listing handed to this caller."""
     query = query or {}
     raw_limit = query.get("limit", str(DEFAULT_PAGE_SIZE))

@@ -1,11 +1,12 @@
-"""Webhook state on the job item: made pending once when the job ends (job_endings.py), each attempt claimed once.
+"""Webhook state on the job item: made pending once when the job ends (endings.py), each attempt claimed once.
 
-Attributes beside the job's own (job_items.callback_from_item reads them):
+Attributes beside the job's own (items.callback_from_item reads them):
   callbackUrl          set at initiate; the job wants a webhook
   callbackStatus       pending -> delivered | failed; absent until the job ends
   callbackAttempts     attempts claimed so far (attempt n is claimed by moving n-1 -> n)
   callbackEvent        the event's raw body, signed and sent unchanged by every attempt
-  callbackNextAt       epoch seconds when the next attempt is due (its message's delay)
+  callbackNextAt       epoch seconds by which the next step is due: the next attempt (its message's
+                       delay), or, while an attempt is in flight, the latest it can finish
   callbackLastError    the last failed attempt's reason, short and safe
   callbackDeliveredAt  when a receiver answered 2xx
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
@@ -83,13 +84,26 @@ class CallbackStore:
             raise
         return result.get("Attributes", {})
 
-    def claim(self, job_id: str, attempt: int) -> ClaimedAttempt | None:
-        """Attempt `attempt` for this caller alone (attempts n-1 -> n); None when delivered, settled or taken."""
-        item = self._while_at(job_id, attempt - 1, "SET callbackAttempts = :attempt", {":attempt": attempt})
+    def claim(self, job_id: str, attempt: int, in_flight_seconds: int) -> ClaimedAttempt | None:
+        """Attempt `attempt` for this caller alone (attempts n-1 -> n); None when delivered, settled or taken.
+
+        The attempt is in flight for at most `in_flight_seconds` from now, so the sweeper measures a lost
+        attempt from then, not from when it was due: a message received late (a backlog) is not lost.
+        """
+        values = {":attempt": attempt, ":check": int(self._clock().timestamp()) + in_flight_seconds}
+        item = self._while_at(job_id, attempt - 1, "SET callbackAttempts = :attempt, callbackNextAt = :check", values)
         if item is None:
             return None
         event_body = str(item["callbackEvent"]).encode("ascii")
         return ClaimedAttempt(job_id, attempt, item["callbackUrl"], event_body, item.get("owner"))
+
+    def unclaim(self, job_id: str, attempt: int, next_at: datetime) -> bool:
+        """Hands back attempt `attempt`, claimed but not sent (attempts n -> n-1): its message comes again at `next_at`."""
+        values = {":previous": attempt - 1, ":next": int(next_at.timestamp())}
+        return (
+            self._while_at(job_id, attempt, "SET callbackAttempts = :previous, callbackNextAt = :next", values)
+            is not None
+        )
 
     def record_retry(self, job_id: str, attempt: int, error: str | None, next_at: datetime) -> bool:
         """Attempt `attempt` failed; the next one is due at `next_at` (the sweeper's yardstick for a lost message)."""
@@ -110,22 +124,32 @@ class CallbackStore:
         expression = f"SET {', '.join(sets)} REMOVE active, {', '.join(EVENT_ATTRIBUTES)}"
         return self._while_at(job_id, attempt, expression, values) is not None
 
-    def overdue(self, grace_seconds: int, limit: int = 100) -> list[OverdueCallback]:
-        """Pending callbacks whose next attempt was due more than `grace_seconds` ago: its message was lost."""
+    def overdue(self, grace_seconds: int, page_size: int = 100) -> list[OverdueCallback]:
+        """Pending callbacks whose next step was due more than `grace_seconds` ago: a message or an attempt
+        was lost. Every entry of the index's `callbacks` partition is read, page by page."""
         cutoff = int(self._clock().timestamp()) - grace_seconds
-        page = self._table.query(
-            IndexName=ACTIVE_INDEX,
-            KeyConditionExpression=Key("active").eq(CALLBACKS_PENDING),
-            Limit=limit,
-        )
         found = []
-        for key in page["Items"]:
+        for key in self._pending_keys(page_size):
             item = self._table.get_item(Key={"pk": key["pk"], "sk": key["sk"]}, ConsistentRead=True).get("Item")
             if item is None or item.get("callbackStatus") != CallbackStatus.PENDING.value:
                 continue
             if as_int(item.get("callbackNextAt")) < cutoff:
                 found.append(OverdueCallback(item["jobId"], as_int(item.get("callbackAttempts")), item.get("owner")))
         return found
+
+    def _pending_keys(self, page_size: int) -> Iterator[dict]:
+        """The keys the (keys-only, eventually consistent) index lists as pending callbacks."""
+        query: dict[str, Any] = {
+            "IndexName": ACTIVE_INDEX,
+            "KeyConditionExpression": Key("active").eq(CALLBACKS_PENDING),
+            "Limit": page_size,
+        }
+        while True:
+            page = self._table.query(**query)
+            yield from page["Items"]
+            if "LastEvaluatedKey" not in page:
+                return
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def postpone(self, job_id: str, attempts: int) -> bool:
         """Before re-sending: due now, so the next sweep waits a grace period again (if nobody moved on)."""

@@ -3,7 +3,7 @@
 A terminal transition does not take the job out of the active-jobs index: it
 moves it to the index's `ending` partition. One later write, conditioned on
 the job still being there, takes it out and carries what must happen once per
-job: its owner's active count drops (job_owners.py), and a job with a
+job: its owner's active count drops (owners.py), and a job with a
 callbackUrl gets its webhook pending, with the event every attempt will send
 (callbacks.py), which moves it to the `callbacks` partition instead. Whoever
 ended the job settles it right away; if that process dies first, the sweeper
@@ -28,7 +28,7 @@ from chalicelib.models import CallbackStatus
 def leave_ending(job_id: str, callback_event: bytes | None, now: datetime) -> dict[str, Any]:
     """UpdateItem arguments taking the ended job out of `ending`, once; with `callback_event`, its
     webhook becomes pending (and the job moves to the `callbacks` partition). The job's owner, if any,
-    is released in the same transaction (job_owners.release_item)."""
+    is released in the same transaction (owners.release_item)."""
     values: dict[str, Any] = {":ending": ENDING}
     if callback_event is None:
         expression = "REMOVE active"

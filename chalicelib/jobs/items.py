@@ -5,7 +5,7 @@ One table, two item kinds under a job's partition:
   pk=JOB#<id>  sk=FILE#<fid>   one per finished file (absent = pending)
 and pk=IDEMPOTENCY#<sha256([owner + "\n"] + key)> sk=IDEMPOTENCY for Idempotency-Key reuse.
 A job created with an API key carries `owner` (the key id), which puts it in the
-owner-jobs index (job_owners.py).
+owner-jobs index (owners.py).
 Pure functions: jobs.JobStore does the reads and the conditional writes.
 """
 
@@ -35,7 +35,7 @@ JOB_SK = "JOB"
 IDEMPOTENCY_SK = "IDEMPOTENCY"
 ACTIVE_INDEX = "active-jobs"
 ACTIVE = "jobs"  # value of the sparse GSI key while a job is not terminal
-ENDING = "ending"  # ... once it ended, until what follows its end is settled (job_endings.py)
+ENDING = "ending"  # ... once it ended, until what follows its end is settled (endings.py)
 # Attributes of the bundle claim (jobs.JobStore.claim_bundle), dropped when the job ends.
 CLAIM_ATTRIBUTES = ("bundleClaim", "bundleLeaseUntil")
 

@@ -4,7 +4,7 @@ Active jobs, counted race-free. An owned job is created in one transaction with
 `ADD activeJobs 1` on its owner's counter item, conditioned on the count being
 under the key's --max-active-jobs; two initiates racing for the last slot are
 serialised by DynamoDB, and exactly one of them is refused. The count drops in
-the one write that settles the ended job (job_endings.py), which happens once per
+the one write that settles the ended job (endings.py), which happens once per
 job whoever makes it, the process that ended the job or, should it die first, the
 sweeper. Counting the owner-jobs index instead could not be made atomic with the
 create.
@@ -76,7 +76,7 @@ def refused_at(exc: ClientError, index: int) -> bool:
 
 def release_item(table_name: str, owner: str) -> dict[str, Any]:
     """The transaction item for one active job of `owner` ending; never below zero (a repaired or
-    missing counter), and then job_endings settles without it."""
+    missing counter), and then endings.py settles without it."""
     return {
         "Update": {
             "TableName": table_name,

@@ -1,4 +1,4 @@
-"""Job store: reads and conditional writes of the job items (shapes: job_items.py), TTL.
+"""Job store: reads and conditional writes of the job items (shapes: items.py), TTL.
 
 Every state change is a single conditional write, so a redelivered message
 or a racing consumer is a ConditionalCheckFailed, handled by name. A write
@@ -189,7 +189,7 @@ class JobStore:
         """What follows the end of `job`, once (endings.py); False when it was settled already.
 
         A job with a callbackUrl is settled only with its event, by whoever can build it
-        (callback_delivery.Webhooks); without one it waits in `ending` for them."""
+        (webhooks.delivery.Webhooks); without one it waits in `ending` for them."""
         if job.callback_url is not None and callback_event is None:
             return False
         update = endings.leave_ending(job.job_id, callback_event, self._clock())

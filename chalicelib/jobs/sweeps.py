@@ -41,7 +41,7 @@ class SweepingJobStore(JobStore):
         return self._listed(ACTIVE, idle_seconds, max_entries)
 
     def unsettled_job_ids(self, grace_seconds: int, max_entries: int = MAX_ENTRIES_PER_SWEEP) -> list[str]:
-        """Jobs that ended over grace_seconds ago and were never settled: their ender died (job_endings.py)."""
+        """Jobs that ended over grace_seconds ago and were never settled: their ender died (endings.py)."""
         return self._listed(ENDING, grace_seconds, max_entries)
 
     def _listed(self, partition: str, idle_seconds: int, max_entries: int) -> list[str]:

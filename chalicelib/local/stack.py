@@ -138,6 +138,7 @@ def run() -> int:
         signal.signal(signum, _on_signal)
     env = _base_env()
     port = int(env.get("PORT", "8000"))
+    env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")  # webhook events' statusUrl
     consumers = int(env.get("LOCAL_CONSUMERS", "4"))
     state_dir = Path(env.get("DEV_STATE_DIR") or PROJECT_DIR / ".dev")
     logs = state_dir / "logs"

@@ -14,8 +14,8 @@ carry several v1 values (one per secret while a secret is being rotated).
 An event is built once, and its raw body bytes are what gets stored and
 re-sent: every attempt of one event carries the same id and the same body
 (only t and v1 change), so receivers deduplicate on Delineate-Event-Id.
-Delivery is at least once: a receiver that answered 2xx after our 5 s read
-timeout sees the event again.
+Delivery is at least once: a receiver that answered 2xx after the attempt's
+deadline (CALLBACK_ATTEMPT_SECONDS, 10 s) sees the event again.
 
 One delivery attempt (the HTTP POST) is chalicelib.webhooks.sender.
 """
@@ -26,6 +26,7 @@ import hashlib
 import hmac
 import json
 import random
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -134,17 +135,28 @@ def verify_signature(
         raise InvalidSignature("no signature matches the body")
 
 
+_TIMESTAMP = re.compile(r"[0-9]{1,15}")  # ASCII digits only; far below int()'s 4,300-digit limit
+_V1 = re.compile(r"[0-9a-f]{64}")  # hex of a SHA-256, lower case as sign() writes it
+_MALFORMED = f"{SIGNATURE_HEADER} must hold t=<unix seconds> and {SIGNATURE_SCHEME}=<64 lower-case hex digits>"
+
+
 def _parse_signature_header(header: str | None) -> tuple[int, list[str]]:
+    """t and every v1 value; InvalidSignature for anything malformed, so a caller never sees another error
+    (a non-ASCII v1 made hmac.compare_digest raise TypeError). Other schemes (v0, a future v2) are ignored."""
     timestamp: int | None = None
     signatures: list[str] = []
     for item in (header or "").split(","):
-        name, _, value = item.strip().partition("=")
-        if name == "t" and value.isascii() and value.isdigit():
+        name, _, value = item.strip(" \t").partition("=")
+        if name == "t":
+            if not _TIMESTAMP.fullmatch(value):
+                raise InvalidSignature(_MALFORMED)
             timestamp = int(value)
-        elif name == SIGNATURE_SCHEME and value:
+        elif name == SIGNATURE_SCHEME:
+            if not _V1.fullmatch(value):
+                raise InvalidSignature(_MALFORMED)
             signatures.append(value)
     if timestamp is None or not signatures:
-        raise InvalidSignature(f"{SIGNATURE_HEADER} must hold t=<unix seconds> and {SIGNATURE_SCHEME}=<hex>")
+        raise InvalidSignature(_MALFORMED)
     return timestamp, signatures
 
 

@@ -5,41 +5,37 @@ Each attempt re-checks the URL with the SSRF policy of chalicelib.webhooks.urls
 accepted, sending the host name in the Host header and as TLS SNI, with the
 certificate verified for that name. Redirects are not followed.
 
-The 5 s timeouts are per connect and per socket read (urllib3's semantics): a
-receiver that trickles its status line byte by byte can hold an attempt for
-longer, bounded by the worker's own (Lambda) timeout. The response body is
-never read.
+The whole exchange (connect, TLS, request, the answer's status and headers)
+has one wall-clock deadline, CALLBACK_ATTEMPT_SECONDS (chalicelib.webhooks.exchange):
+webhooks share workers with file work, so a receiver that dribbles its answer
+is given up then. The response body is never read.
 """
 
 from __future__ import annotations
 
 import enum
 import random
+import ssl
 import time
 from dataclasses import dataclass
 from typing import Callable
 
-import urllib3
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    HTTPError,
-    NewConnectionError,
-    ProtocolError,
-    ReadTimeoutError,
-    SSLError,
-)
-
 from chalicelib.webhooks.events import EVENT_ID_HEADER, SIGNATURE_HEADER, RetrySchedule, WebhookEvent, key_of, sign
+from chalicelib.webhooks.exchange import Deadline, ExchangeFailed, exchange
 from chalicelib.webhooks.urls import (
     CallbackHostUnresolved,
     CallbackUrl,
     CallbackUrlRefused,
-    IPAddress,
     Resolver,
     check_callback_url,
 )
 
-DELIVERY_TIMEOUT_SECONDS = 5.0
+ATTEMPT_SECONDS = 10.0  # CALLBACK_ATTEMPT_SECONDS' default: the whole attempt, from connect to status
+CONNECT_SECONDS = 5.0  # per address, within the attempt: a dead first address leaves time for a second
+# The longest from claiming an attempt to recording its outcome is the deadline plus this margin.
+# DNS is resolved before the deadline starts, by the system resolver: glibc gives up after
+# timeout:5 x attempts:2 per name server (resolv.conf(5) defaults); the rest covers the writes.
+ATTEMPT_MARGIN_SECONDS = 20
 MAX_ADDRESSES_TRIED = 3
 MAX_ERROR_LENGTH = 200
 USER_AGENT = "Delineate-Webhooks/1"
@@ -52,6 +48,7 @@ class DeliveryOutcome(str, enum.Enum):
     DELIVERED = "delivered"  # the receiver answered 2xx
     RETRY = "retry"  # failed; send attempt + 1 after `retry_in_seconds`
     GAVE_UP = "gave_up"  # failed for the last time, or the URL is now refused
+    POSTPONED = "postponed"  # not sent: its owner had its most attempts in flight (webhooks.delivery)
 
 
 @dataclass(frozen=True)
@@ -61,13 +58,6 @@ class DeliveryResult:
     status_code: int | None = None
     last_error: str | None = None  # short, for the job's record; never a secret or a response body
     retry_in_seconds: int | None = None
-
-
-@dataclass(frozen=True)
-class _Answer:
-    status: int | None
-    error: str | None
-    connected: bool  # False: this address could not be reached, another may be tried
 
 
 class WebhookSender:
@@ -80,7 +70,8 @@ class WebhookSender:
         allow_private: bool,
         schedule: RetrySchedule | None = None,
         resolve: Resolver | None = None,
-        timeout_seconds: float = DELIVERY_TIMEOUT_SECONDS,
+        attempt_seconds: float = ATTEMPT_SECONDS,
+        connect_seconds: float = CONNECT_SECONDS,
         ca_certs: str | None = None,
         clock: Callable[[], float] = time.time,
         rng: Callable[[], float] = random.random,
@@ -90,15 +81,20 @@ class WebhookSender:
         self._allow_private = allow_private
         self._schedule = schedule or RetrySchedule()
         self._resolve = resolve
-        self._timeout = urllib3.Timeout(connect=timeout_seconds, read=timeout_seconds)
-        self._timeout_seconds = timeout_seconds
-        self._ca_certs = ca_certs
+        self._attempt_seconds = attempt_seconds
+        self._connect_seconds = connect_seconds
+        self._tls = ssl.create_default_context(cafile=ca_certs)  # CERT_REQUIRED, the host name checked
         self._clock = clock
         self._rng = rng
 
     @property
     def schedule(self) -> RetrySchedule:
         return self._schedule
+
+    @property
+    def longest_attempt_seconds(self) -> int:
+        """The most one attempt can take, claim to outcome: how long it counts as in flight."""
+        return int(self._attempt_seconds) + 1 + ATTEMPT_MARGIN_SECONDS
 
     def deliver(self, url: str, event: WebhookEvent, attempt: int) -> DeliveryResult:
         """POST `event` to `url` once (attempt number `attempt`, from 1) and say what to do next."""
@@ -108,10 +104,15 @@ class WebhookSender:
             return self._failed(attempt, None, str(exc))
         except CallbackUrlRefused as exc:
             return DeliveryResult(DeliveryOutcome.GAVE_UP, attempt, None, _short(f"refused: {exc}"))
-        answer = self._post(target, event)
-        if answer.status is not None and 200 <= answer.status < 300:
-            return DeliveryResult(DeliveryOutcome.DELIVERED, attempt, answer.status)
-        return self._failed(attempt, answer.status, answer.error or "no answer")
+        try:
+            status = self._post(target, event)
+        except ExchangeFailed as exc:
+            return self._failed(attempt, None, str(exc))
+        if 200 <= status < 300:
+            return DeliveryResult(DeliveryOutcome.DELIVERED, attempt, status)
+        if 300 <= status < 400:
+            return self._failed(attempt, status, f"HTTP {status} (redirects are not followed)")
+        return self._failed(attempt, status, f"HTTP {status}")
 
     def _failed(self, attempt: int, status: int | None, error: str) -> DeliveryResult:
         if attempt >= self._schedule.max_attempts:
@@ -119,89 +120,35 @@ class WebhookSender:
         delay = self._schedule.delay_after(attempt, self._rng)
         return DeliveryResult(DeliveryOutcome.RETRY, attempt, status, _short(error), delay)
 
-    def _post(self, target: CallbackUrl, event: WebhookEvent) -> _Answer:
+    def _post(self, target: CallbackUrl, event: WebhookEvent) -> int:
         """Try the checked addresses in order until one connects; its answer (or failure) is the result."""
+        request = self._request(target, event)
+        deadline = Deadline(self._attempt_seconds)
+        tls = (self._tls, target.host) if target.scheme == "https" else None
+        failure = ExchangeFailed("no address to connect to")
+        for address in target.addresses[:MAX_ADDRESSES_TRIED]:
+            try:
+                return exchange(address, target.port, request, deadline, self._connect_seconds, tls)
+            except ExchangeFailed as exc:
+                if exc.connected:
+                    raise
+                failure = exc
+        raise failure
+
+    def _request(self, target: CallbackUrl, event: WebhookEvent) -> bytes:
+        """The request's bytes. Every value is ASCII and free of CR/LF: the URL check refuses
+        control characters and spaces, the host is IDNA, the id and signature are ours."""
         headers = {
             "Host": target.host_header,
             "Content-Type": "application/json",
+            "Content-Length": str(len(event.body)),
             "User-Agent": USER_AGENT,
             "Connection": "close",
             EVENT_ID_HEADER: event.id,
             SIGNATURE_HEADER: sign(self._secret, event.body, int(self._clock())),
         }
-        answer = _Answer(None, "no address to connect to", connected=False)
-        for address in target.addresses[:MAX_ADDRESSES_TRIED]:
-            answer = self._post_to(target, address, headers, event.body)
-            if answer.connected:
-                break
-        return answer
-
-    def _post_to(self, target: CallbackUrl, address: IPAddress, headers: dict[str, str], body: bytes) -> _Answer:
-        pool = self._pool(target, address)
-        try:
-            response = pool.urlopen(
-                "POST",
-                target.target,
-                body=body,
-                headers=headers,
-                retries=False,
-                redirect=False,
-                assert_same_host=False,
-                preload_content=False,  # the body is never read: only the status matters
-            )
-            status = response.status
-            response.close()  # closes the connection: it is checked out, so pool.close() would not
-        except (HTTPError, OSError) as exc:
-            return _Answer(None, self._describe(exc), connected=not _is_connect_failure(exc))
-        finally:
-            pool.close()
-        if 300 <= status < 400:
-            return _Answer(status, f"HTTP {status} (redirects are not followed)", connected=True)
-        return _Answer(status, None if 200 <= status < 300 else f"HTTP {status}", connected=True)
-
-    def _pool(self, target: CallbackUrl, address: IPAddress) -> urllib3.HTTPConnectionPool:
-        """A pool for one connection to the checked `address`, speaking to `target.host` (SNI, certificate)."""
-        if target.scheme == "https":
-            return urllib3.HTTPSConnectionPool(
-                str(address),
-                target.port,
-                timeout=self._timeout,
-                maxsize=1,
-                retries=False,
-                cert_reqs="CERT_REQUIRED",
-                ca_certs=self._ca_certs,
-                server_hostname=target.host,  # SNI, and the name the certificate must match
-            )
-        return urllib3.HTTPConnectionPool(str(address), target.port, timeout=self._timeout, maxsize=1, retries=False)
-
-    def _describe(self, exc: BaseException) -> str:
-        """A short, safe lastError: the kind of failure, never the URL's secrets or a response body."""
-        seconds = f"{self._timeout_seconds:g}s"
-        if isinstance(exc, NewConnectionError):
-            return "connection refused" if _caused_by(exc, ConnectionRefusedError) else "could not connect"
-        if isinstance(exc, ReadTimeoutError):
-            return f"no response within {seconds}"
-        if isinstance(exc, ConnectTimeoutError):
-            return f"could not connect within {seconds}"
-        if isinstance(exc, SSLError):
-            return _short(f"TLS failed: {exc}")
-        if isinstance(exc, ProtocolError):
-            return "connection closed before a response"
-        return f"request failed ({type(exc).__name__})"
-
-
-def _is_connect_failure(exc: BaseException) -> bool:
-    # urllib3's NewConnectionError subclasses its ConnectTimeoutError; both mean nothing was sent.
-    return isinstance(exc, ConnectTimeoutError)
-
-
-def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, kind):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+        lines = [f"POST {target.target} HTTP/1.1", *(f"{name}: {value}" for name, value in headers.items())]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii") + event.body
 
 
 def _short(text: str) -> str:

@@ -10,9 +10,9 @@ scheduling.released_pending), or the bundle message; after
 MAX_JOB_RESUMES it is failed, so no job waits forever. A job still active
 past its TTL (JOB_TTL_SECONDS from creation: the longest a job may run) is
 failed at once. Every write is conditioned on the job being as the sweeper
-read it (job_sweeps.py), and one job's error does not stop the sweep. An
+read it (jobs/sweeps.py), and one job's error does not stop the sweep. An
 ended job whose ender died before settling it (its owner's count, its webhook:
-job_endings.py) is settled here.
+jobs/endings.py) is settled here.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class Sweeper:
         return outcome
 
     def _settle_ended(self, grace_seconds: int) -> list[str]:
-        """Ended jobs left in `ending` for longer than a settle takes: settled here (job_endings.py)."""
+        """Ended jobs left in `ending` for longer than a settle takes: settled here (jobs/endings.py)."""
         settled = []
         for job_id in self._store.unsettled_job_ids(grace_seconds):
             try:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime, timezone
+from typing import Callable
 
 import pytest
 import requests
@@ -46,16 +48,21 @@ def initiate(stack, callback_url: str, file_ids=(70000,)) -> str:
     return response.json()["jobId"]
 
 
-def callback_settled(stack, job_id: str, timeout: float = 60) -> dict:
-    """The status document once its callback is delivered or failed (polled with a deadline)."""
+def callback_when(stack, job_id: str, condition: Callable[[dict], bool], timeout: float = 60) -> dict:
+    """The status document once its callback meets `condition` (polled with a deadline)."""
     deadline = time.monotonic() + timeout
     document: dict = {}
     while time.monotonic() < deadline:
         document = requests.get(stack.url(f"/v1/download/status/{job_id}"), timeout=10).json()
-        if document["callback"]["status"] != "pending":
+        if condition(document["callback"]):
             return document
         time.sleep(0.2)
-    raise AssertionError(f"callback of {job_id} still pending after {timeout}s: {document}")
+    raise AssertionError(f"callback of {job_id} not as expected after {timeout}s: {document}")
+
+
+def callback_settled(stack, job_id: str, timeout: float = 60) -> dict:
+    """The status document once its callback is delivered or failed."""
+    return callback_when(stack, job_id, lambda callback: callback["status"] != "pending", timeout)
 
 
 def test_a_receiver_down_for_the_first_attempts_gets_the_event_exactly_once_signed(hook_stack, receiver):
@@ -75,6 +82,27 @@ def test_a_receiver_down_for_the_first_attempts_gets_the_event_exactly_once_sign
     event = json.loads(delivered.body)
     assert event["type"] == "job.completed" and event["data"]["jobId"] == job_id
     assert {delivery.headers[EVENT_ID_HEADER.lower()] for delivery in deliveries} == {event["id"]}
+    assert "downloadUrl" not in event["data"]  # it would expire while the event is re-sent
+    assert requests.get(event["data"]["statusUrl"], timeout=10).json()["downloadUrl"]
+
+
+def test_a_receiver_dribbling_its_answer_is_given_up_within_20s_of_the_jobs_end_and_then_delivered_once(
+    hook_stack, receiver
+):
+    receiver.dribble(0.5, count=1)  # the first answer: one byte every 0.5 s, and it never ends
+    job_id = initiate(hook_stack, receiver.url("/hooks/slow"))
+    final, _ = poll_until_terminal(hook_stack, job_id)
+    ended = datetime.strptime(final["completedAt"], "%Y-%m-%dT%H:%M:%S%z")  # truncated: the end or before
+
+    given_up = callback_when(hook_stack, job_id, lambda callback: callback["lastError"] is not None, timeout=30)
+
+    assert (datetime.now(timezone.utc) - ended).total_seconds() < 20
+    assert given_up["callback"]["lastError"] == "no complete answer within 10s"
+    settled = callback_settled(hook_stack, job_id)
+    assert (settled["callback"]["status"], settled["callback"]["attempts"]) == ("delivered", 2)
+    deliveries = receiver.deliveries
+    assert len(deliveries) == 2  # the dribbled attempt, then one delivery, and nothing after it
+    assert len({delivery.headers[EVENT_ID_HEADER.lower()] for delivery in deliveries}) == 1
 
 
 def test_a_receiver_that_always_fails_leaves_the_callback_failed_and_the_job_completed(hook_stack, receiver):

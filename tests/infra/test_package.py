@@ -625,7 +625,8 @@ def test_package_refuses_a_worker_reserving_other_than_its_mapping_maximum(templ
 
 
 def test_job_ttl_is_derived_from_the_result_retention(template, resources, chalice_config):
-    allowed = template["Parameters"]["ResultRetentionDays"]["AllowedValues"]
+    # A String parameter (it keys a mapping), so its values are quoted days.
+    allowed = [int(days) for days in template["Parameters"]["ResultRetentionDays"]["AllowedValues"]]
     seconds = template["Mappings"]["RetentionSeconds"]
 
     assert sorted(seconds, key=int) == [str(days) for days in sorted(allowed)]
@@ -635,7 +636,7 @@ def test_job_ttl_is_derived_from_the_result_retention(template, resources, chali
             "Fn::FindInMap": ["RetentionSeconds", {"Ref": "ResultRetentionDays"}, "Seconds"]
         }
     # Stages outside the cloud stack set it themselves, within the template's default retention.
-    default_retention_s = template["Parameters"]["ResultRetentionDays"]["Default"] * 86400
+    default_retention_s = int(template["Parameters"]["ResultRetentionDays"]["Default"]) * 86400
     for settings in chalice_config["stages"].values():
         ttl = settings.get("environment_variables", {}).get("JOB_TTL_SECONDS")
         assert ttl is None or int(ttl) <= default_retention_s
@@ -742,3 +743,89 @@ def test_the_cloud_stage_refuses_private_callbacks_and_retries_for_more_than_an_
     assert settings.callback_allow_private is False
     schedule = RetrySchedule(settings.callback_max_attempts, settings.callback_retry_base_seconds)
     assert schedule.shortest_span() > 3600
+
+
+# -- the code bundle ------------------------------------------------------------
+
+
+def _fake_bundle(
+    path: Path, distributions: dict[str, str], boto3_requires: str = "botocore (<1.45.0,>=1.44.5)"
+) -> Path:
+    """A zip holding only dist-info METADATA, as `chalice package` vendors them."""
+    with zipfile.ZipFile(path, "w") as bundle:
+        for name, version in distributions.items():
+            requires = f"Requires-Dist: {boto3_requires}\nRequires-Dist: s3transfer (<0.20.0,>=0.19.0)\n"
+            metadata = f"Name: {name}\nVersion: {version}\n" + (requires if name == "boto3" else "")
+            bundle.writestr(f"{name}-{version}.dist-info/METADATA", metadata)
+    return path
+
+
+def test_the_bundle_carries_exactly_the_runtime_dependencies_pinned_in_requirements(build_dir):
+    with zipfile.ZipFile(build_dir / "deployment.zip") as bundle:
+        bundled = {name: version for name, (version, _) in packaging.bundled_distributions(bundle).items()}
+
+    assert bundled == packaging.pinned_requirements()
+    assert {"boto3", "botocore", "s3transfer", "urllib3"} <= set(bundled)
+
+
+def test_the_bundles_botocore_is_one_its_boto3_declares(build_dir):
+    with zipfile.ZipFile(build_dir / "deployment.zip") as bundle:
+        distributions = packaging.bundled_distributions(bundle)
+    boto3_metadata = distributions["boto3"][1]
+    (declared,) = [
+        line.partition(":")[2].strip()
+        for line in boto3_metadata.splitlines()
+        if line.startswith("Requires-Dist: botocore") and ";" not in line  # not an extra's
+    ]
+
+    assert packaging.sdk_problems(distributions) == []
+    assert packaging.Requirement(declared).specifier.contains(distributions["botocore"][0]), declared
+
+
+def test_package_refuses_a_botocore_outside_its_boto3s_range(tmp_path):
+    bundle = _fake_bundle(tmp_path / "code.zip", {"boto3": "1.44.5", "botocore": "1.45.2", "s3transfer": "0.19.3"})
+
+    problems = packaging.bundle_problems(bundle, {"boto3": "1.44.5", "botocore": "1.45.2", "s3transfer": "0.19.3"})
+
+    assert problems == ["bundled botocore 1.45.2 is outside boto3's range botocore<1.45.0,>=1.44.5"]
+
+
+def test_package_refuses_a_dependency_that_is_not_pinned(tmp_path):
+    pins = {"boto3": "1.44.5", "botocore": "1.44.5", "s3transfer": "0.19.3"}
+    bundle = _fake_bundle(tmp_path / "code.zip", {**pins, "wrapt": "9.9.9"})
+
+    assert packaging.bundle_problems(bundle, pins) == ["wrapt: bundled 9.9.9, pinned None in requirements.txt"]
+
+
+def test_package_refuses_a_bundle_without_boto3(tmp_path):
+    bundle = _fake_bundle(tmp_path / "code.zip", {"botocore": "1.44.18"})
+
+    assert packaging.bundle_problems(bundle, {"botocore": "1.44.18"}) == [
+        "the bundle carries no boto3: Lambda's own would run on the bundle's botocore"
+    ]
+
+
+def test_every_module_in_the_bundle_has_an_unchecked_pyc_for_the_functions_python(build_dir, resources):
+    (runtime,) = {function_props(resources, name)["Runtime"] for name in FUNCTIONS}
+    tag = "cpython-" + runtime.removeprefix("python").replace(".", "")
+    with zipfile.ZipFile(build_dir / "deployment.zip") as bundle:
+        names = set(bundle.namelist())
+        sources = sorted(name for name in names if name.endswith(".py"))
+        missing = [
+            source
+            for source in sources
+            if f"{Path(source).parent / '__pycache__' / Path(source).stem}.{tag}.pyc".removeprefix("./") not in names
+        ]
+        # PEP 552: the flags word after the magic number; 0b01 = hash-based, source not checked.
+        flags = int.from_bytes(bundle.read(f"chalicelib/__pycache__/runtime.{tag}.pyc")[4:8], "little")
+
+    assert runtime == f"python{sys.version_info.major}.{sys.version_info.minor}"
+    assert len(sources) > 500 and missing == []
+    assert flags == 0b01
+
+
+def test_package_refuses_to_compile_for_another_python(tmp_path):
+    bundle = _fake_bundle(tmp_path / "code.zip", {"boto3": "1.44.5"})
+
+    with pytest.raises(packaging.PackagingError, match="python3.99"):
+        packaging.compile_bundle(bundle, "python3.99")

@@ -10,7 +10,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import requests
 
@@ -147,7 +147,10 @@ class DevStack:
             return ""
 
 
-def start_dev_stack(tmp_dir: Path, timeout: float = 90, **settings: str) -> DevStack:
+def start_dev_stack(
+    tmp_dir: Path, timeout: float = 90, command: Sequence[str] | None = None, **settings: str
+) -> DevStack:
+    """`command` (default `python -m chalicelib.local.stack`, i.e. `make dev`) started with `settings` in its env."""
     port = free_port()
     marker = f"DELINEATE_TEST_STACK={uuid.uuid4()}"
     env = {
@@ -169,7 +172,7 @@ def start_dev_stack(tmp_dir: Path, timeout: float = 90, **settings: str) -> DevS
     env.update(settings)
     log_path = tmp_dir / f"stack-{port}.log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "chalicelib.local.stack"],
+        list(command or [sys.executable, "-m", "chalicelib.local.stack"]),
         cwd=PROJECT_DIR,
         env=env,
         stdout=open(log_path, "wb"),

@@ -2,16 +2,19 @@
 
     with WebhookReceiver() as receiver:
         receiver.fail_first(2)                  # 500, 500, then 204
+        receiver.dribble(0.5, count=1)          # the first answer one byte every 0.5 s, without end
         ...deliver to receiver.url("/hooks")...
         [delivery] = receiver.wait_for(1, timeout=5)
 
 Deliveries are recorded before the answer is written, so a test that waits
 for N deliveries sees the Nth even when the answer is a hang. A hang is
-bounded (`hang_seconds`) and released by `stop()`, so a test never outlives it.
+bounded (`hang_seconds`) and released by `stop()`, so a test never outlives it;
+so is a dribble, which also ends when the client closes the connection.
 """
 
 from __future__ import annotations
 
+import itertools
 import socket
 import ssl
 import threading
@@ -29,6 +32,15 @@ class Delivery:
     server_name: str | None  # the TLS SNI the client sent, if TLS
 
 
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    location: str | None = None
+    hang_seconds: float = 0.0
+    raw: bytes | None = None  # written as the whole answer instead
+    dribble_seconds: float | None = None  # seconds per byte of an answer that never ends
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     receiver: "WebhookReceiver"
@@ -43,18 +55,35 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length)
         sni = getattr(self.connection, "sni_name", None)
         delivery = Delivery("POST", self.path, {name.lower(): value for name, value in self.headers.items()}, body, sni)
-        status, location, hang = self.server.receiver._record(delivery)
-        if hang:
-            self.server.receiver._released.wait(hang)
+        answer = self.server.receiver._record(delivery)
+        if answer.hang_seconds:
+            self.server.receiver._released.wait(answer.hang_seconds)
         try:
-            self.send_response(status)
-            if location:
-                self.send_header("Location", location)
-            self.send_header("Content-Length", "0")
-            self.send_header("Connection", "close")
-            self.end_headers()
+            if answer.dribble_seconds is not None:
+                self._dribble(answer.status, answer.dribble_seconds)
+            elif answer.raw is not None:
+                self.wfile.write(answer.raw)
+            else:
+                self._answer(answer)
         except OSError:
             pass  # the client gave up (a timeout test): nothing to answer
+        self.close_connection = True
+
+    def _answer(self, answer: _Answer) -> None:
+        self.send_response(answer.status)
+        if answer.location:
+            self.send_header("Location", answer.location)
+        self.send_header("Content-Length", "0")
+        self.send_header("Connection", "close")
+        self.end_headers()
+
+    def _dribble(self, status: int, seconds_per_byte: float) -> None:
+        """A status line, then a header that never ends, one byte at a time until the client hangs up."""
+        start = f"HTTP/1.1 {status} OK\r\nX-Dribble: ".encode("ascii")
+        for byte in itertools.chain(start, itertools.repeat(ord("."))):
+            if self.server.receiver._released.wait(seconds_per_byte):
+                return
+            self.wfile.write(bytes([byte]))
 
     do_GET = do_POST  # a followed redirect would arrive as a GET: record it too
 
@@ -72,6 +101,9 @@ class WebhookReceiver:
         self._fail_status = 500
         self._redirect: str | None = None
         self._hang_seconds = 0.0
+        self._raw: bytes | None = None
+        self._dribble_seconds = 0.0
+        self._dribble_count = 0
         self._server = _Server((host, 0), _Handler)
         self._server.receiver = self
         if ssl_context is not None:
@@ -123,6 +155,22 @@ class WebhookReceiver:
         with self._condition:
             self._hang_seconds = seconds
 
+    def dribble(self, seconds_per_byte: float, count: int = 10**9) -> None:
+        """Answer the next `count` requests one byte every `seconds_per_byte`, a head that never ends."""
+        with self._condition:
+            self._dribble_seconds, self._dribble_count = seconds_per_byte, count
+
+    def answer_raw(self, raw: bytes) -> None:
+        """Write `raw` as the whole answer (a malformed or oversized head)."""
+        with self._condition:
+            self._raw = raw
+
+    def release(self) -> None:
+        """End every hang and dribble now, as stop() does, and answer the rest at once."""
+        with self._condition:
+            self._hang_seconds = 0.0
+        self._released.set()
+
     # --- observation
 
     @property
@@ -137,14 +185,17 @@ class WebhookReceiver:
                 raise AssertionError(f"expected {count} deliveries within {timeout}s, got {len(self._deliveries)}")
             return list(self._deliveries[:count])
 
-    def _record(self, delivery: Delivery) -> tuple[int, str | None, float]:
+    def _record(self, delivery: Delivery) -> _Answer:
         with self._condition:
             self._deliveries.append(delivery)
             self._condition.notify_all()
+            if self._dribble_count > 0:
+                self._dribble_count -= 1
+                return _Answer(self._status, dribble_seconds=self._dribble_seconds)
             if self._fail_first > 0:
                 self._fail_first -= 1
-                return self._fail_status, None, self._hang_seconds
-            return self._status, self._redirect, self._hang_seconds
+                return _Answer(self._fail_status, hang_seconds=self._hang_seconds)
+            return _Answer(self._status, self._redirect, self._hang_seconds, self._raw)
 
 
 def _remember_sni(connection: ssl.SSLObject | ssl.SSLSocket, server_name: str | None, _: ssl.SSLContext) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.aws.queue import MessageKind, WorkMessage, WorkQueue
-from chalicelib.aws.storage import Storage
+from chalicelib.jobs.callback_slots import WebhookSlots
 from chalicelib.jobs.callbacks import CallbackStore
 from chalicelib.jobs.items import ENDING
 from chalicelib.jobs.owners import active_jobs, counter_key
@@ -46,9 +46,8 @@ def sent() -> RecordingQueue:
 @pytest.fixture
 def sweeper(deployed, clock, sent) -> Sweeper:
     store = SweepingJobStoreWithWebhooks(deployed.table, deployed.settings.job_ttl_seconds, clock=clock)
-    store.webhooks = Webhooks(
-        CallbackStore(deployed.table, clock=clock), store, sent, Storage(None, "unused"), deployed.settings
-    )  # type: ignore[arg-type]
+    callbacks = CallbackStore(deployed.table, clock=clock)
+    store.webhooks = Webhooks(callbacks, store, sent, deployed.settings, slots=WebhookSlots(deployed.table))  # type: ignore[arg-type]
     return Sweeper(store, WorkQueue(deployed.sqs, deployed.queue_url), deployed.settings, store.webhooks)
 
 

@@ -1,4 +1,4 @@
-"""Signed webhooks: the event, its signature, and the retry schedule (delivery: test_webhook_sender.py)."""
+"""Signed webhooks: the event, its signature, and the retry schedule (delivery: test_sender.py)."""
 
 from __future__ import annotations
 
@@ -94,6 +94,23 @@ def test_a_tampered_stale_or_malformed_delivery_is_rejected(change, reason):
     arguments.update(change)
     with pytest.raises(InvalidSignature, match=reason):
         verify_signature(**arguments)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        f"t={NOW},v1={'é' * 64}",  # non-ASCII: hmac.compare_digest raised TypeError
+        f"t={NOW},v1={'0' * 63}",
+        f"t={NOW},v1={'A' * 64}",  # hex is lower case, as sign() writes it
+        f"t={NOW},v1={'0' * 64}\u00a0",
+        f"t={'1' * 5000},v1={'0' * 64}",  # int() refuses more than 4,300 digits with a plain ValueError
+        f"t=\u0661\u0662,v1={'0' * 64}",  # Arabic-Indic digits are digits to str.isdigit and int()
+        f"t=-1,v1={'0' * 64}",
+    ],
+)
+def test_a_malformed_signature_header_is_an_invalid_signature_never_another_error(header):
+    with pytest.raises(InvalidSignature, match="Delineate-Signature"):
+        verify_signature(SECRET, header, event().body, now=NOW)
 
 
 def test_any_one_v1_signature_is_enough_so_secrets_can_be_rotated():

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
+from chalicelib.config import Settings, SettingsError
 from chalicelib.webhooks.events import (
     EVENT_ID_HEADER,
     SIGNATURE_HEADER,
@@ -38,7 +41,7 @@ def sender(**overrides) -> WebhookSender:
     options = {
         "allow_private": True,
         "schedule": RetrySchedule(max_attempts=3, base_seconds=1),
-        "timeout_seconds": 0.5,
+        "attempt_seconds": 2.0,
         "clock": lambda: NOW,
         "rng": lambda: 0.0,
     }
@@ -79,12 +82,56 @@ def test_the_last_attempt_failing_gives_up(receiver):
     assert (result.status_code, result.last_error, result.retry_in_seconds) == (500, "HTTP 500", None)
 
 
-def test_no_answer_within_the_timeout_is_retried(receiver):
+def test_no_answer_within_the_attempts_deadline_is_retried(receiver):
     receiver.hang(10)  # released when the receiver stops
-    result = sender(timeout_seconds=0.3).deliver(receiver.url(), event(), attempt=1)
+    result = sender(attempt_seconds=0.3).deliver(receiver.url(), event(), attempt=1)
     assert result.outcome is DeliveryOutcome.RETRY
-    assert result.last_error == "no response within 0.3s"
+    assert result.last_error == "no complete answer within 0.3s"
     assert len(receiver.wait_for(1, timeout=5)) == 1
+
+
+def test_a_receiver_dribbling_its_answer_is_given_up_at_the_attempts_deadline(receiver):
+    receiver.dribble(0.05)  # a byte every 50 ms: every socket read returns well within any read timeout
+    started = time.monotonic()
+
+    result = sender(attempt_seconds=1.0).deliver(receiver.url(), event(), attempt=1)
+
+    elapsed = time.monotonic() - started
+    assert result.outcome is DeliveryOutcome.RETRY
+    assert result.last_error == "no complete answer within 1s"
+    assert 1.0 <= elapsed < 3.0, elapsed  # the dribble itself never ends
+
+
+def test_an_answer_slower_than_a_read_timeout_but_within_the_deadline_is_delivered(receiver):
+    receiver.dribble(0.01, count=0)
+    receiver.hang(0.5)
+
+    assert sender(attempt_seconds=2.0).deliver(receiver.url(), event(), attempt=1).outcome is DeliveryOutcome.DELIVERED
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        (b"HTTP/1.1 200 " + b"O" * 2000 + b"\r\n\r\n", "status line longer than 1024 bytes"),
+        (b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 17_000 + b"\r\n\r\n", "answer head longer than 16 KiB"),
+        (b"SMTP ready\r\n\r\n", "not an HTTP/1.x answer"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n", "connection closed before a response"),
+    ],
+)
+def test_an_oversized_malformed_or_unfinished_answer_head_is_a_failure_even_with_a_2xx(receiver, answer, error):
+    receiver.answer_raw(answer)
+
+    result = sender().deliver(receiver.url(), event(), attempt=1)
+
+    assert (result.outcome, result.last_error) == (DeliveryOutcome.RETRY, error)
+
+
+def test_an_interim_1xx_answer_is_skipped_for_the_final_status(receiver):
+    receiver.answer_raw(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n")
+
+    result = sender().deliver(receiver.url(), event(), attempt=1)
+
+    assert (result.outcome, result.status_code) == (DeliveryOutcome.DELIVERED, 204)
 
 
 def test_a_redirect_is_not_followed_and_counts_as_a_failure(receiver):
@@ -180,7 +227,7 @@ def test_last_error_is_short_and_never_holds_the_secret(receiver):
     receiver.fail_always(status=503)
     results = [
         sender().deliver(receiver.url(), event(), attempt=1),
-        sender(timeout_seconds=0.2).deliver(f"http://127.0.0.1:{closed_port()}/", event(), attempt=1),
+        sender(attempt_seconds=0.2).deliver(f"http://127.0.0.1:{closed_port()}/", event(), attempt=1),
         sender().deliver("http://user:" + SECRET + "@example.com/", event(), attempt=1),
     ]
     for result in results:
@@ -191,3 +238,22 @@ def test_last_error_is_short_and_never_holds_the_secret(receiver):
 def test_the_receiver_says_how_many_deliveries_it_saw_when_waiting_times_out(receiver):
     with pytest.raises(AssertionError, match="expected 1 deliveries within 0.05s, got 0"):
         receiver.wait_for(1, timeout=0.05)
+
+
+# --- settings -----------------------------------------------------------------------------------
+
+
+def test_an_attempt_has_a_10s_deadline_by_default_and_a_public_base_url_is_optional():
+    settings = Settings.from_env({"PUBLIC_BASE_URL": "https://api.example.com/"})
+    assert settings.callback_attempt_seconds == 10.0
+    assert settings.public_base_url == "https://api.example.com"
+    assert Settings.from_env({}).public_base_url == ""
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [{"CALLBACK_ATTEMPT_SECONDS": "0"}, {"CALLBACK_ATTEMPT_SECONDS": "301"}, {"PUBLIC_BASE_URL": "api.example.com"}],
+)
+def test_an_unusable_attempt_deadline_or_base_url_is_refused(environ):
+    with pytest.raises(SettingsError, match=next(iter(environ))):
+        Settings.from_env(environ)

@@ -1,0 +1,61 @@
+"""Metrics leave as one EMF line per invocation, only when something was recorded."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from chalicelib import metrics
+from chalicelib.metrics import Metric
+
+
+@pytest.fixture(autouse=True)
+def nothing_pending(capsys):
+    """What other tests in this process recorded leaves before each test here."""
+    metrics.flush()
+    capsys.readouterr()
+
+
+def emf_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{") and '"_aws"' in line]
+
+
+def test_an_invocation_writes_its_metrics_as_one_emf_line(capsys):
+    metrics.record(Metric.FILES_PREPARED)
+    metrics.record(Metric.FILES_PREPARED)
+    metrics.record(Metric.FILE_WAIT_SECONDS, 1.5)
+
+    metrics.flush()
+
+    [line] = emf_lines(capsys.readouterr().out)
+    declared = {m["Name"]: m["Unit"] for m in line["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert line["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Delineate"
+    assert declared == {"FilesPrepared": "Count", "FileWaitSeconds": "Seconds"}
+    assert line["FilesPrepared"] == [1.0, 1.0] and line["FileWaitSeconds"] == [1.5]
+
+
+def test_nothing_recorded_writes_nothing(capsys):
+    metrics.flush()
+
+    assert emf_lines(capsys.readouterr().out) == []
+
+
+def test_the_middleware_flushes_even_when_the_handler_raises(capsys):
+    def handler(event):
+        metrics.record(Metric.BUNDLE_BYTES, 2048)
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        metrics.flush_after({}, handler)
+
+    [line] = emf_lines(capsys.readouterr().out)
+    assert line["BundleBytes"] == [2048.0]
+
+
+@pytest.mark.parametrize(
+    ("metric", "unit"),
+    [(Metric.JOB_DURATION_SECONDS, "Seconds"), (Metric.BUNDLE_BYTES, "Bytes"), (Metric.JOBS_FAILED, "Count")],
+)
+def test_the_unit_follows_the_name(metric, unit):
+    assert metric.unit == unit

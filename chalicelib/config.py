@@ -28,6 +28,13 @@ def _bool(raw: str) -> bool:
     raise SettingsError(f"expected a boolean, got {raw!r}")
 
 
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise SettingsError(f"expected an integer >= 1, got {raw!r}")
+    return value
+
+
 def _csv(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
@@ -80,7 +87,7 @@ _SPEC: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "BUNDLE_LEASE_SECONDS": ("bundle_lease_seconds", int, "900"),
     # A job's result is split into zips ("volumes") of at most this many bytes, as Google
     # Takeout does (1, 2, 4, 10 or 50 GB); a file larger than that gets a volume of its own.
-    "BUNDLE_MAX_BYTES": ("bundle_max_bytes", int, str(4 * 1024**3)),
+    "BUNDLE_MAX_BYTES": ("bundle_max_bytes", _positive_int, str(4 * 1024**3)),
     "RATE_LIMIT_ENABLED": ("rate_limit_enabled", _bool, "true"),
     "RATE_LIMIT_WINDOW_MS": ("rate_limit_window_ms", int, "60000"),
     "RATE_LIMIT_MAX_REQUESTS": ("rate_limit_max_requests", int, "100"),
@@ -175,8 +182,6 @@ class Settings:
         if not 0 <= self.api_key_cache_seconds <= MAX_API_KEY_CACHE_SECONDS:
             # A revoked key must stop working within a minute; the cache is what delays it.
             raise SettingsError(f"API_KEY_CACHE_SECONDS must be between 0 and {MAX_API_KEY_CACHE_SECONDS}")
-        if self.bundle_max_bytes < 1:
-            raise SettingsError("BUNDLE_MAX_BYTES must be >= 1")
         if self.callback_max_attempts < 1:
             raise SettingsError("CALLBACK_MAX_ATTEMPTS must be >= 1")
         if not 0 <= self.callback_retry_base_seconds <= MAX_CALLBACK_DELAY_SECONDS:

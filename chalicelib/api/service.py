@@ -166,7 +166,7 @@ class DownloadService:
             cancelled = self._store.cancel(job_id)
         job = self._job(job_id, caller)
         if not cancelled:
-            raise Conflict(f"job is already {job.status.value}", documents.status_document(job, self._current_url(job)))
+            raise Conflict(f"job is already {job.status.value}", self._status_document(job, False))
         return documents.status_document(job, None)
 
     def _current_url(self, job: Job) -> str | None:

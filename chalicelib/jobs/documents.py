@@ -12,7 +12,17 @@ from typing import Any
 
 from chalicelib.aws.storage import Storage
 from chalicelib.config import Settings
-from chalicelib.models import CallbackState, CallbackStatus, FileResult, FileStatus, Job, JobStatus, iso, source_key
+from chalicelib.models import (
+    BuiltBundle,
+    CallbackState,
+    CallbackStatus,
+    FileResult,
+    FileStatus,
+    Job,
+    JobStatus,
+    iso,
+    source_key,
+)
 
 READY_MESSAGE = "Download ready"
 
@@ -64,7 +74,7 @@ def status_document(
         "downloadUrl": download_url,
         "size": job.size if download_url else None,
         "sha256": job.sha256 if download_url else None,
-        "bundleCount": len(job.built_bundles) if download_url else 0,
+        "bundleCount": len(completed_bundles(job)),
         "bundles": bundles_document(job, bundle_urls or ([download_url] if download_url else [])),
         "error": job.error,
         "createdAt": iso(job.created_at),
@@ -78,14 +88,24 @@ def status_document(
     return document
 
 
+def completed_bundles(job: Job) -> tuple[BuiltBundle, ...]:
+    return job.built_bundles if job.status is JobStatus.COMPLETED else ()
+
+
 def bundles_document(job: Job, urls: list[str]) -> list[dict]:
-    """`bundles`: each zip of a completed job with its URL, size, SHA-256 and the files it holds."""
-    if not urls:
-        return []
-    padded = [*urls, *[None] * (len(job.built_bundles) - len(urls))]
+    """`bundles`: each zip of a completed job with its size, SHA-256, the files it holds and its URL,
+    when the caller signed one (the status document signs them all; a webhook event, none, and
+    names no URL at all)."""
+    bundles = completed_bundles(job)
+    padded = [*urls, *[None] * (len(bundles) - len(urls))]
     return [
-        {"downloadUrl": url, "size": bundle.size, "sha256": bundle.sha256, "fileIds": list(bundle.file_ids)}
-        for bundle, url in zip(job.built_bundles, padded, strict=False)
+        {
+            **({"downloadUrl": url} if url else {}),
+            "size": bundle.size,
+            "sha256": bundle.sha256,
+            "fileIds": list(bundle.file_ids),
+        }
+        for bundle, url in zip(bundles, padded, strict=False)
     ]
 
 

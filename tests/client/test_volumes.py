@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -14,10 +11,10 @@ import pytest
 from delineate_client import Client, SeveralBundles
 
 from chalicelib.local.samples import sample_zip
+from tests.client.test_cli import run
 from tests.support.devstack import FAST_FILES, start_dev_stack
 
 FILES = [70063, 70070, 70056]  # two volumes under 500,000 bytes: [70063, 70056] and [70070]
-DELINEATE = str(Path(sys.executable).parent / "delineate")
 
 
 @pytest.fixture(scope="module")
@@ -59,17 +56,7 @@ def test_download_of_a_split_job_says_to_use_download_bundles(split_url, tmp_pat
 
 
 def test_the_cli_saves_name_1_of_2_and_name_2_of_2_and_prints_each(split_url, tmp_path):
-    environment = {**os.environ, "DELINEATE_URL": split_url}
-    environment.pop("DELINEATE_API_KEY", None)
-
-    done = subprocess.run(
-        [DELINEATE, "download", *map(str, FILES), "-o", "takeout.zip"],
-        cwd=tmp_path,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run(split_url, "download", *map(str, FILES), "-o", "takeout.zip", cwd=tmp_path)
 
     assert done.returncode == 0, done.stderr
     saved = sorted(path.name for path in tmp_path.iterdir())

@@ -73,4 +73,16 @@ def test_before_completion_there_are_no_bundles():
 def test_a_caller_signing_only_the_first_lists_the_others_without_a_url():
     document = documents.status_document(completed(FIRST, SECOND), "https://signed.test/first")
 
-    assert [bundle["downloadUrl"] for bundle in document["bundles"]] == ["https://signed.test/first", None]
+    assert [bundle.get("downloadUrl") for bundle in document["bundles"]] == ["https://signed.test/first", None]
+
+
+def test_a_webhook_event_lists_each_zip_without_a_url():
+    from chalicelib.webhooks.delivery import event_data
+
+    data = event_data(completed(FIRST, SECOND), Settings.from_env({}))
+
+    assert data["bundleCount"] == 2
+    assert [(b.get("downloadUrl"), b["sha256"], b["fileIds"]) for b in data["bundles"]] == [
+        (None, "a" * 64, [70000, 70014]),
+        (None, "b" * 64, [70007]),
+    ]

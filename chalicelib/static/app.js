@@ -193,8 +193,29 @@
     }
   }
 
+  // A job split into volumes (BUNDLE_MAX_BYTES) lists each zip with its size and SHA-256, so a
+  // user can check what they saved (sha256sum) against what the service hashed while it wrote it.
+  function renderVolumes(jobId, volumes) {
+    const list = $("volumes");
+    list.hidden = volumes.length === 0;
+    list.replaceChildren(
+      ...volumes.map((bundle, index) => {
+        const item = document.createElement("li");
+        const link = document.createElement("a");
+        link.href = `${API}/${encodeURIComponent(jobId)}?volume=${index + 1}`;
+        link.textContent = `Zip ${index + 1} of ${volumes.length} (${formatBytes(bundle.size)}, ${bundle.fileIds.length} files)`;
+        const digest = document.createElement("code");
+        digest.textContent = `sha256 ${bundle.sha256}`;
+        item.append(link, " ", digest);
+        return item;
+      }),
+    );
+  }
+
   function terminalNotice(doc) {
     if (doc.status === "completed" && doc.downloadUrl) {
+      const count = Array.isArray(doc.bundles) ? doc.bundles.length : 1;
+      if (count > 1) return ["ok", `Done: ${doc.availableFiles} of ${doc.totalFiles} files, in ${count} zips.`];
       return ["ok", `Done: ${doc.availableFiles} of ${doc.totalFiles} files are in the zip (${formatBytes(doc.size)}).`];
     }
     if (doc.status === "completed") {
@@ -216,10 +237,12 @@
     const done = TERMINAL.has(doc.status);
     if (Array.isArray(doc.files)) renderFiles(doc.files, done);
     $("cancel-button").hidden = done;
+    const volumes = Array.isArray(doc.bundles) && doc.bundles.length > 1 ? doc.bundles : [];
     const link = $("download-link");
-    link.hidden = !(doc.status === "completed" && doc.downloadUrl);
+    link.hidden = !(doc.status === "completed" && doc.downloadUrl) || volumes.length > 0;
     link.href = `${API}/${encodeURIComponent(doc.jobId)}`;
     link.textContent = doc.size ? `Download zip (${formatBytes(doc.size)})` : "Download zip";
+    renderVolumes(doc.jobId, volumes);
     if (done) notify(...terminalNotice(doc));
     document.title = `${doc.status} · ${doc.progress}% · Delineate`;
   }

@@ -87,6 +87,17 @@ class AppPage:
     def download_link(self):
         return self.shown("download-link")
 
+    def volume_items(self) -> list[tuple[str, str]]:
+        """(link, digest text) of each zip the page lists for a job split into volumes."""
+        listed = self.shown("volumes")
+        if listed is None:
+            return []
+        items = listed.find_elements(By.TAG_NAME, "li")
+        return [
+            (i.find_element(By.TAG_NAME, "a").get_attribute("href"), i.find_element(By.TAG_NAME, "code").text)
+            for i in items
+        ]
+
     def console_problems(self, allowed_statuses: tuple[int, ...] = ()) -> list[dict]:
         """Console entries at SEVERE (script errors, CSP violations, failed loads) the test did not expect.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import zipfile
 
@@ -42,6 +43,24 @@ def test_a_job_started_from_the_form_progresses_to_a_downloadable_zip(app, dev_s
     assert bundle.status_code == 200
     assert len(zipfile.ZipFile(io.BytesIO(bundle.content)).namelist()) == len(AVAILABLE)
     assert app.source() == "stream" and app.requests_to("/v1/download/status/") == []
+    assert app.console_problems() == []
+
+
+def test_a_job_split_into_volumes_lists_every_zip_with_its_digest(app, dev_stack):
+    app.open().start("70056 70063 70070")
+    job_id = app.job_id_in_url()
+    app.wait_for_status("completed")
+
+    items = app.wait(lambda d: app.volume_items() or None, timeout=10, what="the list of zips")
+    kind, text = app.notice()
+    assert kind == "ok" and "in 3 zips" in text
+    assert app.download_link() is None
+    assert len(items) == 3
+    for number, (href, digest) in enumerate(items, start=1):
+        assert href == dev_stack.url(f"/v1/download/{job_id}?volume={number}")
+        zipped = requests.get(href, timeout=30)
+        assert zipped.status_code == 200
+        assert digest == f"sha256 {hashlib.sha256(zipped.content).hexdigest()}"
     assert app.console_problems() == []
 
 

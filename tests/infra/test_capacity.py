@@ -72,3 +72,20 @@ def test_the_report_names_the_binding_ceiling_and_what_raises_it():
     text = render(Profile(), ceilings(Profile(), stack(worker_concurrency=10)), markdown=True)
 
     assert "DOES NOT FIT" in text and "'worker files/s'" in text and "WorkerMaximumConcurrency" in text
+
+
+def test_the_worker_builds_a_full_default_volume_within_half_its_timeout():
+    """worker/volumes.sizing_for: 2x headroom over the measured build rate, at the packaged memory."""
+    import json
+    from pathlib import Path
+
+    from chalicelib.config import Settings
+    from chalicelib.worker.volumes import sizing_for
+
+    stage = json.loads((Path(__file__).resolve().parents[2] / ".chalice" / "config.json").read_text())["stages"]["prod"]
+    worker = stage["lambda_functions"]["process_work"]
+    volume = Settings.from_env({}).bundle_max_bytes
+
+    needed = sizing_for(volume, timeout_seconds=worker["lambda_timeout"])
+
+    assert worker["lambda_memory_size"] >= needed.memory_mb

@@ -13,8 +13,9 @@ indexes"). So what matters is the largest share one partition-key value takes.
   leaving it one under its old, moving in it (a key attribute changed) one of each, staying with a
   projected attribute changed one write; a change the index does not project writes nothing. The
   indexes' keys and projections are read from infra/template.yaml, as the stack was made from it.
-  (The emulator records a write of a transaction it then rolls back, which real DynamoDB does not;
-  the jobs here all complete, so no count is refused and none is recorded.)
+  (The emulator records the writes of a transaction it then rolls back, which real DynamoDB does
+  not: a count that met another transaction and was retried shows twice, so `counted_files` may
+  exceed the files by one or two, and the writes are over- rather than under-counted.)
 """
 
 from __future__ import annotations

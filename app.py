@@ -21,9 +21,10 @@ from chalicelib.api.validation import (
 # "delineate" logger, printing every event a second time (chalicelib/logs.py).
 app = Chalice(app_name="delineate", configure_logs=False)
 app.api.cors = http.cors_config(runtime.settings().cors_origins)
-app.register_middleware(http.api_middleware(runtime.settings, runtime.rate_limiter, runtime.authenticator), "http")
-# Every invocation's metrics leave as one EMF line when it ends (chalicelib/metrics.py).
+# Every invocation's metrics leave as one EMF line when it ends (chalicelib/metrics.py); registered
+# first, so it wraps the HTTP middleware and counts the 429s and 503s that middleware answers.
 app.register_middleware(metrics.flush_after, "all")
+app.register_middleware(http.api_middleware(runtime.settings, runtime.rate_limiter, runtime.authenticator), "http")
 
 JSON = ["application/json"]
 # The queue name is a placeholder for the deployment descriptor: the merge

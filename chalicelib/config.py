@@ -38,6 +38,9 @@ MAX_CALLBACK_DELAY_SECONDS = 900
 # A webhook attempt holds a worker that file work shares; past a minute that is the review's finding again.
 MAX_CALLBACK_ATTEMPT_SECONDS = 60
 MAX_VISIBILITY_SECONDS = 43200  # the longest ChangeMessageVisibility accepts
+MAX_LONG_POLL_SECONDS = 20  # a held API request: well under API Gateway REST's 29 s integration timeout
+MAX_PRESIGN_SECONDS = 604800  # SigV4 presigned URLs live at most 7 days (S3 API reference, "Authenticating Requests")
+MAX_BODY_LIMIT = 10 * 1024 * 1024  # API Gateway REST's payload quota is 10 MB: a larger limit never applies
 
 
 def _base_url(raw: str) -> str:
@@ -72,6 +75,9 @@ _SPEC: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "RETRY_BASE_SECONDS": ("retry_base_seconds", float, "1"),
     "RETRY_MAX_SECONDS": ("retry_max_seconds", float, "60"),
     "STATUS_RETRY_AFTER_SECONDS": ("status_retry_after_seconds", int, "2"),
+    # How long a status long-poll (`Prefer: wait`) or one SSE response may hold an API
+    # invocation. A held request is a Lambda per waiting client, so the prod stage keeps it 0.
+    "LONG_POLL_MAX_SECONDS": ("long_poll_max_seconds", int, str(MAX_LONG_POLL_SECONDS)),
     "REQUEST_TIMEOUT_MS": ("request_timeout_ms", int, "30000"),
     "START_WAIT_MS": ("start_wait_ms", int, "20000"),
     "MAX_BODY_BYTES": ("max_body_bytes", int, "65536"),
@@ -103,6 +109,33 @@ _SPEC: dict[str, tuple[str, Callable[[str], Any], str]] = {
 }
 
 
+# env name -> (lowest, highest or None, why): a value outside is refused at start, naming the
+# variable, instead of failing every request later (a zero window divided by zero: 500s).
+_BOUNDS: dict[str, tuple[int, int | None, str]] = {
+    "MAX_RECEIVE_COUNT": (1, None, ""),
+    "WORKER_CONCURRENCY": (1, None, ""),
+    "JOB_MAX_IN_FLIGHT": (0, None, "0: WORKER_CONCURRENCY"),
+    "PRESIGN_EXPIRY_SECONDS": (1, MAX_PRESIGN_SECONDS, "SigV4's 7 days"),
+    "JOB_TTL_SECONDS": (1, None, ""),
+    "STATUS_RETRY_AFTER_SECONDS": (0, None, ""),
+    "LONG_POLL_MAX_SECONDS": (0, MAX_LONG_POLL_SECONDS, "0: answer at once with Retry-After"),
+    "REQUEST_TIMEOUT_MS": (1, None, ""),
+    "START_WAIT_MS": (0, None, ""),
+    "MAX_BODY_BYTES": (1, MAX_BODY_LIMIT, "API Gateway's 10 MB payload quota"),
+    "STALLED_JOB_SECONDS": (0, None, ""),
+    "MAX_JOB_RESUMES": (0, None, ""),
+    "BUNDLE_LEASE_SECONDS": (1, None, ""),
+    # RateLimit-Reset counts whole seconds, so a window is at least one; 0 would divide by zero.
+    "RATE_LIMIT_WINDOW_MS": (1000, None, "one second"),
+    "RATE_LIMIT_MAX_REQUESTS": (1, None, "0 would refuse every request"),
+    # A revoked key must stop working within a minute; the cache is what delays it.
+    "API_KEY_CACHE_SECONDS": (0, MAX_API_KEY_CACHE_SECONDS, ""),
+    "CALLBACK_MAX_ATTEMPTS": (1, None, ""),
+    # Each retry is one delayed SQS message, and SQS delays at most 900 s.
+    "CALLBACK_RETRY_BASE_SECONDS": (0, MAX_CALLBACK_DELAY_SECONDS, ""),
+}
+
+
 @dataclass(frozen=True)
 class Settings:
     jobs_table: str
@@ -120,6 +153,7 @@ class Settings:
     retry_base_seconds: float
     retry_max_seconds: float
     status_retry_after_seconds: int
+    long_poll_max_seconds: int
     request_timeout_ms: int
     start_wait_ms: int
     max_body_bytes: int
@@ -156,26 +190,17 @@ class Settings:
         return settings
 
     def _check(self) -> None:
+        for name, (lowest, highest, why) in _BOUNDS.items():
+            value = getattr(self, _SPEC[name][0])
+            if value < lowest or (highest is not None and value > highest):
+                bound = f">= {lowest}" if highest is None else f"between {lowest} and {highest}"
+                raise SettingsError(f"{name} must be {bound}" + (f" ({why})" if why else ""))
         if self.delay_min_ms < 0 or self.delay_max_ms < self.delay_min_ms:
             raise SettingsError("DOWNLOAD_DELAY_MIN_MS must be >= 0 and <= DOWNLOAD_DELAY_MAX_MS")
-        if self.max_receive_count < 1:
-            raise SettingsError("MAX_RECEIVE_COUNT must be >= 1")
-        if self.worker_concurrency < 1:
-            raise SettingsError("WORKER_CONCURRENCY must be >= 1")
-        if self.job_max_in_flight < 0:
-            raise SettingsError("JOB_MAX_IN_FLIGHT must be >= 0 (0: WORKER_CONCURRENCY)")
         if not 0 <= self.retry_base_seconds <= self.retry_max_seconds <= MAX_VISIBILITY_SECONDS:
             raise SettingsError(
                 f"need 0 <= RETRY_BASE_SECONDS <= RETRY_MAX_SECONDS <= {MAX_VISIBILITY_SECONDS} (SQS's 12 hours)"
             )
-        if not 0 <= self.api_key_cache_seconds <= MAX_API_KEY_CACHE_SECONDS:
-            # A revoked key must stop working within a minute; the cache is what delays it.
-            raise SettingsError(f"API_KEY_CACHE_SECONDS must be between 0 and {MAX_API_KEY_CACHE_SECONDS}")
-        if self.callback_max_attempts < 1:
-            raise SettingsError("CALLBACK_MAX_ATTEMPTS must be >= 1")
-        if not 0 <= self.callback_retry_base_seconds <= MAX_CALLBACK_DELAY_SECONDS:
-            # Each retry is one delayed SQS message, and SQS delays at most 900 s.
-            raise SettingsError(f"CALLBACK_RETRY_BASE_SECONDS must be between 0 and {MAX_CALLBACK_DELAY_SECONDS}")
         if not 0 < self.callback_attempt_seconds <= MAX_CALLBACK_ATTEMPT_SECONDS:
             raise SettingsError(f"CALLBACK_ATTEMPT_SECONDS must be above 0 and at most {MAX_CALLBACK_ATTEMPT_SECONDS}")
 
@@ -195,6 +220,7 @@ class Settings:
 
 ENV_NAMES = tuple(_SPEC)
 assert {spec[0] for spec in _SPEC.values()} == {f.name for f in fields(Settings)}
+assert set(_BOUNDS) <= set(_SPEC)
 
 
 @lru_cache(maxsize=1)

@@ -80,9 +80,18 @@ def flush() -> None:
             _pending = False
 
 
+# The API's own refusals an operator watches; API Gateway's throttles show in its 4XXError metric.
+_COUNTED_STATUSES = {429: Metric.THROTTLED_REQUESTS, 503: Metric.UNAVAILABLE_RESPONSES}
+
+
 def flush_after(event: Any, get_response: Callable[[Any], Any]) -> Any:
-    """Chalice middleware (every event type): the handler's metrics leave with its invocation, even when it raises."""
+    """Chalice middleware (every event type): the handler's metrics leave with its invocation, even when
+    it raises. Registered first, so it sees an HTTP response as the client does (our 429s and 503s)."""
     try:
-        return get_response(event)
+        response = get_response(event)
+        counted = _COUNTED_STATUSES.get(getattr(response, "status_code", None))  # type: ignore[arg-type]
+        if counted is not None:
+            record(counted)
+        return response
     finally:
         flush()

@@ -27,7 +27,6 @@ from typing import Any, Iterator
 
 import requests
 
-from chalicelib.jobs.items import ACTIVE_INDEX
 from chalicelib.polling import wait_until
 from scripts.bench_jobs import file_ids
 from scripts.bench_support import Stack, fresh_stack
@@ -54,10 +53,7 @@ def measure(quick: bool = False) -> dict:
     with tempfile.TemporaryDirectory() as tmp, fresh_stack(Path(tmp) / "partitions", **settings) as stack:
         report = run(stack, files)
     print(summary_line(report))
-    return {
-        "partitions": report,
-        "capacity_inputs": {"index_writes_per_file": report["index_writes_per_file"][ACTIVE_INDEX]},
-    }
+    return report
 
 
 def run(stack: Stack, files: int) -> dict:

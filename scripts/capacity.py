@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from scripts.package import load_cfn_yaml  # noqa: E402
 
 DAY = 86_400
+LAMBDA_MB_PER_VCPU = 1769  # Lambda: "at 1,769 MB, a function has the equivalent of one vCPU"
 GIB = 1024**3
 
 # Published AWS quotas (defaults per account and region unless said), as of 2025.
@@ -63,7 +64,9 @@ QUOTAS = {
 # DynamoDB and SQS in region, so these are conservative for the cloud).
 FALLBACK_MEASURES = {
     "worker_seconds_per_file": 0.12,  # worker-held time per file, all its hops (start + due), handler included
-    "bundle_seconds_per_gib": 38.0,  # at 256 MB (about 0.15 vCPU): 38 s/GiB measured (issue 19)
+    # CPU seconds to zip and upload one GiB on one vCPU (bench_memory: 0.39 CPU-s for 64 MiB); Lambda gives
+    # a function CPU in proportion to its memory, one vCPU at 1,769 MB, so at 256 MB this is about 43 s/GiB.
+    "bundle_cpu_seconds_per_gib": 6.2,
     "index_writes_per_file": 2.0,  # active-jobs index writes per counted file (bench partition report)
     "table_writes_per_file": 4.0,  # write units on the table per file: file item + job item, transactional
     "api_request_seconds": 0.05,  # one status or initiate invocation, generously
@@ -103,6 +106,7 @@ class Stack:
     bundle_max_bytes: int
     bundle_part_bytes: int
     worker_timeout_s: float
+    bundle_memory_mb: int
     active_shards: int
     measures: dict[str, float] = field(default_factory=dict)
     quotas: dict[str, float] = field(default_factory=lambda: dict(QUOTAS))
@@ -134,7 +138,9 @@ def load_stack(template_path: Path, chalice_config: Path, bench_path: Path | Non
     params = _defaults(load_cfn_yaml(template_path))
     stage = json.loads(chalice_config.read_text())["stages"]["prod"]
     env = stage["environment_variables"]
-    worker = stage["lambda_functions"]["process_work"]
+    functions = stage["lambda_functions"]
+    worker = functions["process_work"]
+    bundler = functions.get("build_bundles", worker)  # the function that builds bundles, where it has its own
     measures = dict(FALLBACK_MEASURES)
     if bench_path is not None and bench_path.exists():
         measures.update(json.loads(bench_path.read_text()).get("capacity_inputs", {}))
@@ -151,7 +157,8 @@ def load_stack(template_path: Path, chalice_config: Path, bench_path: Path | Non
         long_poll_s=float(env.get("LONG_POLL_MAX_SECONDS", 20)),
         bundle_max_bytes=int(env.get("BUNDLE_MAX_BYTES", 4 * GIB)),
         bundle_part_bytes=int(env.get("BUNDLE_PART_BYTES", 8 * 1024**2)),
-        worker_timeout_s=float(worker["lambda_timeout"]),
+        worker_timeout_s=float(bundler["lambda_timeout"]),
+        bundle_memory_mb=int(bundler["lambda_memory_size"]),
         active_shards=int(getattr(items, "ACTIVE_SHARDS", 1)),
         measures=measures,
     )
@@ -167,6 +174,7 @@ def ceilings(profile: Profile, stack: Stack) -> list[Ceiling]:
     api_held = api_rps * m["api_request_seconds"] + pollers * stack.long_poll_s / poll_cycle
     reserved = stack.worker_concurrency + stack.api_concurrency + stack.sweeper_concurrency
     bundle_gib = min(stack.bundle_max_bytes, profile.files_per_job * profile.mean_file_bytes) / GIB
+    seconds_per_gib = m["bundle_cpu_seconds_per_gib"] * LAMBDA_MB_PER_VCPU / min(stack.bundle_memory_mb, 10240)
     largest = stack.bundle_part_bytes * q["s3_max_parts"]
     return [
         Ceiling(
@@ -228,7 +236,7 @@ def ceilings(profile: Profile, stack: Stack) -> list[Ceiling]:
         Ceiling(
             "bundle build time, one volume",
             stack.worker_timeout_s / 2,
-            bundle_gib * m["bundle_seconds_per_gib"],
+            bundle_gib * seconds_per_gib,
             "s (2x headroom)",
             "the bundling function's memory (CPU grows with it) or a smaller BUNDLE_MAX_BYTES",
         ),

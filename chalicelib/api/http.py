@@ -10,6 +10,9 @@ authorizer). The key found is put in the request's context under CALLER, as
 API Gateway puts an authorizer's principal in `requestContext.authorizer`;
 routes read it with `caller(request)`. The rate limit then counts per key, at
 the key's own --rate-limit when it has one, and per client address otherwise.
+The address comes first: one this instance knows is over its limit is refused
+before any key lookup, so a flood (of guessed keys, say) costs no consistent
+GetItem each and cannot push real keys out of the Authenticator's cache.
 """
 
 from __future__ import annotations
@@ -210,8 +213,12 @@ def _admit(
     """Who may ask, and how often: (a refusal or None, the rate-limit decision).
 
     A request the key check refuses still counts against its address, so a
-    client guessing keys meets the rate limit like any other.
+    client guessing keys meets the rate limit like any other, then is refused unread.
     """
+    if current.rate_limit_enabled and event.method != "OPTIONS":
+        known = rate_limiter().refusal(_client_id(event))
+        if known is not None:
+            return _too_many_requests(known), known
     refusal: ApiError | None = None
     try:
         key = _identify(event, current.auth_required, authenticator)

@@ -26,12 +26,17 @@ from typing import Callable, Mapping
 from chalice import Response
 
 from chalicelib.api import http
+from chalicelib.config import MAX_LONG_POLL_SECONDS
 from chalicelib.jobs import documents
 from chalicelib.models import Job
 from chalicelib.polling import poll
 
-MAX_WAIT_SECONDS = 20  # Prefer: wait above this is clamped (Preference-Applied says so)
-STREAM_SECONDS = 20  # one SSE response, well under API Gateway's 29 s
+MAX_WAIT_SECONDS = MAX_LONG_POLL_SECONDS  # Prefer: wait above this is clamped (Preference-Applied says so)
+STREAM_SECONDS = MAX_LONG_POLL_SECONDS  # one SSE response, well under API Gateway's 29 s
+# One SSE response, in bytes. Lambda answers 502 past a 6 MB response payload (Lambda
+# quotas, "Invocation payload (request and response)"); with `?include=files` one event
+# is a whole status document, and a 1,000-file job once gave 6.3 MB in 9 events.
+STREAM_MAX_BYTES = 1024 * 1024
 ANSWER_MARGIN_MS = 1000  # a held request answers this long before REQUEST_TIMEOUT_MS
 FIRST_INTERVAL, MAX_INTERVAL, GROWTH = 0.2, 1.0, 1.5  # re-reads: a change shows within about a second
 
@@ -139,6 +144,9 @@ def sse_event(name: str, version: str, document: dict) -> str:
     return f"event: {name}\nid: {version}\ndata: {json.dumps(document, separators=(',', ':'))}\n\n"
 
 
+Render = Callable[[Job, bool], dict]  # (job, with per-file URLs) -> the status document
+
+
 @dataclass
 class EventStream:
     """One bounded SSE response for one job, in the earlier service's vocabulary.
@@ -147,36 +155,73 @@ class EventStream:
     once, as the gateway would otherwise hold it back for the whole bound; `progress`
     follows each change, including one that happened while EventSource was
     reconnecting (its Last-Event-ID is not the current version; when it is,
-    nothing is repeated); `completed`, `failed` or `cancelled` ends it. A
-    client that reconnects after the terminal event gets the terminal event
-    again, so it never misses it: clients close on a terminal event.
+    nothing is repeated unless the hold is zero); `completed`, `failed` or
+    `cancelled` ends it. A client that reconnects after the terminal event gets
+    the terminal event again, so it never misses it: clients close on a terminal event.
+
+    A response ends at `deadline` or before an event would take it past
+    `max_bytes`; the reconnect resumes from the last id sent. Per-file URLs
+    (`?include=files`) ride only on the terminal event: intermediate events carry
+    file statuses, about 70 bytes a file instead of 1-2 KB with a presigned URL.
+    The first event of a response is always sent, so a lone terminal event can
+    exceed `max_bytes`: it is one status document, no larger than GET status returns.
     """
 
     read: Callable[[], Job]
-    render: Callable[[Job], dict]
+    render: Render
     version: Callable[[Job], str]
     retry_ms: int
     sleep: Sleep = time.sleep
     clock: Clock = time.monotonic
+    max_bytes: int = STREAM_MAX_BYTES
 
     def body(self, job: Job, last_event_id: str | None, deadline: float) -> str:
         current = self.version(job)
-        parts = [f"retry: {self.retry_ms}\n\n"]
+        out = _Body(f"retry: {self.retry_ms}\n\n", self.max_bytes)
+        opening = self._opening(job, current, last_event_id, holds=deadline > self.clock())
+        if opening:
+            out.add(sse_event(opening, current, self.render(job, False)))
         if not last_event_id:
-            parts.append(sse_event("connected", current, self.render(job)))
             deadline = self.clock()  # a buffered first answer must not wait: the client sees the job at once
-        elif current != last_event_id and not job.status.terminal:
-            parts.append(sse_event("progress", current, self.render(job)))
         changed: Job | None = job
         while changed is not None and not job.status.terminal:
             changed = wait_for_change(self.read, self.version, current, deadline, self.sleep, self.clock)
             if changed is not None:
                 job, current = changed, self.version(changed)
-                if not job.status.terminal:
-                    parts.append(sse_event("progress", current, self.render(job)))
+                if not job.status.terminal and not out.add(sse_event("progress", current, self.render(job, False))):
+                    return out.text()  # full: the reconnect's Last-Event-ID is older, so it gets this change
         if job.status.terminal:
-            parts.append(sse_event(job.status.value, current, self.render(job)))
-        return "".join(parts)
+            out.add(sse_event(job.status.value, current, self.render(job, True)))
+        return out.text()
+
+    @staticmethod
+    def _opening(job: Job, current: str, last_event_id: str | None, holds: bool) -> str | None:
+        """The event a response starts with, if any: `connected`, a `progress` missed while reconnecting,
+        or, with no hold to wait in, the current state again so every response carries one event."""
+        if not last_event_id:
+            return "connected"
+        if job.status.terminal:
+            return None  # the terminal event follows
+        return "progress" if current != last_event_id or not holds else None
+
+
+class _Body:
+    """An event-stream body that takes events while they fit in `max_bytes` (the first always)."""
+
+    def __init__(self, head: str, max_bytes: int) -> None:
+        self._parts, self._events, self._size, self._max = [head], 0, len(head.encode()), max_bytes
+
+    def add(self, event: str) -> bool:
+        size = len(event.encode())
+        if self._events and self._size + size > self._max:
+            return False
+        self._parts.append(event)
+        self._events += 1
+        self._size += size
+        return True
+
+    def text(self) -> str:
+        return "".join(self._parts)
 
 
 # -- answers ----------------------------------------------------------------------------

@@ -101,16 +101,34 @@ class RateLimiter:
     def hit(self, client: str, max_requests: int | None = None) -> Decision:
         """Spends one of `client`'s tokens; `max_requests` overrides the limit (an API key's own)."""
         limit = max_requests or self._max
-        now_ms = int(self._clock() * 1000)
-        window = now_ms // self._window_ms
-        reset = max(1, math.ceil(((window + 1) * self._window_ms - now_ms) / 1000))
-        digest = hashlib.sha256(client.encode()).hexdigest()[:32]
+        window, reset = self._window()
+        digest = _digest(client)
         with self._lock:  # chalice local serves requests on threads
             lease = self._lease_for(digest, window)
             token = lease.take()
             if token is None:
                 token = self._renew(lease, digest, window, limit)
         return Decision(token <= limit, limit, max(0, limit - token), reset)
+
+    def refusal(self, client: str) -> Decision | None:
+        """The refusal this instance already holds for `client` (at the default limit) this window, else None.
+
+        Spends nothing and never asks the table: it lets a caller turn a client
+        over its limit away before doing any work for it (the middleware: before
+        the API-key lookup). The next token `hit` would hand out is past the
+        limit when both the next one held and the last one leased are.
+        """
+        window, reset = self._window()
+        with self._lock:
+            lease = self._leases.get(_digest(client))
+            exhausted = lease is not None and lease.window == window and min(lease.next, lease.last) > self._max
+        return Decision(False, self._max, 0, reset) if exhausted else None
+
+    def _window(self) -> tuple[int, int]:
+        """The current window's number and the whole seconds until it ends (at least 1)."""
+        now_ms = int(self._clock() * 1000)
+        window = now_ms // self._window_ms
+        return window, max(1, math.ceil(((window + 1) * self._window_ms - now_ms) / 1000))
 
     def _lease_for(self, digest: str, window: int) -> _Lease:
         lease = self._leases.get(digest)
@@ -142,6 +160,8 @@ class RateLimiter:
     def unknown(self, max_requests: int | None = None) -> Decision:
         """Used when the counter cannot be reached: the limiter fails open."""
         limit = max_requests or self._max
-        now_ms = int(self._clock() * 1000)
-        reset = max(1, math.ceil((self._window_ms - now_ms % self._window_ms) / 1000))
-        return Decision(True, limit, limit, reset)
+        return Decision(True, limit, limit, self._window()[1])
+
+
+def _digest(client: str) -> str:
+    return hashlib.sha256(client.encode()).hexdigest()[:32]

@@ -96,8 +96,8 @@ class DownloadService:
         job = self._job(job_id, caller)
         return self._status_document(job, include_files)
 
-    def _status_document(self, job: Job, include_files: bool) -> dict:
-        files = self._files(job) if include_files else None
+    def _status_document(self, job: Job, include_files: bool, file_urls: bool = True) -> dict:
+        files = self._files(job, file_urls) if include_files else None
         return documents.status_document(job, self._current_url(job), files)
 
     def watch_status(
@@ -114,7 +114,8 @@ class DownloadService:
         version = live.version_of(job, include_files)
         applied = None
         if condition.wait_seconds is not None:
-            held = live.hold_seconds(condition.wait_seconds, self._settings.request_timeout_ms)
+            wanted = min(condition.wait_seconds, self._settings.long_poll_max_seconds)
+            held = live.hold_seconds(wanted, self._settings.request_timeout_ms)
             applied = int(held)
             if condition.matches(version) and not job.status.terminal:
                 changed = live.wait_for_change(
@@ -130,17 +131,19 @@ class DownloadService:
         return live.Watched(version, job.status.terminal, document, applied)
 
     def stream(self, job_id: str, include_files: bool, last_event_id: str | None, caller: ApiKey | None = None) -> str:
-        """One bounded SSE response (chalicelib/api/live.py): at most STREAM_SECONDS, within REQUEST_TIMEOUT_MS."""
+        """One bounded SSE response (chalicelib/api/live.py): at most STREAM_SECONDS and LONG_POLL_MAX_SECONDS,
+        within REQUEST_TIMEOUT_MS, and at most STREAM_MAX_BYTES but for a lone event."""
         started = time.monotonic()
         job = self._job(job_id, caller)
         events = live.EventStream(
             read=lambda: self._job(job_id, caller),
-            render=lambda current: self._status_document(current, include_files),
+            render=lambda current, file_urls: self._status_document(current, include_files, file_urls),
             version=lambda current: live.version_of(current, include_files),
             retry_ms=max(1, self._settings.status_retry_after_seconds) * 1000,
             sleep=self._sleep,
         )
-        deadline = started + live.hold_seconds(live.STREAM_SECONDS, self._settings.request_timeout_ms)
+        wanted = min(live.STREAM_SECONDS, self._settings.long_poll_max_seconds)
+        deadline = started + live.hold_seconds(wanted, self._settings.request_timeout_ms)
         return events.body(job, last_event_id, deadline)
 
     def result_url(self, job_id: str, caller: ApiKey | None = None) -> str:
@@ -168,14 +171,14 @@ class DownloadService:
             return None
         return documents.sign_bundle(self._storage, self._settings, job.job_id, job.result_key)
 
-    def _files(self, job: Job) -> list[dict]:
+    def _files(self, job: Job, with_urls: bool = True) -> list[dict]:
         with dependency(DATABASE):
             results = self._store.file_results(job.job_id)
         files = []
         for file_id in job.file_ids:
             result = results.get(file_id)
             available = result is not None and result.status is FileStatus.AVAILABLE
-            url = documents.sign_source(self._storage, self._settings, file_id) if available else None
+            url = documents.sign_source(self._storage, self._settings, file_id) if available and with_urls else None
             files.append(documents.file_document(file_id, result, url))
         return files
 

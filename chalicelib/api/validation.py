@@ -21,7 +21,18 @@ MAX_CURSOR_LENGTH = 1024
 _PAGE_SIZE = re.compile(r"^[0-9]{1,3}$")  # ASCII digits only: str.isdigit() also accepts "²"
 
 
-def parse_json_object(raw_body: str | bytes | None, max_bytes: int) -> dict[str, Any]:
+INITIATE_FIELDS = ("file_ids", "callbackUrl")
+SINGLE_FILE_FIELDS = ("file_id",)
+MAX_SHOWN_FIELD = 64  # an unknown field's name is echoed in the 400, cut to this
+
+
+def parse_json_object(raw_body: str | bytes | None, max_bytes: int, allowed: tuple[str, ...]) -> dict[str, Any]:
+    """The body as a JSON object with no field but `allowed`.
+
+    An unknown field is refused rather than dropped: a client that spells one
+    differently (`callback_url` for `callbackUrl`) would otherwise get a 202
+    and silently lose what it asked for.
+    """
     body = raw_body.encode() if isinstance(raw_body, str) else raw_body or b""  # the limit is in bytes
     if len(body) > max_bytes:
         raise PayloadTooLarge(f"body: must be at most {max_bytes} bytes")
@@ -36,6 +47,10 @@ def parse_json_object(raw_body: str | bytes | None, max_bytes: int) -> dict[str,
         raise ValidationError("body: JSON is nested too deeply") from None
     if not isinstance(value, dict):
         raise ValidationError("body: must be a JSON object")
+    unknown = [name for name in value if name not in allowed]
+    if unknown:
+        shown = unknown[0] if len(unknown[0]) <= MAX_SHOWN_FIELD else unknown[0][:MAX_SHOWN_FIELD] + "..."
+        raise ValidationError(f"{shown}: unknown field (allowed: {', '.join(allowed)})")
     return value
 
 
@@ -87,12 +102,12 @@ def parse_callback_url(body: dict[str, Any]) -> str | None:
 
 
 def parse_initiate(raw_body: str | bytes | None, idempotency_key: str | None, max_bytes: int) -> InitiateRequest:
-    body = parse_json_object(raw_body, max_bytes)
+    body = parse_json_object(raw_body, max_bytes, INITIATE_FIELDS)
     return InitiateRequest(parse_file_ids(body), parse_idempotency_key(idempotency_key), parse_callback_url(body))
 
 
 def parse_single_file(raw_body: str | bytes | None, max_bytes: int) -> int:
-    body = parse_json_object(raw_body, max_bytes)
+    body = parse_json_object(raw_body, max_bytes, SINGLE_FILE_FIELDS)
     if "file_id" not in body:
         raise ValidationError("file_id: is required")
     return _file_id(body["file_id"], "file_id")

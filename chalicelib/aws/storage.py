@@ -7,9 +7,11 @@ from typing import Any, Callable, Iterable
 
 from botocore.exceptions import ClientError
 
+from chalicelib import metrics
 from chalicelib.aws.bundles import Bundle, write_zip_bundle
 from chalicelib.aws.clients import error_code
 from chalicelib.caching import TimedCache
+from chalicelib.metrics import Metric
 
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 # Objects in these classes exist (HEAD answers) but GET refuses them until restored.
@@ -76,7 +78,9 @@ class Storage:
         return url
 
     def write_bundle(self, key: str, members: Iterable[tuple[str, str, int]]) -> Bundle:
-        return write_zip_bundle(self._s3, self.bucket, key, members)
+        bundle = write_zip_bundle(self._s3, self.bucket, key, members)
+        metrics.record(Metric.BUNDLE_BYTES, bundle.size)
+        return bundle
 
     def delete(self, key: str) -> None:
         self._s3.delete_object(Bucket=self.bucket, Key=key)

@@ -8,7 +8,8 @@ callbackUrl gets its webhook pending, with the event every attempt will send
 (callbacks.py), which moves it to the `callbacks` partition instead. Whoever
 ended the job settles it right away; if that process dies first, the sweeper
 finds the job in `ending` and settles it. So neither is lost, and neither
-happens twice: the condition lets one settle through.
+happens twice: the condition lets one settle through. That write also records
+the job's outcome and duration as metrics, so each job is counted once.
 
   pk=JOB#<id>  active=ending#NN   ended, not yet settled (NN: the job's shard, items.py;
                                   `ending` alone for jobs that ended before the shards)
@@ -21,9 +22,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from chalicelib import metrics
 from chalicelib.jobs.callbacks import CALLBACKS_PENDING
 from chalicelib.jobs.items import ENDING, ending_value, job_key
-from chalicelib.models import CallbackStatus
+from chalicelib.metrics import Metric
+from chalicelib.models import CallbackStatus, Job, JobStatus
 
 
 def leave_ending(job_id: str, callback_event: bytes | None, now: datetime) -> dict[str, Any]:
@@ -53,3 +56,24 @@ def leave_ending(job_id: str, callback_event: bytes | None, now: datetime) -> di
         "ConditionExpression": "active IN (:ending, :unsharded)",
         "ExpressionAttributeValues": values,
     }
+
+
+_ENDED = {
+    JobStatus.COMPLETED: Metric.JOBS_COMPLETED,
+    JobStatus.FAILED: Metric.JOBS_FAILED,
+    JobStatus.CANCELLED: Metric.JOBS_CANCELLED,
+}
+
+
+def recorded(job: Job, now: datetime) -> bool:
+    """A job's outcome and duration, recorded by the one write that settles its end (so once); True."""
+    outcome = _ENDED.get(job.status)
+    if outcome is not None:
+        metrics.record(outcome)
+        metrics.record(Metric.JOB_DURATION_SECONDS, max(0.0, (now - job.created_at).total_seconds()))
+    return True
+
+
+def file_recorded(available: int) -> None:
+    """A file counted (once, by the write that counted it): prepared, or failed when it was not available."""
+    metrics.record(Metric.FILES_PREPARED if available else Metric.FILES_FAILED)

@@ -193,7 +193,7 @@ class JobStore:
                 if _is_conditional_failure(exc):
                     return False
                 raise
-            return True
+            return endings.recorded(job, self._clock())
         leave = {"Update": {"TableName": self._table.name, **update}}
         try:
             self._client.transact_write_items(TransactItems=[leave, owners.release_item(self._table.name, job.owner)])
@@ -204,7 +204,7 @@ class JobStore:
                 log.warning("active job count already zero", extra={"owner": job.owner, "jobId": job.job_id})
                 return self.settle(dataclasses.replace(job, owner=None), callback_event)
             raise
-        return True
+        return endings.recorded(job, self._clock())
 
     def start_processing(self, job_id: str, window: int | None = None) -> bool:
         return self._transition(job_id, JobStatus.PROCESSING, sets={"window": window} if window else None)
@@ -277,6 +277,7 @@ class JobStore:
             if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
                 return RecordOutcome.JOB_CLOSED
             raise
+        endings.file_recorded(available)
         return RecordOutcome.RECORDED
 
     def claim_bundle(self, job_id: str, claimant: str, lease_seconds: int) -> ClaimOutcome:

@@ -27,7 +27,7 @@ from typing import NoReturn
 
 import boto3
 
-from chalicelib.config import Settings
+from chalicelib.config import Settings, SettingsError
 from chalicelib.local import bootstrap
 from chalicelib.local.processes import (
     PROJECT_DIR,
@@ -136,7 +136,11 @@ def run() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s stack %(levelname)s: %(message)s")
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _on_signal)
-    env = _base_env()
+    try:
+        env = _base_env()
+    except SettingsError as refused:  # before anything starts: every request would trip over it
+        log.error("not starting: %s", refused)
+        return 2
     port = int(env.get("PORT", "8000"))
     env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")  # webhook events' statusUrl
     consumers = int(env.get("LOCAL_CONSUMERS", "4"))

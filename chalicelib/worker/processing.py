@@ -27,7 +27,7 @@ from typing import Callable, Iterable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib import retries
+from chalicelib import metrics, retries
 from chalicelib.aws import tracing
 from chalicelib.aws.queue import (
     MAX_DELAY_SECONDS,
@@ -43,6 +43,7 @@ from chalicelib.jobs import scheduling
 from chalicelib.jobs.conflicts import StoreContention
 from chalicelib.jobs.store import ClaimOutcome, JobStore, RecordOutcome
 from chalicelib.jobs.waits import StartOutcome
+from chalicelib.metrics import Metric
 from chalicelib.models import FileResult, FileStatus, Job, JobStatus, result_key, result_prefix, source_key
 from chalicelib.webhooks.delivery import Webhooks
 
@@ -245,6 +246,8 @@ class Worker:
         elif ready_at is not None and ready_at > now:  # a wait longer than one SQS delay: the next link
             self._queue.send(self._due_message(job, file_id, ready_at, now))
             return
+        if ready_at is not None:  # from when it was due to now: how far behind the workers are
+            metrics.record(Metric.FILE_WAIT_SECONDS, now - ready_at)
         self._count(job, file_id, receives, releases=ready_at is None)
 
     def _start(self, job: Job, file_id: int, receives: int, now: float, ready_at: float) -> float:

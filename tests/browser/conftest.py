@@ -24,13 +24,17 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 SCREENSHOT_DIR = PROJECT_DIR / "build"
 
-# Files take 1.5-2.5 s each on two consumers, so a job of a few files is
-# observably mid-way for seconds; status asks clients to come back after 1 s.
+# A file's wait holds no worker, so a job's files all wait at once and come due
+# over the spread of their delays: 1-9 s spreads a few files over seconds, and
+# a stream response holds at most 1 s (LONG_POLL_MAX_SECONDS) before the page
+# reconnects after 1 s, so the page sees the job mid-way, not only at its end
+# (the dev server, like the gateway, delivers a response's events when it ends).
 # The rate limiter is on with a short window, so a test can exhaust it and
 # wait out the rest of the window; the others stay far below the quota.
 BROWSER_STACK = {
-    "DOWNLOAD_DELAY_MIN_MS": "1500",
-    "DOWNLOAD_DELAY_MAX_MS": "2500",
+    "DOWNLOAD_DELAY_MIN_MS": "1000",
+    "DOWNLOAD_DELAY_MAX_MS": "9000",
+    "LONG_POLL_MAX_SECONDS": "1",
     "LOCAL_CONSUMERS": "2",
     "STATUS_RETRY_AFTER_SECONDS": "1",
     "RATE_LIMIT_ENABLED": "true",

@@ -19,7 +19,9 @@ let opened = 0;
 source.addEventListener("open", () => { opened += 1; });
 for (const name of ["connected", "progress", "completed", "failed", "cancelled"]) {
   source.addEventListener(name, (event) => {
-    received.push({event: name, id: event.lastEventId, status: JSON.parse(event.data).status});
+    const doc = JSON.parse(event.data);
+    const urls = (doc.files || []).filter((file) => file.downloadUrl).length;
+    received.push({event: name, id: event.lastEventId, status: doc.status, files: (doc.files || []).length, urls});
     if (["completed", "failed", "cancelled"].includes(name)) {
       source.close();
       done({received, opened});
@@ -40,7 +42,7 @@ def test_an_event_source_receives_connected_progress_and_completed(page, dev_sta
     )
     job_id = accepted.json()["jobId"]
 
-    result = page.execute_async_script(FOLLOW_STREAM, f"/v1/download/stream/{job_id}")
+    result = page.execute_async_script(FOLLOW_STREAM, f"/v1/download/stream/{job_id}?include=files")  # as /app opens it
 
     names = [event["event"] for event in result["received"]]
     assert names[0] == "connected" and names[-1] == "completed" and "progress" in names
@@ -48,3 +50,6 @@ def test_an_event_source_receives_connected_progress_and_completed(page, dev_sta
     assert result["opened"] > 1, "one response cannot hold the whole job: EventSource must have reconnected"
     ids = [event["id"] for event in result["received"]]
     assert len(set(ids)) == len(ids) and all(ids)
+    assert all(event["files"] == 3 for event in result["received"])
+    assert [event["urls"] for event in result["received"][:-1]] == [0] * (len(names) - 1)  # statuses, no URLs
+    assert result["received"][-1]["urls"] == 3  # the terminal event: a URL per available file

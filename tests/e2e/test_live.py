@@ -6,7 +6,10 @@ import json
 import threading
 import time
 
+import pytest
 import requests
+
+from tests.support.devstack import FAST_FILES, start_dev_stack
 
 STATUS, STREAM = "/v1/download/status/{}", "/v1/download/stream/{}"
 TERMINAL = {"completed", "failed", "cancelled"}
@@ -45,16 +48,22 @@ def test_a_long_poll_returns_within_a_second_of_the_change(dev_stack):
     assert answered - cancelled_at[0] < 1.0
 
 
-def test_a_long_poll_without_a_change_ends_with_304_and_retry_after(dev_stack):
-    with dev_stack.consumers_paused():
-        job_id = initiate(dev_stack, 70000)
-        tag = requests.get(dev_stack.url(STATUS.format(job_id)), timeout=10).headers["ETag"]
+def long_poll_unchanged(stack, wait: int) -> tuple[requests.Response, float, str]:
+    """A long-poll of a queued job that nothing changes (consumers paused): (answer, seconds taken, ETag sent)."""
+    with stack.consumers_paused():
+        job_id = initiate(stack, 70000)
+        tag = requests.get(stack.url(STATUS.format(job_id)), timeout=10).headers["ETag"]
         started = time.monotonic()
-        held = requests.get(
-            dev_stack.url(STATUS.format(job_id)), headers={"If-None-Match": tag, "Prefer": "wait=2"}, timeout=30
+        answer = requests.get(
+            stack.url(STATUS.format(job_id)), headers={"If-None-Match": tag, "Prefer": f"wait={wait}"}, timeout=30
         )
         elapsed = time.monotonic() - started
-        requests.delete(dev_stack.url(f"/v1/download/{job_id}"), timeout=10)
+        requests.delete(stack.url(f"/v1/download/{job_id}"), timeout=10)
+    return answer, elapsed, tag
+
+
+def test_a_long_poll_without_a_change_ends_with_304_and_retry_after(dev_stack):
+    held, elapsed, tag = long_poll_unchanged(dev_stack, wait=2)
 
     assert held.status_code == 304 and held.content == b"" and held.headers["Retry-After"]
     assert held.headers["ETag"] == tag and held.headers["Preference-Applied"] == "wait=2"
@@ -77,28 +86,73 @@ def read_events(response: requests.Response) -> tuple[int | None, list[dict]]:
     return retry, events
 
 
-def test_a_plain_http_client_follows_the_stream_to_completed_by_reconnecting_with_last_event_id(dev_stack):
-    job_id = initiate(dev_stack, 70000, 70007, 70014, 70001)
+def follow_stream(stack, job_id: str, query: str = "") -> tuple[list[dict], list[float], str]:
+    """Reconnects with Last-Event-ID, as EventSource does, until a terminal event:
+    (events, seconds each response took, the last id)."""
     received: list[dict] = []
+    took: list[float] = []
     last_event_id = None
     deadline = time.monotonic() + 60
     while not (received and received[-1]["event"] in TERMINAL) and time.monotonic() < deadline:
         headers = {"Accept": "text/event-stream", **({"Last-Event-ID": last_event_id} if last_event_id else {})}
-        with requests.get(dev_stack.url(STREAM.format(job_id)), headers=headers, stream=True, timeout=30) as response:
+        started = time.monotonic()
+        url = stack.url(STREAM.format(job_id) + query)
+        with requests.get(url, headers=headers, stream=True, timeout=30) as response:
             assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/event-stream")
             retry, events = read_events(response)
+        took.append(time.monotonic() - started)
         assert retry and retry > 0
         received += events
         last_event_id = events[-1]["id"] if events else last_event_id
+    assert last_event_id is not None
+    return received, took, last_event_id
+
+
+def test_a_plain_http_client_follows_the_stream_to_completed_by_reconnecting_with_last_event_id(dev_stack):
+    job_id = initiate(dev_stack, 70000, 70007, 70014, 70001)
+
+    received, _, last_event_id = follow_stream(dev_stack, job_id, "?include=files")
 
     names = [event["event"] for event in received]
     assert names[0] == "connected" and names[-1] == "completed", names
     assert set(names[1:-1]) <= {"progress"}
     final = json.loads(received[-1]["data"])
     assert final["status"] == "completed" and final["downloadUrl"] and final["availableFiles"] == 3
+    assert sum(bool(entry["downloadUrl"]) for entry in final["files"]) == 3
+    earlier = [entry for event in received[:-1] for entry in json.loads(event["data"])["files"]]
+    assert all(entry["downloadUrl"] is None for entry in earlier)  # URLs ride only on the terminal event
 
     with requests.get(
         dev_stack.url(STREAM.format(job_id)), headers={"Last-Event-ID": last_event_id}, timeout=30
     ) as again:
         _, repeated = read_events(again)
     assert [event["event"] for event in repeated] == ["completed"]
+
+
+# -- a stage that holds no request (LONG_POLL_MAX_SECONDS=0, as prod sets it) -----------------
+
+
+@pytest.fixture(scope="module")
+def no_hold_stack(tmp_path_factory):
+    stack = start_dev_stack(tmp_path_factory.mktemp("nohold"), **FAST_FILES, LONG_POLL_MAX_SECONDS="0")
+    yield stack
+    stack.stop()
+
+
+def test_with_no_hold_a_long_poll_answers_at_once_with_retry_after(no_hold_stack):
+    answer, elapsed, _ = long_poll_unchanged(no_hold_stack, wait=20)
+
+    assert answer.status_code == 304 and answer.headers["Retry-After"] == "2"
+    assert answer.headers["Preference-Applied"] == "wait=0"
+    assert elapsed < 1.5
+
+
+def test_with_no_hold_each_stream_response_answers_at_once_and_the_client_still_reaches_completed(no_hold_stack):
+    job_id = initiate(no_hold_stack, 70000, 70007)
+
+    received, took, _ = follow_stream(no_hold_stack, job_id)
+
+    names = [event["event"] for event in received]
+    assert names[0] == "connected" and names[-1] == "completed", names
+    assert set(names[1:-1]) <= {"progress"}
+    assert max(took) < 1.5, took  # nothing waits in the API: the client's retry: paces it

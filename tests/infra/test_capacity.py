@@ -20,6 +20,7 @@ def stack(**changes) -> Stack:
         bundle_max_bytes=4 * 1024**3,
         bundle_part_bytes=8 * 1024**2,
         worker_timeout_s=900,
+        bundle_memory_mb=1769,
         active_shards=32,
         measures=dict(FALLBACK_MEASURES),
     )

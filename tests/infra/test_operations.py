@@ -85,3 +85,11 @@ def test_alarms_on_our_metrics_name_metrics_the_code_writes():
     ours = {name for alarm in ALARMS.values() for namespace, name in alarm_metrics(alarm) if namespace == NAMESPACE}
 
     assert ours and ours <= {metric.value for metric in Metric}
+
+
+def test_every_metric_is_recorded_by_some_module():
+    sources = "\n".join(path.read_text() for path in (ROOT / "chalicelib").rglob("*.py"))
+
+    unrecorded = [metric.name for metric in Metric if f"Metric.{metric.name}" not in sources]
+
+    assert unrecorded == [], "on the dashboard but never written"

@@ -65,6 +65,19 @@ def test_initiate_rejects_bad_bodies_with_400(client, body):
     assert_error(post(client, "/v1/download/initiate", body), 400)
 
 
+@pytest.mark.parametrize(
+    "path, body, field",
+    [
+        ("/v1/download/initiate", {"file_ids": [70000], "callback_url": "https://example.com/h"}, "callback_url"),
+        ("/v1/download/check", {"file_id": 70000, "verbose": True}, "verbose"),
+        ("/v1/download/start", {"file_id": 70000, "fileId": 70000}, "fileId"),
+    ],
+)
+def test_json_routes_answer_an_unknown_field_with_400_naming_it(client, path, body, field):
+    error = assert_error(post(client, path, body), 400)
+    assert error["message"].startswith(f"{field}: unknown field")
+
+
 @pytest.mark.parametrize("path", ["/v1/download/initiate", "/v1/download/check", "/v1/download/start"])
 def test_json_routes_refuse_other_content_types_with_415(client, path):
     assert_error(post(client, path, "file_ids=70000", {"Content-Type": "text/plain"}), 415)

@@ -187,6 +187,23 @@ def test_the_rate_limit_counts_per_key_at_the_keys_own_limit(client, keys, monke
     assert client.http.get("/v1/download/jobs", headers=bearer(other)).headers["RateLimit-Limit"] == "100"
 
 
+def test_an_address_over_its_limit_is_refused_before_its_key_is_looked_up(client, keys, monkeypatch):
+    """A flood of guessed keys from one address: each would be a consistent GetItem and a cache entry."""
+    monkeypatch.setenv("RATE_LIMIT_ENABLED", "true")
+    monkeypatch.setenv("RATE_LIMIT_MAX_REQUESTS", "5")
+    runtime.reset()
+    reads = []
+    real_get = KeyStore.get
+    monkeypatch.setattr(KeyStore, "get", lambda store, key_id: reads.append(key_id) or real_get(store, key_id))
+    guesses = [f"dlk_{index:016x}_{'A' * 43}" for index in range(40)]  # well-formed, so each is worth a lookup
+
+    answers = [client.http.get("/v1/download/jobs", headers={"X-API-Key": guess}) for guess in guesses]
+
+    assert [response.status_code for response in answers] == [401] * 5 + [429] * 35
+    assert len(reads) == 5
+    assert answers[-1].headers["Retry-After"] == answers[-1].headers["RateLimit-Reset"]
+
+
 def test_listing_without_keys_is_403_explaining_why(deployed):
     with Client(app.app) as client:
         response = client.http.get("/v1/download/jobs")

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from subprocess import PIPE
 
 import pytest
 
 from chalicelib import runtime
 from chalicelib.config import ENV_NAMES, Settings, SettingsError, get_settings
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_empty_environment_gives_working_local_defaults():
@@ -34,6 +43,17 @@ def test_original_service_names_are_read():
         "CORS_ORIGINS",
     ):
         assert name in ENV_NAMES
+
+
+@pytest.mark.parametrize("stage", ["prod", "localstack"])
+def test_every_variable_a_stage_sets_is_one_the_service_reads(stage):
+    """A setting nothing reads (PRESIGN_REFRESH_MARGIN_SECONDS was one) tells an operator a lever exists that does not."""
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    names = set(config["stages"][stage].get("environment_variables", {}))
+
+    unread = {name for name in names if not name.startswith("AWS_")} - set(ENV_NAMES)  # AWS_*: boto3's, X-Ray's
+
+    assert unread == set()
 
 
 def test_values_come_from_the_environment():
@@ -84,12 +104,54 @@ def test_booleans_accept_the_usual_spellings(raw, expected):
         ({"DOWNLOAD_DELAY_MIN_MS": "-1"}, "DOWNLOAD_DELAY_MIN_MS must be >= 0 and <= DOWNLOAD_DELAY_MAX_MS"),
         ({"MAX_RECEIVE_COUNT": "0"}, "MAX_RECEIVE_COUNT must be >= 1"),
         ({"WORKER_CONCURRENCY": "0"}, "WORKER_CONCURRENCY must be >= 1"),
+        ({"RATE_LIMIT_WINDOW_MS": "0"}, "RATE_LIMIT_WINDOW_MS must be >= 1000 (one second)"),
+        ({"RATE_LIMIT_WINDOW_MS": "-60000"}, "RATE_LIMIT_WINDOW_MS must be >= 1000 (one second)"),
+        ({"RATE_LIMIT_MAX_REQUESTS": "0"}, "RATE_LIMIT_MAX_REQUESTS must be >= 1 (0 would refuse every request)"),
+        ({"RATE_LIMIT_MAX_REQUESTS": "-5"}, "RATE_LIMIT_MAX_REQUESTS must be >= 1 (0 would refuse every request)"),
+        ({"MAX_BODY_BYTES": "0"}, "MAX_BODY_BYTES must be between 1 and 10485760 (API Gateway's 10 MB payload quota)"),
+        ({"PRESIGN_EXPIRY_SECONDS": "0"}, "PRESIGN_EXPIRY_SECONDS must be between 1 and 604800 (SigV4's 7 days)"),
+        ({"PRESIGN_EXPIRY_SECONDS": "604801"}, "PRESIGN_EXPIRY_SECONDS must be between 1 and 604800 (SigV4's 7 days)"),
+        ({"STATUS_RETRY_AFTER_SECONDS": "-1"}, "STATUS_RETRY_AFTER_SECONDS must be >= 0"),
+        ({"REQUEST_TIMEOUT_MS": "0"}, "REQUEST_TIMEOUT_MS must be >= 1"),
+        ({"JOB_TTL_SECONDS": "0"}, "JOB_TTL_SECONDS must be >= 1"),
+        (
+            {"LONG_POLL_MAX_SECONDS": "21"},
+            "LONG_POLL_MAX_SECONDS must be between 0 and 20 (0: answer at once with Retry-After)",
+        ),
+        (
+            {"LONG_POLL_MAX_SECONDS": "-1"},
+            "LONG_POLL_MAX_SECONDS must be between 0 and 20 (0: answer at once with Retry-After)",
+        ),
     ],
 )
 def test_unusable_values_fail_naming_the_variable(environ, message):
     with pytest.raises(SettingsError) as error:
         Settings.from_env(environ)
     assert str(error.value) == message
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [sys.executable, "-c", "import app"],  # a Lambda cold start imports app.py, which reads the settings
+        [sys.executable, "-m", "chalicelib.local.stack"],  # what `make dev` runs
+    ],
+    ids=["cold start", "make dev"],
+)
+def test_a_setting_that_would_fail_every_request_stops_the_start_naming_it(command, tmp_path):
+    env = {**os.environ, "RATE_LIMIT_WINDOW_MS": "0", "DEV_STATE_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
+
+    # A session of its own: were the stack to start after all, its children go with it.
+    started = subprocess.Popen(command, cwd=ROOT, env=env, text=True, stdout=PIPE, stderr=PIPE, start_new_session=True)
+    try:
+        stdout, stderr = started.communicate(timeout=60)
+    finally:
+        if started.poll() is None:
+            os.killpg(started.pid, signal.SIGKILL)
+
+    assert started.returncode != 0
+    assert "RATE_LIMIT_WINDOW_MS must be >= 1000" in stderr
+    assert "Delineate is up" not in stdout
 
 
 def test_max_delay_is_zero_when_delays_are_disabled():

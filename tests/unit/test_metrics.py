@@ -59,3 +59,30 @@ def test_the_middleware_flushes_even_when_the_handler_raises(capsys):
 )
 def test_the_unit_follows_the_name(metric, unit):
     assert metric.unit == unit
+
+
+@pytest.mark.parametrize(("status", "name"), [(429, "ThrottledRequests"), (503, "UnavailableResponses")])
+def test_the_apis_own_refusals_are_counted_as_the_client_sees_them(capsys, status, name):
+    from chalice import Response
+
+    metrics.flush_after(object(), lambda event: Response(body="", status_code=status))
+
+    [line] = emf_lines(capsys.readouterr().out)
+    assert line[name] == [1.0]
+
+
+def test_other_answers_and_non_http_events_record_nothing(capsys):
+    from chalice import Response
+
+    metrics.flush_after(object(), lambda event: Response(body="", status_code=404))
+    metrics.flush_after({"Records": []}, lambda event: {"batchItemFailures": []})
+
+    assert emf_lines(capsys.readouterr().out) == []
+
+
+def test_the_metrics_middleware_wraps_the_http_one():
+    import app
+
+    order = [func for func, _ in app.app.middleware_handlers]
+
+    assert order.index(metrics.flush_after) == 0

@@ -102,7 +102,9 @@ def test_logs_are_one_json_line_per_event_with_ids(stack, monkeypatch, capfd):
     finally:
         logs.configure("WARNING")
     job_id = json.loads(response.body)["jobId"]
-    lines = [json.loads(line) for line in capfd.readouterr().out.splitlines() if line.strip()]  # JSON only
+    printed = [json.loads(line) for line in capfd.readouterr().out.splitlines() if line.strip()]  # JSON only
+    lines = [line for line in printed if "_aws" not in line]  # log lines; the rest are EMF metrics
+    assert any(line["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Delineate" for line in printed if "_aws" in line)
     request = next(line for line in lines if line["message"] == "request")
     assert request["requestId"] == "req-42" and request["status"] == 202 and request["level"] == "INFO"
     assert request["durationMs"] >= 0

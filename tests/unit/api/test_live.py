@@ -130,7 +130,7 @@ def events_of(body: str) -> list[dict]:
 def stream(time: FakeTime) -> live.EventStream:
     return live.EventStream(
         read=time.read,
-        render=lambda job: {"status": job.status.value, "completedFiles": job.completed_files},
+        render=lambda job, file_urls: {"status": job.status.value, "completedFiles": job.completed_files},
         version=lambda job: live.version_of(job, False),
         retry_ms=1000,
         sleep=time.sleep,
@@ -206,3 +206,73 @@ def test_a_reconnect_to_a_job_that_finished_meanwhile_gets_only_the_terminal_eve
     events = events_of(stream(FakeTime([done])).body(done, "an-older-version", deadline=20))
 
     assert [e["event"] for e in events] == ["completed"]
+
+
+def test_with_no_hold_a_reconnect_at_the_current_version_answers_that_state_once_and_ends():
+    """LONG_POLL_MAX_SECONDS=0: no invocation waits; each response carries one event, then EventSource's retry."""
+    job = a_job(status=JobStatus.PROCESSING)
+    time = FakeTime([job])
+
+    events = events_of(stream(time).body(job, live.version_of(job, False), deadline=0))
+
+    assert [(e["event"], e["id"]) for e in events] == [("progress", live.version_of(job, False))]
+    assert time.now == 0 and time.reads == 0
+
+
+# -- the byte bound ---------------------------------------------------------------------
+
+URL = "https://bucket.s3.amazonaws.com/downloads/70000.zip?" + "X" * 1000  # about what S3 signs per file
+
+
+def thousand_files(job: Job, file_urls: bool) -> dict:
+    """A 1,000-file status document as `?include=files` renders it: a signed URL per available file."""
+    done = job.completed_files
+    files = [
+        {"fileId": 10000 + n, "status": "available" if n < done else "pending", "downloadUrl": None}
+        for n in range(1000)
+    ]
+    for entry in files[:done]:
+        entry["downloadUrl"] = URL if file_urls else None
+    return {"status": job.status.value, "completedFiles": done, "files": files}
+
+
+def test_a_thousand_file_job_streams_under_a_mebibyte_per_response_with_urls_only_at_the_end():
+    steps = [a_job(status=JobStatus.PROCESSING, completed_files=n) for n in range(0, 1000, 10)]
+    time = FakeTime([*steps[1:], a_job(status=JobStatus.COMPLETED, completed_files=1000)])
+    events = live.EventStream(
+        time.read, thousand_files, lambda j: live.version_of(j, True), 1000, time.sleep, time.clock
+    )
+    bodies, last_id = [events.body(steps[0], None, deadline=20)], None
+
+    while not events_of(bodies[-1]) or events_of(bodies[-1])[-1]["event"] != "completed":
+        last_id = events_of(bodies[-1])[-1]["id"] if events_of(bodies[-1]) else last_id
+        bodies.append(events.body(time.read(), last_id, deadline=time.now + 20))
+        assert len(bodies) < 200
+
+    sizes = [len(body.encode()) for body in bodies]
+    received = [event for body in bodies for event in events_of(body)]
+    assert max(sizes[:-1]) <= live.STREAM_MAX_BYTES  # the terminal response may be one document on its own
+    assert len(events_of(bodies[-1])) == 1 or sizes[-1] <= live.STREAM_MAX_BYTES
+    assert all(f["downloadUrl"] is None for e in received[:-1] for f in e["data"]["files"])
+    assert received[-1]["event"] == "completed"
+    assert all(f["downloadUrl"] == URL for f in received[-1]["data"]["files"])
+    assert [e["data"]["completedFiles"] for e in received] == sorted(e["data"]["completedFiles"] for e in received)
+
+
+def test_an_event_that_would_pass_the_byte_bound_ends_the_response_and_the_reconnect_resumes_with_it():
+    first = a_job(status=JobStatus.PROCESSING)
+    later = [dataclasses.replace(first, completed_files=n) for n in (1, 2, 2)] + [a_job(status=JobStatus.COMPLETED)]
+    time = FakeTime(later)  # the change to 2 does not fit; the job is still there when the client reconnects
+    one_event = len(
+        live.sse_event("progress", live.version_of(first, False), {"status": "processing", "completedFiles": 1})
+    )
+    small = dataclasses.replace(stream(time), max_bytes=len("retry: 1000\n\n") + one_event + 10)
+
+    body = small.body(first, live.version_of(first, False), deadline=20)
+    resumed = small.body(time.read(), events_of(body)[-1]["id"], deadline=time.now + 20)
+
+    assert [e["data"]["completedFiles"] for e in events_of(body)] == [1]
+    assert len(body.encode()) <= small.max_bytes
+    assert [(e["event"], e["data"]["completedFiles"]) for e in events_of(resumed)] == [("progress", 2)]
+    ended = small.body(time.read(), events_of(resumed)[-1]["id"], deadline=time.now + 20)
+    assert [e["event"] for e in events_of(ended)] == ["completed"]

@@ -19,7 +19,9 @@ from chalicelib.api.service import DownloadService
 from chalicelib.aws.clients import API_CONFIG, make_clients
 from chalicelib.aws.queue import WorkQueue
 from chalicelib.aws.storage import Storage
+from chalicelib.jobs.items import file_item, job_key
 from chalicelib.jobs.store import JobStore
+from chalicelib.models import FileResult, FileStatus, utc_now
 from tests.support.aws import delete_records, drain, put_source, receive_records
 from tests.unit.api.test_live import events_of
 
@@ -138,6 +140,39 @@ def test_larger_waits_are_clamped_and_a_finished_job_is_never_held(client, deplo
     assert "Retry-After" not in response.headers
 
 
+def no_hold(monkeypatch) -> list:
+    """LONG_POLL_MAX_SECONDS=0, as the prod stage sets it; returns the sleeps a request took."""
+    monkeypatch.setenv("LONG_POLL_MAX_SECONDS", "0")
+    runtime.reset()
+    sleeps: list = []
+    service_sleeping_with(lambda: sleeps.append(1))
+    return sleeps
+
+
+def test_with_no_hold_a_long_poll_answers_at_once_with_retry_after(client, monkeypatch):
+    sleeps = no_hold(monkeypatch)
+    job_id = start_job(client, 70000)
+    tag = get_status(client, job_id).headers["ETag"]
+
+    response = get_status(client, job_id, **{"If-None-Match": tag, "Prefer": "wait=20"})
+
+    assert response.status_code == 304 and sleeps == []
+    assert response.headers["Preference-Applied"] == "wait=0"
+    assert response.headers["Retry-After"] == str(runtime.settings().status_retry_after_seconds)
+
+
+def test_with_no_hold_each_stream_response_is_one_event_at_once(client, monkeypatch):
+    sleeps = no_hold(monkeypatch)
+    job_id = start_job(client, 70000)
+    first = events_of(client.http.get(f"/v1/download/stream/{job_id}").body.decode())
+
+    again = client.http.get(f"/v1/download/stream/{job_id}", headers={"Last-Event-ID": first[-1]["id"]})
+
+    assert [e["event"] for e in first] == ["connected"]
+    assert [(e["event"], e["id"]) for e in events_of(again.body.decode())] == [("progress", first[-1]["id"])]
+    assert again.body.decode().startswith("retry: ") and sleeps == []
+
+
 def test_a_held_request_counts_once_for_the_rate_limit(client, deployed, monkeypatch):
     job_id = start_job(client, 70000)
     tag = get_status(client, job_id).headers["ETag"]
@@ -174,6 +209,50 @@ def test_the_stream_of_a_running_job_follows_it_to_completed(client, deployed):
     assert events[-1]["event"] == "completed" and events[-1]["data"]["downloadUrl"]
     assert {f["status"] for f in events[-1]["data"]["files"]} == {"available", "unavailable"}
     assert len({e["id"] for e in events}) == len(events)
+    available = [e for e in events[:-1] for f in e["data"]["files"] if f["status"] == "available"]
+    assert available and all(f["downloadUrl"] is None for e in events[:-1] for f in e["data"]["files"])
+    assert [bool(f["downloadUrl"]) for f in events[-1]["data"]["files"]] == [True, False]
+
+
+def test_a_thousand_file_jobs_stream_stays_within_a_mebibyte_per_response(client, deployed):
+    """Lambda answers 502 past 6 MB; with per-file URLs in every event a 1,000-file job once sent 6.3 MB.
+
+    Each sleep of a hold records the next 50 files as available, so the job moves in twenty
+    steps. The items are written as JobStore.record_file writes them, in batches: moto copies
+    the whole table for each transaction, and a thousand of them take minutes. No S3 work
+    either: a URL is signed locally whether or not its object exists."""
+    store, step = deployed.store(), 50
+    job_id = deployed.create_job(*range(70000, 71000), processing=True).job_id
+    pending = list(range(70000, 71000))
+
+    def workers_move_on() -> None:
+        now = utc_now()
+        with deployed.table.batch_writer() as batch:
+            for file_id in pending[:step]:
+                batch.put_item(Item=file_item(job_id, FileResult(file_id, FileStatus.AVAILABLE, 16), now, now))
+        deployed.table.update_item(
+            Key=job_key(job_id),
+            UpdateExpression="ADD completedFiles :n, availableFiles :n",
+            ExpressionAttributeValues={":n": len(pending[:step])},
+        )
+        del pending[:step]
+        if not pending:
+            assert store.complete(job_id, "results/bundle.zip", 16_000)
+
+    service_sleeping_with(workers_move_on)
+    path = f"/v1/download/stream/{job_id}?include=files"
+    bodies = [client.http.get(path).body.decode()]
+
+    while not events_of(bodies[-1]) or events_of(bodies[-1])[-1]["event"] != "completed":
+        last_id = next(e["id"] for body in reversed(bodies) for e in reversed(events_of(body)))
+        bodies.append(client.http.get(path, headers={"Last-Event-ID": last_id}).body.decode())
+        assert len(bodies) < 40
+
+    sizes = [len(body.encode()) for body in bodies]
+    print(f"\n1,000-file stream: {len(bodies)} responses, {sum(sizes)} bytes, largest {max(sizes)}")
+    assert max(sizes) <= 1024 * 1024
+    final = events_of(bodies[-1])[-1]["data"]
+    assert final["completedFiles"] == 1000 and all(f["downloadUrl"] for f in final["files"])
 
 
 def test_a_reconnect_with_the_terminal_id_gets_the_terminal_event_again(client, deployed):

@@ -75,6 +75,29 @@ def test_a_client_past_its_limit_is_refused_locally_without_further_writes(table
     assert table.writes == writes
 
 
+def test_a_refusal_is_known_without_a_write_once_the_window_is_spent_and_not_before(table, clock):
+    one = limiter(table, clock, limit=3)
+    known_before = [one.refusal("c")] + [(one.hit("c"), one.refusal("c"))[1] for _ in range(3)]
+    writes = table.writes
+
+    assert known_before == [None, None, None, None]  # the 3rd token is still allowed; nothing says the 4th is not
+    assert one.hit("c").allowed is False
+    refusal = one.refusal("c")
+    assert refusal is not None and (refusal.allowed, refusal.remaining, refusal.limit) == (False, 0, 3)
+    assert table.writes == writes + 1  # the lease that found the window spent; refusal() itself writes nothing
+    assert one.refusal("someone else") is None
+
+
+def test_a_known_refusal_ends_with_its_window(table, clock):
+    one = limiter(table, clock, limit=1, window_ms=1000)
+    one.hit("c"), one.hit("c")
+    assert one.refusal("c") is not None
+
+    clock.now += 1
+
+    assert one.refusal("c") is None
+
+
 def test_a_new_window_grants_the_quota_again(table, clock):
     one = limiter(table, clock, limit=2, window_ms=1000)
     assert [one.hit("c").allowed for _ in range(3)] == [True, True, False]

@@ -49,7 +49,7 @@ def test_body_that_is_not_a_json_object_is_rejected(raw, message):
     ("body", "message"),
     [
         ({}, "file_ids: is required"),
-        ({"fileIds": [70000]}, "file_ids: is required"),
+        ({"fileIds": [70000]}, "fileIds: unknown field (allowed: file_ids, callbackUrl)"),
         ({"file_ids": 70000}, "file_ids: must be an array of integers"),
         ({"file_ids": "70000"}, "file_ids: must be an array of integers"),
         ({"file_ids": None}, "file_ids: must be an array of integers"),
@@ -93,8 +93,25 @@ def test_duplicate_file_ids_collapse_keeping_first_seen_order():
     assert request.file_ids == (70007, 70000, 70003)
 
 
-def test_unknown_body_fields_are_ignored():
-    assert initiate({"file_ids": [70000], "extra": True}).file_ids == (70000,)
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"file_ids": [70000], "callback_url": "https://example.com/h"}, "callback_url"),
+        ({"file_ids": [70000], "callbackUrl": None, "extra": True}, "extra"),
+        ({"extra": True}, "extra"),  # named before the missing file_ids: the likelier mistake is a misspelling
+        ({"file_ids": [70000], "x" * 100: 1}, "x" * 64 + "..."),
+    ],
+)
+def test_an_unknown_body_field_is_refused_by_name_not_dropped(body, message):
+    with pytest.raises(ValidationError) as error:
+        initiate(body)
+    assert str(error.value) == f"{message}: unknown field (allowed: file_ids, callbackUrl)"
+
+
+def test_a_single_file_body_refuses_unknown_fields_too():
+    with pytest.raises(ValidationError) as error:
+        parse_single_file(json.dumps({"file_id": 70000, "fileId": 70000}).encode(), MAX)
+    assert str(error.value) == "fileId: unknown field (allowed: file_id)"
 
 
 def test_body_over_the_limit_is_too_large_before_it_is_parsed():

@@ -15,6 +15,7 @@ from chalicelib.api.validation import (
     parse_job_id,
     parse_list_query,
     parse_single_file,
+    parse_volume,
 )
 
 # configure_logs=False: Chalice would add its own plain-text handler to the
@@ -113,7 +114,10 @@ def list_jobs():
 
 @app.route("/v1/download/{job_id}", methods=["GET"])
 def download(job_id):
-    return http.redirect(runtime.service().result_url(parse_job_id(job_id), http.caller(current_request())))
+    request = current_request()
+    query = request.query_params
+    volume = parse_volume(query.get("volume") if query is not None else None)
+    return http.redirect(runtime.service().result_url(parse_job_id(job_id), http.caller(request), volume))
 
 
 @app.route("/v1/download/{job_id}", methods=["DELETE"])

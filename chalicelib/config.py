@@ -28,6 +28,13 @@ def _bool(raw: str) -> bool:
     raise SettingsError(f"expected a boolean, got {raw!r}")
 
 
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise SettingsError(f"expected an integer >= 1, got {raw!r}")
+    return value
+
+
 def _csv(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
@@ -84,6 +91,9 @@ _SPEC: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "STALLED_JOB_SECONDS": ("stalled_job_seconds", int, "900"),
     "MAX_JOB_RESUMES": ("max_job_resumes", int, "3"),
     "BUNDLE_LEASE_SECONDS": ("bundle_lease_seconds", int, "900"),
+    # A job's result is split into zips ("volumes") of at most this many bytes, as Google
+    # Takeout does (1, 2, 4, 10 or 50 GB); a file larger than that gets a volume of its own.
+    "BUNDLE_MAX_BYTES": ("bundle_max_bytes", _positive_int, str(4 * 1024**3)),
     "RATE_LIMIT_ENABLED": ("rate_limit_enabled", _bool, "true"),
     "RATE_LIMIT_WINDOW_MS": ("rate_limit_window_ms", int, "60000"),
     "RATE_LIMIT_MAX_REQUESTS": ("rate_limit_max_requests", int, "100"),
@@ -160,6 +170,7 @@ class Settings:
     stalled_job_seconds: int
     max_job_resumes: int
     bundle_lease_seconds: int
+    bundle_max_bytes: int
     rate_limit_enabled: bool
     rate_limit_window_ms: int
     rate_limit_max_requests: int

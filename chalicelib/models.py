@@ -82,6 +82,26 @@ def result_key(job_id: str, build_id: str) -> str:
     return f"{result_prefix(job_id)}{build_id}.zip"
 
 
+@dataclass(frozen=True)
+class BuiltBundle:
+    """One zip of a completed job (a "volume" when BUNDLE_MAX_BYTES split the job into several):
+    its S3 key, size, SHA-256 and the files it holds, in the job's order."""
+
+    key: str
+    size: int
+    sha256: str
+    file_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class PlannedVolume:
+    """Volume `number` (from 1) of a job's plan: its files in the job's order, with their sizes."""
+
+    number: int
+    file_ids: tuple[int, ...]
+    sizes: tuple[int, ...]
+
+
 class CallbackStatus(str, enum.Enum):
     PENDING = "pending"
     DELIVERED = "delivered"
@@ -141,6 +161,7 @@ class Job:
     extra: Mapping[str, Any] = field(default_factory=dict)
     callback_url: str | None = None
     callback: "CallbackState | None" = None  # None until the job ends (and always without a callbackUrl)
+    bundles: tuple[BuiltBundle, ...] = ()  # set when it completes; result_key/size/sha256 are the first's
 
     @property
     def total_files(self) -> int:
@@ -155,3 +176,11 @@ class Job:
     @property
     def all_files_done(self) -> bool:
         return self.completed_files >= self.total_files
+
+    @property
+    def built_bundles(self) -> tuple[BuiltBundle, ...]:
+        """Its zips, in volume order. A job completed before volumes existed has only its
+        result_key: one bundle, listed with every requested file (unavailable ones included)."""
+        if self.bundles or self.result_key is None:
+            return self.bundles
+        return (BuiltBundle(self.result_key, self.size or 0, self.sha256 or "", self.file_ids),)

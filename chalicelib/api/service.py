@@ -98,7 +98,8 @@ class DownloadService:
 
     def _status_document(self, job: Job, include_files: bool, file_urls: bool = True) -> dict:
         files = self._files(job, file_urls) if include_files else None
-        return documents.status_document(job, self._current_url(job), files)
+        urls = documents.sign_bundles(self._storage, self._settings, job) if job.result_key else []
+        return documents.status_document(job, urls[0] if urls else None, files, urls)
 
     def watch_status(
         self, job_id: str, include_files: bool, condition: live.Condition, caller: ApiKey | None = None
@@ -146,14 +147,21 @@ class DownloadService:
         deadline = started + live.hold_seconds(wanted, self._settings.request_timeout_ms)
         return events.body(job, last_event_id, deadline)
 
-    def result_url(self, job_id: str, caller: ApiKey | None = None) -> str:
+    def result_url(self, job_id: str, caller: ApiKey | None = None, volume: int | None = None) -> str:
+        """The bundle's URL, or volume `volume`'s (from 1) when the job was split into several."""
         job = self._job(job_id, caller)
         url = self._current_url(job)
         if url is None:
             raise Conflict(
                 f"job is {job.status.value}; the download is not ready", documents.status_document(job, None)
             )
-        return url
+        if volume is None or volume == 1:
+            return url
+        bundles = job.built_bundles
+        if volume > len(bundles):
+            raise NotFound(f"volume {volume} not found: this job has {len(bundles)} (volume=1..{len(bundles)})")
+        key = bundles[volume - 1].key
+        return documents.sign_bundle(self._storage, self._settings, job.job_id, key, volume, len(bundles))
 
     def cancel(self, job_id: str, caller: ApiKey | None = None) -> dict:
         self._job(job_id, caller)  # another key's job is not found, and not cancelled
@@ -161,7 +169,7 @@ class DownloadService:
             cancelled = self._store.cancel(job_id)
         job = self._job(job_id, caller)
         if not cancelled:
-            raise Conflict(f"job is already {job.status.value}", documents.status_document(job, self._current_url(job)))
+            raise Conflict(f"job is already {job.status.value}", self._status_document(job, False))
         return documents.status_document(job, None)
 
     def _current_url(self, job: Job) -> str | None:
@@ -169,7 +177,8 @@ class DownloadService:
         Storage.presign reuses a signature for at most a minute."""
         if job.status is not JobStatus.COMPLETED or not job.result_key:
             return None
-        return documents.sign_bundle(self._storage, self._settings, job.job_id, job.result_key)
+        count = len(job.built_bundles)
+        return documents.sign_bundle(self._storage, self._settings, job.job_id, job.result_key, 1, count)
 
     def _files(self, job: Job, with_urls: bool = True) -> list[dict]:
         with dependency(DATABASE):
@@ -191,9 +200,7 @@ class DownloadService:
                 jobs, next_cursor = self._owner_jobs.page(caller.key_id, limit, cursor, status)
         except InvalidCursor as invalid:
             raise ValidationError(str(invalid)) from None
-        return documents.job_list_document(
-            [documents.status_document(job, self._current_url(job)) for job in jobs], next_cursor
-        )
+        return documents.job_list_document([self._status_document(job, False) for job in jobs], next_cursor)
 
     # -- single files -------------------------------------------------------------
 

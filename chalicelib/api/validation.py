@@ -134,6 +134,18 @@ def parse_include(value: str | None) -> bool:
     return "files" in parts
 
 
+_VOLUME = re.compile(r"^[0-9]{1,4}$")
+
+
+def parse_volume(value: str | None) -> int | None:
+    """`?volume=N` of the download redirect: which zip of a job split into volumes, from 1."""
+    if value is None:
+        return None
+    if not _VOLUME.match(value) or int(value) < 1:
+        raise ValidationError("volume: must be an integer >= 1 (the first volume is 1)")
+    return int(value)
+
+
 def parse_list_query(query: Mapping[str, str] | None) -> tuple[int, str | None, str | None]:
     """`?status=&limit=&cursor=` of the job listing: (limit, cursor, status).
 

@@ -14,8 +14,41 @@ import zipfile
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-PART_SIZE = 8 * 1024 * 1024
-READ_CHUNK = 1024 * 1024
+MIB = 1024 * 1024
+PART_SIZE = 8 * MIB  # the floor; part_size_for grows it with the bundle
+READ_CHUNK = MIB
+# S3 multipart quotas (https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html):
+MAX_PARTS = 10_000  # parts per upload
+MIN_PART_BYTES = 5 * MIB  # every part but the last
+MAX_PART_BYTES = 5 * 1024 * MIB  # 5 GiB per part
+MAX_OBJECT_BYTES = 5 * 1024 * 1024 * MIB  # 5 TiB per object
+# What the zip adds around its members, bounded from above (zipfile, ZIP_STORED, streamed):
+# local header 30 + zip64 extra 20 + data descriptor 24 + central entry 46 + zip64 extra 28,
+# plus the name twice (a member is named "<fileId>.zip", at most 13 characters); and once per
+# archive the end record 22 + zip64 end record 56 + its locator 20.
+MEMBER_OVERHEAD_BYTES = 256
+ARCHIVE_OVERHEAD_BYTES = 128
+
+
+class TooLargeForS3(ValueError):
+    """A bundle past S3's 5 TiB object limit: no part size can upload it."""
+
+
+def archive_bytes(sizes: Iterable[int]) -> int:
+    """An upper bound on the size of the zip holding members of these sizes (stored, not deflated)."""
+    return ARCHIVE_OVERHEAD_BYTES + sum(size + MEMBER_OVERHEAD_BYTES for size in sizes)
+
+
+def part_size_for(bundle_bytes: int) -> int:
+    """The part size that uploads `bundle_bytes` in at most MAX_PARTS parts: 8 MiB, or
+    ceil(bytes / 10,000) rounded up to a whole MiB when that is larger (a 100 GiB bundle: 11 MiB).
+
+    At 8 MiB a bundle past ~78 GiB would need part 10,001, which S3 refuses."""
+    if bundle_bytes > MAX_OBJECT_BYTES:
+        raise TooLargeForS3(f"a bundle of {bundle_bytes} bytes is past S3's 5 TiB object limit")
+    needed = -(-bundle_bytes // MAX_PARTS)
+    rounded = -(-needed // MIB) * MIB
+    return min(max(PART_SIZE, rounded), MAX_PART_BYTES)
 
 
 @dataclass(frozen=True)
@@ -78,13 +111,17 @@ class MultipartUploadWriter(io.RawIOBase):
 
 
 def write_zip_bundle(
-    s3: Any, bucket: str, key: str, members: Iterable[tuple[str, str, int]], part_size: int = PART_SIZE
+    s3: Any, bucket: str, key: str, members: Iterable[tuple[str, str, int]], part_size: int | None = None
 ) -> Bundle:
     """Streams each (archive name, source key, size) into a zip at `key`; returns its size and SHA-256.
 
     Members are stored, not deflated: the sources are zips already. The known
     size lets zipfile choose ZIP64 headers up front, which a stream requires.
+    Without a `part_size`, parts are as large as the bundle needs (part_size_for).
     """
+    members = list(members)
+    if part_size is None:
+        part_size = part_size_for(archive_bytes(size for _, _, size in members))
     writer = MultipartUploadWriter(s3, bucket, key, part_size, {"ContentType": "application/zip"})
     try:
         with zipfile.ZipFile(writer, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:

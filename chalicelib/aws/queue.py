@@ -3,7 +3,8 @@
 Three kinds of message share the work queue:
   job     fan a job out into one `file` message per file
   file    start one file (record when it is due) or, once due (`readyAt`), count it
-  bundle  build the job's zip once every file is counted
+  bundle  build the job's zip once every file is counted; with `volume` n, build volume n of a
+          job split by BUNDLE_MAX_BYTES (worker/volumes.py)
   callback  deliver attempt n of an ended job's webhook (chalicelib.jobs.callbacks)
 """
 
@@ -46,6 +47,7 @@ class WorkMessage:
     file_id: int | None = None
     trace: str | None = None  # X-Ray trace header of the sender, continued by the worker
     attempt: int | None = None  # callback messages only: which delivery attempt, from 1
+    volume: int | None = None  # bundle messages only: which volume to build, from 1 (None: plan them)
     # SQS MessageGroupId, not part of the body: the tenant a fair queue shares workers by (scheduling.group).
     group: str | None = None
     ready_at: float | None = None  # file messages only: when a started file is due (epoch seconds)
@@ -61,6 +63,8 @@ class WorkMessage:
             body["attempt"] = self.attempt
         if self.ready_at is not None:
             body["readyAt"] = round(self.ready_at, 3)
+        if self.volume is not None:
+            body["volume"] = self.volume
         trace = self.trace or trace_header
         if trace:
             body["trace"] = trace
@@ -76,6 +80,7 @@ class WorkMessage:
             trace = data.get("trace") if isinstance(data.get("trace"), str) else None
             attempt = data.get("attempt")
             ready_at = data.get("readyAt")
+            volume = data.get("volume")
         except (ValueError, TypeError, KeyError) as exc:
             raise MalformedMessage(f"not a work message: {body[:200]!r}") from exc
         if not isinstance(job_id, str) or not job_id:
@@ -86,6 +91,8 @@ class WorkMessage:
             raise MalformedMessage("a callback message needs an attempt number >= 1")
         if ready_at is not None and (isinstance(ready_at, bool) or not isinstance(ready_at, (int, float))):
             raise MalformedMessage("readyAt must be a number of seconds since the epoch")
+        if volume is not None and (isinstance(volume, bool) or not isinstance(volume, int) or volume < 1):
+            raise MalformedMessage("a bundle message's volume must be an integer >= 1")
         return cls(
             kind,
             job_id,
@@ -93,6 +100,7 @@ class WorkMessage:
             trace,
             attempt if kind is MessageKind.CALLBACK else None,
             ready_at=float(ready_at) if kind is MessageKind.FILE and ready_at is not None else None,
+            volume=volume if kind is MessageKind.BUNDLE else None,
         )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Collection, Iterable
 
 from botocore.exceptions import ClientError
 
@@ -85,10 +85,11 @@ class Storage:
     def delete(self, key: str) -> None:
         self._s3.delete_object(Bucket=self.bucket, Key=key)
 
-    def prune(self, prefix: str, keep: str) -> list[str]:
-        """Deletes every object under `prefix` but `keep`; returns what it deleted."""
+    def prune(self, prefix: str, keep: str | Collection[str]) -> list[str]:
+        """Deletes every object under `prefix` but `keep` (a key, or several); returns what it deleted."""
+        kept = {keep} if isinstance(keep, str) else set(keep)
         pages = self._s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
-        doomed = [item["Key"] for page in pages for item in page.get("Contents", []) if item["Key"] != keep]
+        doomed = [item["Key"] for page in pages for item in page.get("Contents", []) if item["Key"] not in kept]
         for key in doomed:
             self.delete(key)
         return doomed

@@ -12,7 +12,17 @@ from typing import Any
 
 from chalicelib.aws.storage import Storage
 from chalicelib.config import Settings
-from chalicelib.models import CallbackState, CallbackStatus, FileResult, FileStatus, Job, JobStatus, iso, source_key
+from chalicelib.models import (
+    BuiltBundle,
+    CallbackState,
+    CallbackStatus,
+    FileResult,
+    FileStatus,
+    Job,
+    JobStatus,
+    iso,
+    source_key,
+)
 
 READY_MESSAGE = "Download ready"
 
@@ -22,13 +32,25 @@ def status_path(job_id: str) -> str:
     return f"/v1/download/status/{job_id}"
 
 
-def bundle_filename(job_id: str) -> str:
-    return f"delineate-{job_id}.zip"
+def bundle_filename(job_id: str, volume: int = 1, count: int = 1) -> str:
+    """delineate-<jobId>.zip, or delineate-<jobId>-<n>-of-<count>.zip for a volume of several."""
+    return f"delineate-{job_id}.zip" if count <= 1 else f"delineate-{job_id}-{volume}-of-{count}.zip"
 
 
-def sign_bundle(storage: Storage, settings: Settings, job_id: str, key: str) -> str:
-    """A job's bundle URL: saved as delineate-<jobId>.zip, valid for PRESIGN_EXPIRY_SECONDS."""
-    return storage.presign(key, settings.presign_expiry_seconds, filename=bundle_filename(job_id))
+def sign_bundle(storage: Storage, settings: Settings, job_id: str, key: str, volume: int = 1, count: int = 1) -> str:
+    """A job's bundle (or volume) URL: saved by bundle_filename's name, valid for PRESIGN_EXPIRY_SECONDS."""
+    return storage.presign(key, settings.presign_expiry_seconds, filename=bundle_filename(job_id, volume, count))
+
+
+def sign_bundles(storage: Storage, settings: Settings, job: Job) -> list[str]:
+    """One URL per bundle of a completed job, in volume order ([] before it completes)."""
+    if job.status is not JobStatus.COMPLETED:
+        return []
+    bundles = job.built_bundles
+    return [
+        sign_bundle(storage, settings, job.job_id, bundle.key, number, len(bundles))
+        for number, bundle in enumerate(bundles, start=1)
+    ]
 
 
 def sign_source(storage: Storage, settings: Settings, file_id: int) -> str:
@@ -36,8 +58,12 @@ def sign_source(storage: Storage, settings: Settings, file_id: int) -> str:
     return storage.presign(source_key(file_id), settings.presign_expiry_seconds)
 
 
-def status_document(job: Job, download_url: str | None, files: list[dict] | None = None) -> dict:
-    """The JSON clients poll; `download_url` is the (possibly re-minted) URL to show."""
+def status_document(
+    job: Job, download_url: str | None, files: list[dict] | None = None, bundle_urls: list[str] | None = None
+) -> dict:
+    """The JSON clients poll; `download_url` is the (possibly re-minted) URL to show, the first
+    of `bundle_urls` when the job has several bundles (a caller passing only `download_url`
+    lists the other bundles without a URL)."""
     document: dict[str, Any] = {
         "jobId": job.job_id,
         "status": job.status.value,
@@ -48,6 +74,8 @@ def status_document(job: Job, download_url: str | None, files: list[dict] | None
         "downloadUrl": download_url,
         "size": job.size if download_url else None,
         "sha256": job.sha256 if download_url else None,
+        "bundleCount": len(completed_bundles(job)),
+        "bundles": bundles_document(job, bundle_urls or ([download_url] if download_url else [])),
         "error": job.error,
         "createdAt": iso(job.created_at),
         "updatedAt": iso(job.updated_at),
@@ -58,6 +86,27 @@ def status_document(job: Job, download_url: str | None, files: list[dict] | None
     if files is not None:
         document["files"] = files
     return document
+
+
+def completed_bundles(job: Job) -> tuple[BuiltBundle, ...]:
+    return job.built_bundles if job.status is JobStatus.COMPLETED else ()
+
+
+def bundles_document(job: Job, urls: list[str]) -> list[dict]:
+    """`bundles`: each zip of a completed job with its size, SHA-256, the files it holds and its URL,
+    when the caller signed one (the status document signs them all; a webhook event, none, and
+    names no URL at all)."""
+    bundles = completed_bundles(job)
+    padded = [*urls, *[None] * (len(bundles) - len(urls))]
+    return [
+        {
+            **({"downloadUrl": url} if url else {}),
+            "size": bundle.size,
+            "sha256": bundle.sha256,
+            "fileIds": list(bundle.file_ids),
+        }
+        for bundle, url in zip(bundles, padded, strict=False)
+    ]
 
 
 def callback_document(job: Job) -> dict | None:

@@ -20,6 +20,7 @@ from typing import Any, Iterable
 
 from chalicelib.models import (
     ALLOWED_FROM,
+    BuiltBundle,
     CallbackState,
     CallbackStatus,
     FileResult,
@@ -213,7 +214,22 @@ def job_from_item(item: dict) -> Job:
         callback=callback_from_item(item),
         owner=item.get("owner"),
         window=_optional_int(item.get("window")),
+        bundles=tuple(bundle_from_item(entry) for entry in item.get("bundles", [])),
     )
+
+
+def bundle_item(bundle: BuiltBundle) -> dict:
+    """One entry of a completed job's `bundles` list: ~150 bytes plus its packed file ids."""
+    return {
+        "key": bundle.key,
+        "size": bundle.size,
+        "sha256": bundle.sha256,
+        "fileIdsPacked": pack_file_ids(bundle.file_ids),
+    }
+
+
+def bundle_from_item(entry: dict) -> BuiltBundle:
+    return BuiltBundle(entry["key"], int(entry["size"]), entry["sha256"], _file_ids(entry))
 
 
 def callback_from_item(item: dict) -> CallbackState | None:

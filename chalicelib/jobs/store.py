@@ -12,7 +12,7 @@ import enum
 import logging
 import uuid
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import BotoCoreError, ClientError
@@ -25,6 +25,7 @@ from chalicelib.jobs.items import (
     CLAIM_ATTRIBUTES,
     active_value,
     as_int,
+    bundle_item,
     file_item,
     file_result_from_item,
     idempotency_key,
@@ -36,7 +37,7 @@ from chalicelib.jobs.items import (
     transition_update,
 )
 from chalicelib.jobs.waits import FileWaits
-from chalicelib.models import FileResult, FileStatus, InitiateRequest, Job, JobStatus, iso, utc_now
+from chalicelib.models import BuiltBundle, FileResult, FileStatus, InitiateRequest, Job, JobStatus, iso, utc_now
 
 
 def _is_conditional_failure(exc: ClientError) -> bool:
@@ -63,6 +64,7 @@ class ClaimOutcome(enum.Enum):
 class JobStore:
     def __init__(self, table: Any, ttl_seconds: int, clock: Callable[[], datetime] = utc_now) -> None:
         self._table = ConflictRetryingTable(table)
+        self.table = self._table  # shared with the job's volume items (jobs/volumes.py)
         self._client = self._table.meta.client
         self._ttl = timedelta(seconds=ttl_seconds)
         self._clock = clock
@@ -215,8 +217,15 @@ class JobStore:
     def fail(self, job_id: str, reason: str) -> bool:
         return self._transition(job_id, JobStatus.FAILED, sets={"error": reason[:1000]}, removes=CLAIM_ATTRIBUTES)
 
-    def complete(self, job_id: str, result_key: str | None, size: int | None, sha256: str | None = None) -> bool:
-        """processing -> completed, only once every file is counted.
+    def complete(
+        self,
+        job_id: str,
+        result_key: str | None,
+        size: int | None,
+        sha256: str | None = None,
+        bundles: Sequence[BuiltBundle] = (),
+    ) -> bool:
+        """processing -> completed, only once every file is counted (and every volume built: jobs/volumes.py).
 
         The item holds the bundle's key, never a URL: a URL signed with the
         worker's temporary credentials dies with that session, and a bearer URL
@@ -224,13 +233,10 @@ class JobStore:
         now = self._clock()
         sets: dict[str, Any] = {"completedAt": iso(now)}
         if result_key is not None:
-            sets.update(resultKey=result_key, size=size, sha256=sha256)
+            sets.update(resultKey=result_key, size=size, sha256=sha256, bundles=[bundle_item(b) for b in bundles])
+        condition = "completedFiles >= totalFiles" + (" AND volumesBuilt >= volumeCount" if len(bundles) > 1 else "")
         return self._transition(
-            job_id,
-            JobStatus.COMPLETED,
-            sets=sets,
-            removes=CLAIM_ATTRIBUTES,
-            extra_condition="completedFiles >= totalFiles",
+            job_id, JobStatus.COMPLETED, sets=sets, removes=CLAIM_ATTRIBUTES, extra_condition=condition
         )
 
     def record_file(self, job_id: str, result: FileResult) -> RecordOutcome:

@@ -22,7 +22,6 @@ import logging
 import math
 import random
 import time
-import uuid
 from typing import Callable, Iterable
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -41,11 +40,12 @@ from chalicelib.aws.storage import SourceUnreadable, Storage
 from chalicelib.config import Settings
 from chalicelib.jobs import scheduling
 from chalicelib.jobs.conflicts import StoreContention
-from chalicelib.jobs.store import ClaimOutcome, JobStore, RecordOutcome
+from chalicelib.jobs.store import JobStore, RecordOutcome
 from chalicelib.jobs.waits import StartOutcome
 from chalicelib.metrics import Metric
-from chalicelib.models import FileResult, FileStatus, Job, JobStatus, result_key, result_prefix, source_key
+from chalicelib.models import FileResult, FileStatus, Job, JobStatus, source_key
 from chalicelib.webhooks.delivery import Webhooks
+from chalicelib.worker import bundling
 
 log = logging.getLogger("delineate.worker")
 
@@ -64,6 +64,8 @@ def failure_reason(message: WorkMessage, receives: int, exc: Exception) -> str:
         return f"file {message.file_id} could not be prepared after {receives} attempts"
     if message.kind is MessageKind.JOB:
         return f"the job could not be started after {receives} attempts"
+    if message.volume is not None:
+        return f"volume {message.volume} of the bundle could not be built after {receives} attempts"
     return f"the bundle could not be built after {receives} attempts"
 
 
@@ -91,6 +93,7 @@ class Worker:
         self._delay_ms = delay_ms
         self._webhooks = webhooks
         self._jitter = jitter
+        self._bundler = bundling.Bundler(store, queue, storage, settings)
 
     # -- Lambda boundary ---------------------------------------------------------
 
@@ -199,6 +202,8 @@ class Worker:
             if self._webhooks is None or message.attempt is None:
                 raise MalformedMessage("this worker delivers no webhooks")
             self._webhooks.deliver(job.job_id, message.attempt)
+        elif message.volume is not None:
+            self.build_volume(job, message.volume, claimant=message_id)
         else:
             self.build_bundle(job, claimant=message_id)
 
@@ -297,34 +302,7 @@ class Worker:
         return self._delay_ms(settings.delay_min_ms, settings.delay_max_ms) / 1000
 
     def build_bundle(self, job: Job, claimant: str) -> None:
-        if job.status is not JobStatus.PROCESSING or not job.all_files_done:
-            return
-        outcome = self._store.claim_bundle(job.job_id, claimant, self._settings.bundle_lease_seconds)
-        if outcome is not ClaimOutcome.CLAIMED:
-            log.info("bundle not built here", extra={"jobId": job.job_id, "outcome": outcome.value})
-            return
-        results = self._store.file_results(job.job_id)
-        recorded = [results[file_id] for file_id in job.file_ids if file_id in results]
-        members = [  # an available file is recorded with the size S3 reported for it
-            (f"{result.file_id}.zip", result.s3_key, result.size)
-            for result in recorded
-            if result.status is FileStatus.AVAILABLE and result.size is not None
-        ]
-        if not members:
-            self._store.complete(job.job_id, None, None)
-            return
-        # A redelivery of the claiming message may build concurrently (its
-        # visibility lapsed mid-build); each build has its own key and the
-        # first to complete the job publishes it.
-        key = result_key(job.job_id, uuid.uuid4().hex)
-        bundle = self._storage.write_bundle(key, members)
-        if not self._store.complete(job.job_id, key, bundle.size, bundle.sha256):
-            # Nobody will be handed this build: the job was cancelled or failed
-            # meanwhile, or another build completed it first.
-            self._storage.delete(key)
-            return
-        # A build whose consumer died between upload and completion left an
-        # object nobody references; one still running deletes its own.
-        orphans = self._storage.prune(result_prefix(job.job_id), keep=key)
-        if orphans:
-            log.info("orphaned bundle builds deleted", extra={"jobId": job.job_id, "keys": orphans})
+        self._bundler.build(job, claimant)
+
+    def build_volume(self, job: Job, number: int, claimant: str) -> None:
+        self._bundler.build_volume(job, number, claimant)

@@ -204,3 +204,13 @@ def test_auth_settings_that_would_weaken_revocation_or_typo_the_mode_are_refused
     with pytest.raises(SettingsError) as error:
         Settings.from_env(environ)
     assert str(error.value) == message
+
+
+@pytest.mark.parametrize("raw", ["0", "-1", "abc"])
+def test_bundle_max_bytes_must_be_a_positive_integer(raw):
+    with pytest.raises(SettingsError, match="BUNDLE_MAX_BYTES"):
+        Settings.from_env({"BUNDLE_MAX_BYTES": raw})
+
+
+def test_bundle_max_bytes_defaults_to_4_gib():
+    assert Settings.from_env({}).bundle_max_bytes == 4 * 1024**3

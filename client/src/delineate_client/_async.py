@@ -145,29 +145,45 @@ class AsyncDownloadJob(common.JobHandle):
             raise ApiError(body.get("message", "job already ended"), status=409, body=body)
         return self
 
-    async def _bundle_url(self) -> str:
-        response = await self._client._request("GET", f"/v1/download/{self.id}", (302,))
+    async def _bundle_url(self, volume: int = 1) -> str:
+        params = common.volume_params(volume)
+        response = await self._client._request("GET", f"/v1/download/{self.id}", (302,), params=params)
         return response.headers["location"]
 
-    async def download(
-        self, path: str | Path | None = None, on_progress: ByteProgress | None = None
-    ) -> common.Downloaded:
-        """As `DownloadJob.download`."""
+    async def _completed(self) -> None:
         if not self.done:
             await self.wait()
         if self._document.get("downloadUrl") is None:
             await self.refresh()
         common.raise_if_nothing(self._document)
+
+    async def download(
+        self, path: str | Path | None = None, on_progress: ByteProgress | None = None
+    ) -> common.Downloaded:
+        """As `DownloadJob.download`."""
+        await self._completed()
+        entry = common.only_bundle(self._document)
         path = Path(path) if path else common.default_bundle_path(self.id)
-        return await _fetch(
-            self._client._bytes,
-            self._document["downloadUrl"],
-            path,
-            self._document.get("size"),
-            self._document.get("sha256"),
-            self._bundle_url,
-            on_progress,
-        )
+        return await self._fetch_bundle(entry, 1, path, on_progress)
+
+    async def download_bundles(
+        self, path: str | Path | None = None, on_progress: ByteProgress | None = None
+    ) -> list[common.Downloaded]:
+        """As `DownloadJob.download_bundles`."""
+        await self._completed()
+        entries = common.bundle_entries(self._document)
+        paths = common.volume_paths(Path(path) if path else common.default_bundle_path(self.id), len(entries))
+        return [
+            await self._fetch_bundle(entry, number, target, on_progress)
+            for number, (entry, target) in enumerate(zip(entries, paths, strict=True), start=1)
+        ]
+
+    async def _fetch_bundle(
+        self, entry: dict, volume: int, path: Path, on_progress: ByteProgress | None
+    ) -> common.Downloaded:
+        url = entry.get("downloadUrl") or await self._bundle_url(volume)
+        fresh = lambda: self._bundle_url(volume)  # noqa: E731
+        return await _fetch(self._client._bytes, url, path, entry.get("size"), entry.get("sha256"), fresh, on_progress)
 
     async def download_files(
         self, directory: str | Path, on_progress: Callable[[common.Downloaded], Any] | None = None

@@ -27,6 +27,7 @@ from .errors import (
     JobFailed,
     NothingAvailable,
     ServiceUnavailable,
+    SeveralBundles,
     UnexpectedResponse,
 )
 
@@ -431,3 +432,38 @@ def inside(directory: Path, name: str) -> Path:
     if candidate.parent.resolve() != root or candidate.name in ("", ".", ".."):
         raise DelineateError(f"{name!r} would be written outside {directory}")
     return directory / name
+
+
+def bundle_entries(document: dict) -> list[dict]:
+    """The zips of a completed job, in volume order: its `bundles`, or (a service from before volumes)
+    the one its `downloadUrl`, `size` and `sha256` describe. Each has `downloadUrl`, `size`, `sha256`."""
+    entries = document.get("bundles")
+    first = {key: document.get(key) for key in ("downloadUrl", "size", "sha256") if document.get(key) is not None}
+    if isinstance(entries, list) and entries:
+        if not all(isinstance(entry, dict) for entry in entries):
+            raise UnexpectedResponse(f"job {document.get('jobId')}: `bundles` is not a list of objects")
+        # The top-level fields describe the first zip: the download is checked against them, as always.
+        return [{**entries[0], **first}, *entries[1:]]
+    return [first] if first.get("downloadUrl") else []
+
+
+def only_bundle(document: dict) -> dict:
+    """The job's one zip; SeveralBundles when the service split it into volumes."""
+    entries = bundle_entries(document)
+    if len(entries) > 1:
+        raise SeveralBundles(
+            f"job {document.get('jobId')} was split into {len(entries)} zips; download_bundles() fetches them all"
+        )
+    return entries[0]
+
+
+def volume_paths(path: Path, count: int) -> list[Path]:
+    """Where each of `count` zips goes: `path` for one; `<stem>-1-of-3<suffix>`, ... beside it for several."""
+    if count == 1:
+        return [path]
+    return [path.with_name(f"{path.stem}-{number}-of-{count}{path.suffix}") for number in range(1, count + 1)]
+
+
+def volume_params(volume: int) -> dict[str, int] | None:
+    """The query of `GET /v1/download/{id}` for one zip: none for the first (what older services serve)."""
+    return {"volume": volume} if volume > 1 else None

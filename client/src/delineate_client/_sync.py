@@ -159,31 +159,49 @@ class DownloadJob(common.JobHandle):
             raise ApiError(body.get("message", "job already ended"), status=409, body=body)
         return self
 
-    def _bundle_url(self) -> str:
-        """A freshly signed bundle URL from `GET /v1/download/{id}` (302)."""
-        response = self._client._request("GET", f"/v1/download/{self.id}", (302,))
+    def _bundle_url(self, volume: int = 1) -> str:
+        """A freshly signed URL of zip `volume` from `GET /v1/download/{id}?volume=N` (302)."""
+        params = common.volume_params(volume)
+        response = self._client._request("GET", f"/v1/download/{self.id}", (302,), params=params)
         return response.headers["location"]
 
-    def download(self, path: str | Path | None = None, on_progress: ByteProgress | None = None) -> common.Downloaded:
-        """Waits if needed, then streams the bundle to `<path>.part`, checks size and SHA-256, renames to `path`.
-
-        Survives broken connections (resumes with Range) and expired URLs (asks for a fresh one).
-        """
+    def _completed(self) -> None:
         if not self.done:
             self.wait()
         if self._document.get("downloadUrl") is None:
             self.refresh()
         common.raise_if_nothing(self._document)
+
+    def download(self, path: str | Path | None = None, on_progress: ByteProgress | None = None) -> common.Downloaded:
+        """Waits if needed, then streams the bundle to `<path>.part`, checks size and SHA-256, renames to `path`.
+
+        Survives broken connections (resumes with Range) and expired URLs (asks for a fresh one).
+        A job split into several zips raises SeveralBundles: `download_bundles` fetches them all.
+        """
+        self._completed()
+        entry = common.only_bundle(self._document)
         path = Path(path) if path else common.default_bundle_path(self.id)
-        return _fetch(
-            self._client._bytes,
-            self._document["downloadUrl"],
-            path,
-            self._document.get("size"),
-            self._document.get("sha256"),
-            self._bundle_url,
-            on_progress,
-        )
+        return self._fetch_bundle(entry, 1, path, on_progress)
+
+    def download_bundles(
+        self, path: str | Path | None = None, on_progress: ByteProgress | None = None
+    ) -> list[common.Downloaded]:
+        """Every zip of the job, one after another, each checked against its size and SHA-256:
+        `path` for one; `<stem>-1-of-N<suffix>`, ... beside it when the service split the job (BUNDLE_MAX_BYTES)."""
+        self._completed()
+        entries = common.bundle_entries(self._document)
+        paths = common.volume_paths(Path(path) if path else common.default_bundle_path(self.id), len(entries))
+        return [
+            self._fetch_bundle(entry, number, target, on_progress)
+            for number, (entry, target) in enumerate(zip(entries, paths, strict=True), start=1)
+        ]
+
+    def _fetch_bundle(
+        self, entry: dict, volume: int, path: Path, on_progress: ByteProgress | None
+    ) -> common.Downloaded:
+        url = entry.get("downloadUrl") or self._bundle_url(volume)
+        fresh = lambda: self._bundle_url(volume)  # noqa: E731
+        return _fetch(self._client._bytes, url, path, entry.get("size"), entry.get("sha256"), fresh, on_progress)
 
     def download_files(
         self, directory: str | Path, on_progress: Callable[[common.Downloaded], None] | None = None

@@ -134,7 +134,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def _destination(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("-o", "--output", metavar="FILE", help="bundle path (default delineate-<job>.zip)")
+    where.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="bundle path (default delineate-<job>.zip); a job split into N zips: <name>-1-of-N.zip, ... beside it",
+    )
     where.add_argument("--files", metavar="DIR", help="each file by itself into DIR instead of the bundle")
 
 
@@ -165,10 +170,11 @@ def _follow(client: Client, job: DownloadJob, args: argparse.Namespace, out: Out
         path = Path(args.output) if args.output else common.default_bundle_path(job.id)
         update_bytes, close = out.bytes_bar(str(path))
         try:
-            result = job.download(path, on_progress=update_bytes)
+            results = job.download_bundles(path, on_progress=update_bytes)
         finally:
             close()
-        out.result(result)
+        for result in results:
+            out.result(result)
         return OK
     except KeyboardInterrupt:
         out.error(f"interrupted; job {job.id} keeps running. Resume with:")

@@ -82,3 +82,7 @@ class IntegrityError(DelineateError):
 
 class WebhookVerificationError(DelineateError):
     """A webhook's signature is missing, malformed, stale or wrong."""
+
+
+class SeveralBundles(DelineateError):
+    """`download()` on a job the service split into several zips (volumes): use `download_bundles()`."""

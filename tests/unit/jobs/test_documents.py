@@ -48,6 +48,8 @@ def test_status_document_has_the_contract_fields():
         "downloadUrl": None,
         "size": None,
         "sha256": None,
+        "bundleCount": 0,
+        "bundles": [],
         "error": None,
         "createdAt": "2026-01-01T00:00:00Z",
         "updatedAt": "2026-01-01T00:00:05Z",

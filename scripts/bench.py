@@ -6,7 +6,8 @@
 - the per-job overhead: a job as wide as the consumers, fixed delay;
 - AWS calls per file, counted from the workers' X-Ray segments;
 - the worker's peak RSS while it bundles 1 GiB;
-- a modelled cloud cost per 1,000-file job next to the sequential original.
+- a modelled cloud cost per 1,000-file job next to the sequential original;
+- items and writes per partition-key value, table and each index, with 64 jobs at once.
 
 Writes build/bench.json and build/bench-*.png. BENCH_QUICK=1 runs reduced sizes (CI).
 """
@@ -24,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scripts import bench_calls, bench_cost, bench_jobs, bench_latency, bench_memory, bench_plots  # noqa: E402
 from scripts.bench_coldstart import measure as cold_start_row  # noqa: E402  (issue 20, scripts/bench_coldstart.py)
+from scripts.bench_partitions import measure as partitions_row  # noqa: E402  (issue 19, scripts/bench_partitions.py)
 from scripts.bench_support import fresh_stack  # noqa: E402
 from scripts.xray_listen import SegmentListener  # noqa: E402
 
@@ -110,6 +112,7 @@ def main() -> int:
         "worker_memory": memory,
     }
     results["cold_start"] = cold_start_row(QUICK)  # prints its own summary line
+    results["partitions"] = partitions_row(QUICK)  # prints its own summary line
     results["cost_per_1000_file_job"] = bench_cost.remodel(results, bundle_mib=1000 * SAMPLE_MEAN_MIB)
     results["capacity_inputs"] = capacity_inputs(results)  # what `make capacity` multiplies out
     (BUILD / "bench.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -121,11 +124,13 @@ def main() -> int:
 
 
 def capacity_inputs(results: dict) -> dict:
-    """The measured constants of scripts/capacity.py: worker time per file, bundling CPU per GiB."""
+    """The measured constants of scripts/capacity.py: worker time per file, bundling CPU per GiB,
+    active-jobs index writes per counted file."""
     memory = results["worker_memory"]
     return {
         "worker_seconds_per_file": results["jobs"]["calls"]["worker_held_s_per_file"],
         "bundle_cpu_seconds_per_gib": round(memory["cpu_seconds"] / (memory["bundle_mib"] / 1024), 2),
+        "index_writes_per_file": results["partitions"]["index_writes_per_file"]["active-jobs"],
     }
 
 

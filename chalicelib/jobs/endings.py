@@ -11,7 +11,8 @@ finds the job in `ending` and settles it. So neither is lost, and neither
 happens twice: the condition lets one settle through. That write also records
 the job's outcome and duration as metrics, so each job is counted once.
 
-  pk=JOB#<id>  active=ending      ended, not yet settled
+  pk=JOB#<id>  active=ending#NN   ended, not yet settled (NN: the job's shard, items.py;
+                                  `ending` alone for jobs that ended before the shards)
                active=callbacks   settled, webhook pending (callbacks.py)
                (no active)        settled
 """
@@ -23,7 +24,7 @@ from typing import Any
 
 from chalicelib import metrics
 from chalicelib.jobs.callbacks import CALLBACKS_PENDING
-from chalicelib.jobs.items import ENDING, job_key
+from chalicelib.jobs.items import ENDING, ending_value, job_key
 from chalicelib.metrics import Metric
 from chalicelib.models import CallbackStatus, Job, JobStatus
 
@@ -32,7 +33,7 @@ def leave_ending(job_id: str, callback_event: bytes | None, now: datetime) -> di
     """UpdateItem arguments taking the ended job out of `ending`, once; with `callback_event`, its
     webhook becomes pending (and the job moves to the `callbacks` partition). The job's owner, if any,
     is released in the same transaction (owners.release_item)."""
-    values: dict[str, Any] = {":ending": ENDING}
+    values: dict[str, Any] = {":ending": ending_value(job_id), ":unsharded": ENDING}
     if callback_event is None:
         expression = "REMOVE active"
     else:
@@ -52,7 +53,7 @@ def leave_ending(job_id: str, callback_event: bytes | None, now: datetime) -> di
     return {
         "Key": job_key(job_id),
         "UpdateExpression": expression,
-        "ConditionExpression": "active = :ending",
+        "ConditionExpression": "active IN (:ending, :unsharded)",
         "ExpressionAttributeValues": values,
     }
 

@@ -35,10 +35,39 @@ from chalicelib.models import (
 JOB_SK = "JOB"
 IDEMPOTENCY_SK = "IDEMPOTENCY"
 ACTIVE_INDEX = "active-jobs"
-ACTIVE = "jobs"  # value of the sparse GSI key while a job is not terminal
+ACTIVE = "jobs"  # the sparse GSI key's value while a job is not terminal, before its shard suffix
 ENDING = "ending"  # ... once it ended, until what follows its end is settled (endings.py)
+# Every active job writes the index twice per counted file (its sort key, updatedAt, moves:
+# one delete, one put), and a GSI partition takes 1,000 write units/s; a throttled GSI write
+# throttles the table write that feeds it ("Best practices for designing and using partition
+# keys effectively"; "Provisioned throughput considerations for global secondary indexes").
+# Under one value the service stops near 500 files/s. Spread over 32 values chosen from the
+# job id: the default profile's peak, ~580 files/s x 2 index writes / 32 shards ~ 36 writes/s
+# per shard; 10x that profile ~ 360/s per shard, still under 1,000 (scripts/capacity.py).
+ACTIVE_SHARDS = 32
 # Attributes of the bundle claim (jobs.JobStore.claim_bundle), dropped when the job ends.
 CLAIM_ATTRIBUTES = ("bundleClaim", "bundleLeaseUntil")
+
+
+def shard_of(job_id: str) -> int:
+    """The job's index shard: stable across processes and deploys (not Python's salted hash())."""
+    return int.from_bytes(hashlib.sha256(job_id.encode()).digest()[:4], "big") % ACTIVE_SHARDS
+
+
+def active_value(job_id: str) -> str:
+    """The job's `active` while it is not terminal: `jobs#07`."""
+    return f"{ACTIVE}#{shard_of(job_id):02d}"
+
+
+def ending_value(job_id: str) -> str:
+    """The job's `active` once it ended, until settled: `ending#07`."""
+    return f"{ENDING}#{shard_of(job_id):02d}"
+
+
+def partitions(base: str) -> list[str]:
+    """Every index partition a reader of `base` (ACTIVE or ENDING) must query: each shard, then the
+    unsharded value that jobs written before the shards still hold until a write moves them."""
+    return [f"{base}#{shard:02d}" for shard in range(ACTIVE_SHARDS)] + [base]
 
 
 def job_key(job_id: str) -> dict:
@@ -98,7 +127,7 @@ def new_job_item(
         "updatedAt": iso(now),
         "expiresAt": iso(expires),
         "ttl": int(expires.timestamp()),
-        "active": ACTIVE,
+        "active": active_value(job_id),
         "requestHash": request.fingerprint,
         **({"callbackUrl": request.callback_url} if request.callback_url else {}),
     }
@@ -238,6 +267,7 @@ def retention(until: datetime) -> dict[str, Any]:
 
 
 def transition_update(
+    job_id: str,
     target: JobStatus,
     now: datetime,
     sets: dict[str, Any] | None = None,
@@ -248,7 +278,9 @@ def transition_update(
 ) -> dict[str, Any]:
     """UpdateItem arguments moving a job to `target`, only from the states models.ALLOWED_FROM
     allows and (unless `before_ttl` is off: the sweeper expiring a job) only before its TTL;
-    a terminal target moves to the index's `ending` partition, which settling it leaves."""
+    a terminal target moves to the job's shard of the index's `ending` partition, which settling it
+    leaves; any other target puts the job in its own `active` shard (a job from before the shards
+    moves there on this write, at no extra index write: updatedAt, the sort key, moves anyway)."""
     sources = sorted(status.value for status in ALLOWED_FROM[target])
     values: dict[str, Any] = {
         ":target": target.value,
@@ -264,7 +296,10 @@ def transition_update(
         assignments.append(f"#s{index} = :s{index}")
     if target.terminal:
         assignments.append("active = :ending")
-        values[":ending"] = ENDING
+        values[":ending"] = ending_value(job_id)
+    else:
+        assignments.append("active = :active")
+        values[":active"] = active_value(job_id)
     remove = list(removes)
     expression = "SET " + ", ".join(assignments)
     if remove:

@@ -12,7 +12,9 @@ create.
   pk=OWNER#<key id>  sk=ACTIVE_JOBS   activeJobs   (no `owner`: not in the index)
 
 Listing is a Query on the owner-jobs index (HASH owner, RANGE createdAt), newest
-first, never a Scan. Its cursor is the position of the last job a page returned,
+first, never a Scan, then one BatchGetItem of the page's job items: the index
+projects only `status` and `ttl` (what the Query filters on, changed at a job's
+start and end), so counting a file never writes it (infra/template.yaml). Its cursor is the position of the last job a page returned,
 base64url JSON, checked on the way back in: it must name the caller as owner, or
 the request is refused, so a cursor cannot reach into another key's jobs.
 """
@@ -29,12 +31,17 @@ from typing import Any, Callable
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
+from chalicelib.errors import DependencyUnavailable
 from chalicelib.jobs.items import JOB_SK, as_int, job_from_item
 from chalicelib.models import Job, parse_iso, utc_now
 
 OWNER_INDEX = "owner-jobs"
+# What the index projects beside the keys (infra/template.yaml): the page Query's status filter and
+# expiry check. Both change only at a job's start and end, never per counted file.
+OWNER_INDEX_ATTRIBUTES = ("status", "ttl")
 _COUNTER_SK = "ACTIVE_JOBS"
-# Query rounds one listing page may take when a status filter skips most jobs.
+# Query rounds one listing page may take when a status filter skips most jobs, and
+# BatchGetItem rounds for the keys it leaves unprocessed (under throttling).
 _MAX_QUERY_ROUNDS = 10
 
 
@@ -151,4 +158,19 @@ class OwnerJobs:
         if len(items) > limit:
             items, last = items[:limit], items[limit - 1]
         next_cursor = encode_cursor(last) if last is not None else None
-        return [job_from_item(item) for item in items], next_cursor
+        return self._jobs([{"pk": item["pk"], "sk": item["sk"]} for item in items]), next_cursor
+
+    def _jobs(self, keys: list[dict[str, str]]) -> list[Job]:
+        """The listed jobs in index order, read whole (consistently, as a status read is); one
+        BatchGetItem takes up to 100 keys, a page's most, and keys it left unprocessed are asked again."""
+        found: dict[str, dict[str, Any]] = {}
+        request: dict[str, Any] = {self._table.name: {"Keys": keys, "ConsistentRead": True}} if keys else {}
+        for _ in range(_MAX_QUERY_ROUNDS):
+            if not request:
+                break
+            result = self._table.meta.client.batch_get_item(RequestItems=request)
+            found.update((item["pk"], item) for item in result["Responses"].get(self._table.name, []))
+            request = result.get("UnprocessedKeys") or {}
+        if request:  # the table kept refusing part of the page: the client retries after a 503
+            raise DependencyUnavailable("database", "listed jobs left unread")
+        return [job_from_item(found[key["pk"]]) for key in keys if key["pk"] in found]

@@ -23,6 +23,7 @@ from chalicelib.jobs import endings, owners
 from chalicelib.jobs.conflicts import ConflictRetryingTable
 from chalicelib.jobs.items import (
     CLAIM_ATTRIBUTES,
+    active_value,
     as_int,
     bundle_item,
     file_item,
@@ -156,7 +157,7 @@ class JobStore:
         now = self._clock()
         if target.terminal:
             sets = {**(sets or {}), **retention(now + self._ttl)}
-        update = transition_update(target, now, sets, removes, extra_condition)
+        update = transition_update(job_id, target, now, sets, removes, extra_condition)
         try:
             result = self._table.update_item(Key=job_key(job_id), ReturnValues="ALL_NEW", **update)
         except ClientError as exc:
@@ -257,7 +258,11 @@ class JobStore:
                         "Update": {
                             "TableName": self._table.name,
                             "Key": job_key(job_id),
-                            "UpdateExpression": "ADD completedFiles :one, availableFiles :available SET updatedAt = :now",
+                            # `active` names the job's own index shard: a job from before the
+                            # shards moves there at no extra index write (updatedAt moves it anyway).
+                            "UpdateExpression": (
+                                "ADD completedFiles :one, availableFiles :available SET updatedAt = :now, active = :active"
+                            ),
                             "ConditionExpression": "#status = :processing",
                             "ExpressionAttributeNames": {"#status": "status"},
                             "ExpressionAttributeValues": {
@@ -265,6 +270,7 @@ class JobStore:
                                 ":available": available,
                                 ":now": iso(now),
                                 ":processing": JobStatus.PROCESSING.value,
+                                ":active": active_value(job_id),
                             },
                         }
                     },

@@ -6,11 +6,18 @@ conditions its resume or its verdict on the `updatedAt` it read: a job that
 moved in between is left alone. Expired jobs are read too (JobStore.get hides
 them): `ttl` bounds how long a job may stay active, and the sweeper is what
 ends one that outlives it, which also takes it out of the index.
+
+The index's `jobs` and `ending` partitions are each split in ACTIVE_SHARDS
+(items.py); a listing reads every shard, and the unsharded value jobs from
+before the shards may still hold, and merges them oldest first.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from datetime import timedelta
+from typing import Any, Iterator
 
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
@@ -20,9 +27,11 @@ from chalicelib.jobs.items import (
     ACTIVE_INDEX,
     CLAIM_ATTRIBUTES,
     ENDING,
+    active_value,
     as_int,
     job_from_item,
     job_key,
+    partitions,
     retention,
     transition_update,
 )
@@ -44,21 +53,26 @@ class SweepingJobStore(JobStore):
         """Jobs that ended over grace_seconds ago and were never settled: their ender died (endings.py)."""
         return self._listed(ENDING, grace_seconds, max_entries)
 
-    def _listed(self, partition: str, idle_seconds: int, max_entries: int) -> list[str]:
+    def _listed(self, base: str, idle_seconds: int, max_entries: int) -> list[str]:
+        """Oldest first over every shard of `base`: each shard is read a page at a time, and only as
+        far as the merge needs, so one run reads at most max_entries plus a page per shard."""
         cutoff = iso(self._clock() - timedelta(seconds=idle_seconds))
-        query = {
+        shards = [self._entries(partition, cutoff) for partition in partitions(base)]
+        merged = heapq.merge(*shards, key=lambda item: item["updatedAt"])
+        return [item["pk"].split("#", 1)[1] for item in itertools.islice(merged, max_entries)]
+
+    def _entries(self, partition: str, cutoff: str | None) -> Iterator[dict[str, Any]]:
+        query: dict[str, Any] = {
             "IndexName": ACTIVE_INDEX,
             "KeyConditionExpression": Key("active").eq(partition) & Key("updatedAt").lt(cutoff),
             "Limit": PAGE_SIZE,
         }
-        job_ids: list[str] = []
-        while len(job_ids) < max_entries:
+        while True:
             page = self._table.query(**query)
-            job_ids.extend(item["pk"].split("#", 1)[1] for item in page["Items"])
+            yield from page["Items"]
             if "LastEvaluatedKey" not in page:
-                break
+                return
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return job_ids[:max_entries]
 
     def read_stalled(self, job_id: str, idle_seconds: int) -> Job | None:
         """The job, past its TTL or not, if it is still not terminal and idle for idle_seconds."""
@@ -83,18 +97,20 @@ class SweepingJobStore(JobStore):
     def note_resume(self, job: Job, counted: bool = True) -> int | None:
         """Counts a resume (unless not `counted`: one made while a backlog waits, which spends
         none of the job's MAX_JOB_RESUMES) and refreshes updatedAt so it is not swept again at once.
+        A job still in the unsharded partition moves to its own shard on the way.
 
         None when the job changed since it was read (progressed, cancelled, resumed by a twin sweep)."""
         try:
             result = self._table.update_item(
                 Key=job_key(job.job_id),
-                UpdateExpression="ADD resumes :one SET updatedAt = :now",
-                ConditionExpression="active = :active AND updatedAt = :seen",
+                UpdateExpression="ADD resumes :one SET updatedAt = :now, active = :active",
+                ConditionExpression="active IN (:active, :unsharded) AND updatedAt = :seen",
                 ExpressionAttributeValues={
                     ":one": 1 if counted else 0,
                     ":now": iso(self._clock()),
                     ":seen": iso(job.updated_at),
-                    ":active": ACTIVE,
+                    ":active": active_value(job.job_id),
+                    ":unsharded": ACTIVE,
                 },
                 ReturnValues="UPDATED_NEW",
             )
@@ -109,6 +125,7 @@ class SweepingJobStore(JobStore):
         is how a job that outlives it ends (and leaves the active-jobs index)."""
         now = self._clock()
         update = transition_update(
+            job.job_id,
             JobStatus.FAILED,
             now,
             sets={"error": reason[:1000], **retention(now + self._ttl)},

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from chalicelib.config import Settings
+from chalicelib.jobs.owners import OWNER_INDEX, OWNER_INDEX_ATTRIBUTES
 from chalicelib.webhooks.events import RetrySchedule
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,6 +43,7 @@ EXPECTED_ACTIONS = {
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
         "dynamodb:Query",
+        "dynamodb:BatchGetItem",  # the listed jobs' items (jobs/owners.py)
         "dynamodb:DescribeTable",
         "sqs:SendMessage",
         "sqs:GetQueueAttributes",
@@ -302,6 +304,15 @@ def test_jobs_table_expires_items_bills_on_demand_and_can_be_restored(resources)
     assert table["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
     assert table["BillingMode"] == "PAY_PER_REQUEST"
     assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+
+
+def test_the_owner_index_projects_only_what_its_query_reads_and_no_per_file_attribute(resources):
+    indexes = {index["IndexName"]: index for index in resources["JobsTable"]["Properties"]["GlobalSecondaryIndexes"]}
+    projection = indexes[OWNER_INDEX]["Projection"]
+
+    assert projection["ProjectionType"] == "INCLUDE"
+    assert sorted(projection["NonKeyAttributes"]) == sorted(OWNER_INDEX_ATTRIBUTES)
+    assert {"updatedAt", "completedFiles", "availableFiles"}.isdisjoint(projection["NonKeyAttributes"])
 
 
 def test_bucket_is_private_encrypted_and_expires_results(resources):

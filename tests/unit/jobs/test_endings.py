@@ -7,7 +7,7 @@ import pytest
 from chalicelib.aws.queue import MessageKind, WorkMessage, WorkQueue
 from chalicelib.jobs.callback_slots import WebhookSlots
 from chalicelib.jobs.callbacks import CallbackStore
-from chalicelib.jobs.items import ENDING
+from chalicelib.jobs.items import ENDING, ending_value
 from chalicelib.jobs.owners import active_jobs, counter_key
 from chalicelib.jobs.store import JobStore
 from chalicelib.models import InitiateRequest, Job
@@ -70,7 +70,7 @@ def test_an_ended_job_is_settled_right_after_the_write_that_ended_it(deployed, c
 
 def test_an_owned_job_whose_ender_died_is_settled_by_the_sweeper_once(deployed, clock, dying, sweeper):
     job_id = end(dying, owner=ALICE)
-    assert deployed.job_item(job_id)["active"] == ENDING
+    assert deployed.job_item(job_id)["active"] == ending_value(job_id)
     assert active_jobs(deployed.table, ALICE) == 1
 
     assert "settled" not in sweeper.sweep()  # within the grace: its ender may still be at it
@@ -107,7 +107,7 @@ def test_a_job_with_a_callback_url_waits_for_a_settler_that_can_build_its_event(
     job_id = end(dying, callback_url=HOOK)
 
     assert dying.settle(dying.get(job_id)) is False
-    assert deployed.job_item(job_id)["active"] == ENDING
+    assert deployed.job_item(job_id)["active"] == ending_value(job_id)
 
 
 def test_a_count_already_at_zero_does_not_keep_the_job_unsettled(deployed, dying):
@@ -117,3 +117,29 @@ def test_a_count_already_at_zero_does_not_keep_the_job_unsettled(deployed, dying
     assert dying.settle(dying.get(job_id)) is True
     assert "active" not in deployed.job_item(job_id)
     assert active_jobs(deployed.table, ALICE) == 0
+
+
+def test_a_job_that_ended_before_the_shards_is_settled_by_the_sweeper_from_the_unsharded_partition(
+    deployed, clock, dying, sweeper
+):
+    job_id = end(dying, owner=ALICE)
+    deployed.table.update_item(  # as an ended job was written before the index had shards
+        Key={"pk": f"JOB#{job_id}", "sk": "JOB"},
+        UpdateExpression="SET active = :ending",
+        ExpressionAttributeValues={":ending": ENDING},
+    )
+    past_grace(clock, deployed)
+
+    assert sweeper.sweep()["settled"] == [job_id]
+
+    assert "active" not in deployed.job_item(job_id)
+    assert active_jobs(deployed.table, ALICE) == 0
+
+
+def test_jobs_ended_in_different_shards_are_each_settled_by_the_sweeper(deployed, clock, dying, sweeper):
+    ended = [end(dying) for _ in range(12)]
+    assert len({deployed.job_item(job_id)["active"] for job_id in ended}) > 1
+    past_grace(clock, deployed)
+
+    assert sorted(sweeper.sweep()["settled"]) == sorted(ended)
+    assert all("active" not in deployed.job_item(job_id) for job_id in ended)

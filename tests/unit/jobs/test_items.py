@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import uuid
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -11,12 +13,17 @@ import pytest
 from chalicelib.api.validation import MAX_FILE_ID, MIN_FILE_ID
 from chalicelib.jobs.items import (
     ACTIVE,
+    ACTIVE_SHARDS,
     ENDING,
+    active_value,
+    ending_value,
     file_item,
     file_result_from_item,
     job_from_item,
     new_job_item,
     pack_file_ids,
+    partitions,
+    shard_of,
     transition_update,
     unpack_file_ids,
 )
@@ -37,7 +44,7 @@ def test_a_new_job_item_reads_back_as_a_queued_job_in_the_active_index():
         T0,
         T0 + timedelta(days=1),
     )
-    assert item["active"] == ACTIVE and item["ttl"] == int((T0 + timedelta(days=1)).timestamp())
+    assert item["active"] == active_value(JOB_ID) and item["ttl"] == int((T0 + timedelta(days=1)).timestamp())
 
 
 @pytest.mark.parametrize(
@@ -93,15 +100,45 @@ def test_a_file_item_round_trips_and_keeps_no_size_when_there_is_none():
 
 @pytest.mark.parametrize("target", [JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED])
 def test_a_terminal_transition_moves_the_job_to_the_ending_partition_until_it_is_settled(target):
-    update = transition_update(target, T0)
+    update = transition_update(JOB_ID, target, T0)
 
     assert "active = :ending" in update["UpdateExpression"]
-    assert update["ExpressionAttributeValues"][":ending"] == ENDING
+    assert update["ExpressionAttributeValues"][":ending"] == ending_value(JOB_ID)
     assert "REMOVE" not in update["UpdateExpression"]
 
 
+def test_starting_a_job_puts_it_in_its_own_active_shard():
+    update = transition_update(JOB_ID, JobStatus.PROCESSING, T0)
+
+    assert "active = :active" in update["UpdateExpression"]
+    assert update["ExpressionAttributeValues"][":active"] == active_value(JOB_ID)
+
+
+def test_a_jobs_shard_is_stable_and_names_both_its_partitions():
+    shard = shard_of(JOB_ID)
+
+    assert shard == shard_of(str(uuid.UUID(JOB_ID))) and 0 <= shard < ACTIVE_SHARDS
+    assert (active_value(JOB_ID), ending_value(JOB_ID)) == (f"{ACTIVE}#{shard:02d}", f"{ENDING}#{shard:02d}")
+    assert shard_of(JOB_ID) == 1  # a fixed id keeps its shard across processes and releases
+
+
+def test_ten_thousand_job_ids_spread_over_the_shards_with_none_above_twice_the_mean():
+    rng = random.Random(19)
+    ids = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(10_000)]
+
+    per_shard = Counter(shard_of(job_id) for job_id in ids)
+
+    assert set(per_shard) == set(range(ACTIVE_SHARDS))
+    assert max(per_shard.values()) <= 2 * len(ids) / ACTIVE_SHARDS
+
+
+def test_readers_query_every_shard_and_the_unsharded_partition_of_older_jobs():
+    assert partitions(ACTIVE) == [f"jobs#{shard:02d}" for shard in range(ACTIVE_SHARDS)] + ["jobs"]
+    assert len(set(partitions(ENDING))) == ACTIVE_SHARDS + 1 and partitions(ENDING)[-1] == "ending"
+
+
 def test_a_transition_is_guarded_by_its_allowed_sources_and_the_ttl():
-    update = transition_update(JobStatus.COMPLETED, T0, sets={"size": 3}, extra_condition="completedFiles >= 1")
+    update = transition_update(JOB_ID, JobStatus.COMPLETED, T0, sets={"size": 3}, extra_condition="completedFiles >= 1")
 
     values = update["ExpressionAttributeValues"]
     assert update["ConditionExpression"] == "#status IN (:from0) AND #ttl >= :nowEpoch AND (completedFiles >= 1)"

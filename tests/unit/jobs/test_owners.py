@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
+from types import SimpleNamespace
 
 import pytest
+from boto3.dynamodb.conditions import Key
 
+from chalicelib.errors import DependencyUnavailable
 from chalicelib.jobs.owners import ActiveJobLimitReached, InvalidCursor, OwnerJobs, active_jobs, encode_cursor
 from chalicelib.jobs.store import JobStore
-from chalicelib.models import InitiateRequest
+from chalicelib.models import FileResult, FileStatus, InitiateRequest
 
 TTL = 3600
 ALICE, BOB = "a1a1a1a1a1a1a1a1", "b2b2b2b2b2b2b2b2"
@@ -143,3 +146,58 @@ def test_the_idempotency_key_is_scoped_to_its_owner(store):
 
     assert bob_created and bob.job_id != alice.job_id
     assert (alice.owner, bob.owner) == (ALICE, BOB)
+
+
+def test_the_owner_index_holds_only_what_its_query_reads_so_counting_a_file_never_writes_it(deployed, store):
+    job, _ = store.create(InitiateRequest((70000,)), ALICE)
+
+    entries = deployed.table.query(IndexName="owner-jobs", KeyConditionExpression=Key("owner").eq(ALICE))["Items"]
+
+    assert [set(entry) for entry in entries] == [{"pk", "sk", "owner", "createdAt", "status", "ttl"}]
+    assert {"completedFiles", "updatedAt", "fileIdsPacked"}.isdisjoint(entries[0])
+
+
+def test_a_listed_job_shows_the_progress_its_item_has_now(owners, store):
+    job, _ = store.create(InitiateRequest((70000, 70001)), ALICE)
+    assert store.start_processing(job.job_id)
+    store.record_file(job.job_id, FileResult(70000, FileStatus.AVAILABLE, 10))
+
+    jobs, _ = owners.page(ALICE, limit=10, status="processing")
+
+    assert [(listed.job_id, listed.completed_files, listed.file_ids) for listed in jobs] == [
+        (job.job_id, 1, (70000, 70001))
+    ]
+
+
+class Unprocessing:
+    """A client whose BatchGetItem leaves the first `refusals` requests' keys unprocessed, as a throttled table does."""
+
+    def __init__(self, client, refusals):
+        self._client, self.refusals, self.calls = client, refusals, 0
+
+    def batch_get_item(self, RequestItems):  # noqa: N803 (boto3's name)
+        self.calls += 1
+        if self.calls <= self.refusals:
+            return {"Responses": {}, "UnprocessedKeys": RequestItems}
+        return self._client.batch_get_item(RequestItems=RequestItems)
+
+
+def with_client(table, client):
+    return SimpleNamespace(name=table.name, query=table.query, meta=SimpleNamespace(client=client))
+
+
+def test_listed_keys_left_unprocessed_are_asked_again(deployed, store, clock):
+    created = create_jobs(store, clock, ALICE, 3)
+    client = Unprocessing(deployed.table.meta.client, refusals=2)
+
+    jobs, _ = OwnerJobs(with_client(deployed.table, client), clock=clock).page(ALICE, limit=10)
+
+    assert [job.job_id for job in jobs] == created[::-1] and client.calls == 3
+
+
+def test_a_table_that_keeps_refusing_the_listed_keys_is_a_503_not_a_short_page(deployed, store, clock):
+    create_jobs(store, clock, ALICE, 1)
+    client = Unprocessing(deployed.table.meta.client, refusals=1000)
+
+    with pytest.raises(DependencyUnavailable):
+        OwnerJobs(with_client(deployed.table, client), clock=clock).page(ALICE, limit=10)

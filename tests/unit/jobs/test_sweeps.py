@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import random
+import uuid
+from datetime import timedelta
+
 import pytest
 
+from chalicelib.jobs.items import ACTIVE, ACTIVE_SHARDS, active_value, new_job_item, shard_of
 from chalicelib.jobs.sweeps import PAGE_SIZE, SweepingJobStore
 from chalicelib.models import FileResult, FileStatus, InitiateRequest, JobStatus
 
@@ -37,6 +42,63 @@ def test_stalled_jobs_are_those_idle_past_the_threshold_and_not_terminal(store, 
 
     assert sorted(stalled) == sorted([idle.job_id, idle_processing])
     assert fresh.job_id not in stalled
+
+
+def one_job_id_per_shard() -> list[str]:
+    rng, by_shard = random.Random(32), {}
+    while len(by_shard) < ACTIVE_SHARDS:
+        job_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        by_shard.setdefault(shard_of(job_id), job_id)
+    return [by_shard[shard] for shard in range(ACTIVE_SHARDS)]
+
+
+def put_job(deployed, clock, job_id: str, active: str | None = None) -> None:
+    """A queued job as the table holds it; `active` overrides its index partition (a job from before the shards)."""
+    item = new_job_item(job_id, InitiateRequest((70000,)), clock.now, clock.now + timedelta(seconds=TTL))
+    deployed.table.put_item(Item={**item, **({"active": active} if active else {})})
+
+
+def test_stalled_jobs_are_found_in_every_shard_and_in_the_unsharded_partition_oldest_first(store, deployed, clock):
+    unsharded = str(uuid.uuid4())
+    put_job(deployed, clock, unsharded, active=ACTIVE)  # written before the index had shards
+    sharded = []
+    for job_id in one_job_id_per_shard():
+        clock.advance(1)
+        put_job(deployed, clock, job_id)
+        sharded.append(job_id)
+    clock.advance(1000)
+
+    stalled = store.stalled_job_ids(idle_seconds=900)
+
+    assert stalled == [unsharded, *sharded]
+    assert store.stalled_job_ids(idle_seconds=900, max_entries=3) == [unsharded, *sharded[:2]]
+
+
+def test_resuming_a_job_from_before_the_shards_moves_it_to_its_own_shard(store, deployed, clock):
+    job_id = str(uuid.uuid4())
+    put_job(deployed, clock, job_id, active=ACTIVE)
+    clock.advance(1000)
+
+    assert store.note_resume(store.read_stalled(job_id, 900)) == 1
+
+    assert deployed.job_item(job_id)["active"] == active_value(job_id)
+    clock.advance(1000)
+    assert store.stalled_job_ids(idle_seconds=900) == [job_id]
+
+
+def test_counting_a_file_of_a_job_from_before_the_shards_moves_it_to_its_own_shard(store, deployed, clock):
+    job_id = str(uuid.uuid4())
+    put_job(deployed, clock, job_id, active=ACTIVE)
+    assert store.start_processing(job_id)
+    deployed.table.update_item(  # still unsharded once processing, as a job started before the shards
+        Key={"pk": f"JOB#{job_id}", "sk": "JOB"},
+        UpdateExpression="SET active = :unsharded",
+        ExpressionAttributeValues={":unsharded": ACTIVE},
+    )
+
+    store.record_file(job_id, FileResult(70000, FileStatus.AVAILABLE, 10))
+
+    assert deployed.job_item(job_id)["active"] == active_value(job_id)
 
 
 def test_stalled_jobs_are_read_across_index_pages(store, clock):

@@ -29,7 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from scripts.package import load_cfn_yaml  # noqa: E402
+from scripts.package import deep_merge, load_cfn_yaml  # noqa: E402
 
 DAY = 86_400
 LAMBDA_MB_PER_VCPU = 1769  # Lambda: "at 1,769 MB, a function has the equivalent of one vCPU"
@@ -134,8 +134,15 @@ def _defaults(template: dict) -> dict[str, Any]:
     return {name: spec.get("Default") for name, spec in template.get("Parameters", {}).items()}
 
 
-def load_stack(template_path: Path, chalice_config: Path, bench_path: Path | None) -> Stack:
-    params = _defaults(load_cfn_yaml(template_path))
+def infra_template() -> dict:
+    """infra/'s two files merged as `make package` merges them (Chalice adds no parameters)."""
+    return deep_merge(
+        load_cfn_yaml(ROOT / "infra" / "template.yaml"), load_cfn_yaml(ROOT / "infra" / "chalice-overrides.yaml")
+    )
+
+
+def load_stack(template_path: Path | None, chalice_config: Path, bench_path: Path | None) -> Stack:
+    params = _defaults(load_cfn_yaml(template_path) if template_path else infra_template())
     stage = json.loads(chalice_config.read_text())["stages"]["prod"]
     env = stage["environment_variables"]
     functions = stage["lambda_functions"]

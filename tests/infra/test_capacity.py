@@ -89,3 +89,17 @@ def test_the_worker_builds_a_full_default_volume_within_half_its_timeout():
     needed = sizing_for(volume, timeout_seconds=worker["lambda_timeout"])
 
     assert worker["lambda_memory_size"] >= needed.memory_mb
+
+
+def test_the_default_prod_parameters_serve_the_default_profile_and_ten_times_it_needs_no_code_change():
+    from pathlib import Path
+
+    from scripts.capacity import ROOT, load_stack
+
+    packaged = load_stack(None, ROOT / ".chalice" / "config.json", Path("/nonexistent"))  # the bench's fallbacks
+    rows = ceilings(Profile(), packaged)
+    planned, changes = plan_for(Profile(users=100_000), packaged)
+
+    assert binding(rows).headroom >= 1, render(Profile(), rows)
+    assert binding(ceilings(Profile(users=100_000), planned)).headroom >= 1
+    assert all(change.startswith(("parameter ", "quota ", "table warm throughput")) for change in changes), changes

@@ -134,3 +134,18 @@ def test_the_link_checker_reads_links_and_headings_as_github_does(tmp_path):
     )
     assert relative_links(page) == ["other.md#x"]
     assert anchors(page) == {"title", "waiting-for-a-change-long-poll-and-sse"}
+
+
+def test_the_capacity_tables_are_what_make_capacity_prints():
+    """README and docs/capacity.md show the model's default-profile table (FALLBACK_MEASURES: the last full bench)."""
+    from scripts.capacity import ROOT, Profile, ceilings, load_stack, render
+
+    stack = load_stack(None, ROOT / ".chalice" / "config.json", None)
+    rows = [
+        line
+        for line in render(Profile(), ceilings(Profile(), stack), markdown=True).splitlines()
+        if line.startswith("|")
+    ]
+
+    for page in (README, DOCS / "capacity.md"):
+        assert all(row in page.read_text() for row in rows), f"{page.name}: run `python scripts/capacity.py --markdown`"

@@ -60,15 +60,16 @@ QUOTAS = {
     "s3_max_object": 5 * 1024**4,
 }
 
-# Where no bench has run: the bench's figures from the dev stack (moto on loopback, which is slower than
-# DynamoDB and SQS in region, so these are conservative for the cloud).
+# Where no bench has run: `make bench` at ce24237 (2026-12-06, 2-core machine, moto as the emulator, which
+# answers slower than DynamoDB and SQS in a region, so these are conservative for the cloud).
 FALLBACK_MEASURES = {
-    "worker_seconds_per_file": 0.12,  # worker-held time per file, all its hops (start + due), handler included
-    # CPU seconds to zip and upload one GiB on one vCPU (bench_memory: 0.39 CPU-s for 64 MiB); Lambda gives
-    # a function CPU in proportion to its memory, one vCPU at 1,769 MB, so at 256 MB this is about 43 s/GiB.
-    "bundle_cpu_seconds_per_gib": 6.2,
-    "index_writes_per_file": 2.0,  # active-jobs index writes per counted file (bench partition report)
-    "table_writes_per_file": 4.0,  # write units on the table per file: file item + job item, transactional
+    "worker_seconds_per_file": 0.128,  # worker-held time per file, both its messages, X-Ray on
+    # CPU seconds to zip and upload one GiB on one vCPU (3.94 CPU-s for 1 GiB); Lambda gives a function CPU
+    # in proportion to its memory, one vCPU at 1,769 MB, so at 512 MB this is about 14 s/GiB.
+    "bundle_cpu_seconds_per_gib": 3.94,
+    "index_writes_per_file": 1.49,  # active-jobs index writes per counted file (bench_partitions; at most 2)
+    # write units on the table per file: its WAIT item (1), then file item + job item in one transaction (2 x 2)
+    "table_writes_per_file": 5.0,
     "api_request_seconds": 0.05,  # one status or initiate invocation, generously
 }
 
@@ -104,7 +105,6 @@ class Stack:
     status_retry_after_s: float
     long_poll_s: float
     bundle_max_bytes: int
-    bundle_part_bytes: int
     worker_timeout_s: float
     bundle_memory_mb: int
     active_shards: int
@@ -163,7 +163,6 @@ def load_stack(template_path: Path | None, chalice_config: Path, bench_path: Pat
         status_retry_after_s=float(env["STATUS_RETRY_AFTER_SECONDS"]),
         long_poll_s=float(env.get("LONG_POLL_MAX_SECONDS", 20)),
         bundle_max_bytes=int(env.get("BUNDLE_MAX_BYTES", 4 * GIB)),
-        bundle_part_bytes=int(env.get("BUNDLE_PART_BYTES", 8 * 1024**2)),
         worker_timeout_s=float(bundler["lambda_timeout"]),
         bundle_memory_mb=int(bundler["lambda_memory_size"]),
         active_shards=int(getattr(items, "ACTIVE_SHARDS", 1)),
@@ -182,7 +181,9 @@ def ceilings(profile: Profile, stack: Stack) -> list[Ceiling]:
     reserved = stack.worker_concurrency + stack.api_concurrency + stack.sweeper_concurrency
     bundle_gib = min(stack.bundle_max_bytes, profile.files_per_job * profile.mean_file_bytes) / GIB
     seconds_per_gib = m["bundle_cpu_seconds_per_gib"] * LAMBDA_MB_PER_VCPU / min(stack.bundle_memory_mb, 10240)
-    largest = stack.bundle_part_bytes * q["s3_max_parts"]
+    # aws/bundles.part_size_for grows the part with the volume (up to S3's 5 GiB part), so the
+    # 10,000-part limit never binds before S3's largest object does.
+    largest = min(5 * GIB * q["s3_max_parts"], q["s3_max_object"])
     return [
         Ceiling(
             "worker files/s",

@@ -18,7 +18,6 @@ def stack(**changes) -> Stack:
         status_retry_after_s=2,
         long_poll_s=0,
         bundle_max_bytes=4 * 1024**3,
-        bundle_part_bytes=8 * 1024**2,
         worker_timeout_s=900,
         bundle_memory_mb=1769,
         active_shards=32,

@@ -376,6 +376,10 @@ def function_runtimes(template: dict) -> set[str]:
     return {body["Properties"]["Runtime"] for body in _functions(template).values()}
 
 
+def _is_bytecode(name: str) -> bool:
+    return name.endswith(".pyc") or "/__pycache__/" in f"/{name}"
+
+
 def compile_bundle(zip_path: Path, runtime: str) -> int:
     """Adds __pycache__/*.pyc for every module in the zip; returns how many.
 
@@ -392,8 +396,10 @@ def compile_bundle(zip_path: Path, runtime: str) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         with zipfile.ZipFile(zip_path) as bundle:
-            bundle.extractall(root)
-            entries = bundle.infolist()
+            # chalice copies chalicelib/ whole, __pycache__ included when the tree was byte-compiled
+            # (make lint does): those .pyc check timestamps and name this machine's paths, so they go.
+            entries = [entry for entry in bundle.infolist() if not _is_bytecode(entry.filename)]
+            bundle.extractall(root, members=entries)
         compileall.compile_dir(
             root,
             quiet=2,

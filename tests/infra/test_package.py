@@ -835,6 +835,31 @@ def test_every_module_in_the_bundle_has_an_unchecked_pyc_for_the_functions_pytho
     assert flags == 0b01
 
 
+def test_the_bundle_holds_each_name_once_and_no_pyc_but_its_own(build_dir):
+    """A byte-compiled source tree (make lint compiles it) must not leave timestamped .pyc beside ours."""
+    with zipfile.ZipFile(build_dir / "deployment.zip") as bundle:
+        names = bundle.namelist()
+        flags = {name: int.from_bytes(bundle.read(name)[4:8], "little") for name in names if name.endswith(".pyc")}
+
+    assert len(names) == len(set(names))
+    assert set(flags.values()) == {0b01}
+
+
+def test_package_drops_the_pyc_a_source_tree_brought(tmp_path):
+    bundle = _fake_bundle(tmp_path / "code.zip", {"boto3": "1.44.5"})
+    with zipfile.ZipFile(bundle, "a") as code:
+        code.writestr("chalicelib/__pycache__/stale.cpython-311.pyc", b"stale")
+        code.writestr("chalicelib/stale.py", "X = 1\n")
+    runtime = f"python{sys.version_info.major}.{sys.version_info.minor}"
+
+    packaging.compile_bundle(bundle, runtime)
+
+    with zipfile.ZipFile(bundle) as code:
+        names = code.namelist()
+        stale = code.read(f"chalicelib/__pycache__/stale.cpython-{sys.version_info.major}{sys.version_info.minor}.pyc")
+    assert len(names) == len(set(names)) and stale != b"stale"
+
+
 def test_package_refuses_to_compile_for_another_python(tmp_path):
     bundle = _fake_bundle(tmp_path / "code.zip", {"boto3": "1.44.5"})
 

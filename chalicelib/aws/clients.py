@@ -198,3 +198,14 @@ def secret_string(arn: str, config: Config = WORKER_CONFIG) -> str:
     """A Secrets Manager secret's value: the webhook signing secret, read once per worker container."""
     client = _build("secretsmanager", config)
     return str(client.get_secret_value(SecretId=arn)["SecretString"])
+
+
+def query_items(table: Any, query: dict[str, Any]) -> Iterator[dict]:
+    """Every item a DynamoDB Query matches, one page (at most 1 MB, or query's Limit) at a time, as the caller reads."""
+    query = dict(query)
+    while True:
+        page = table.query(**query)
+        yield from page["Items"]
+        if "LastEvaluatedKey" not in page:
+            return
+        query["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterator
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from chalicelib.aws.clients import error_code
+from chalicelib.aws.clients import error_code, query_items
 from chalicelib.jobs.items import ACTIVE_INDEX, as_int, job_key
 from chalicelib.models import CallbackStatus, iso, utc_now
 
@@ -139,17 +139,12 @@ class CallbackStore:
 
     def _pending_keys(self, page_size: int) -> Iterator[dict]:
         """The keys the (keys-only, eventually consistent) index lists as pending callbacks."""
-        query: dict[str, Any] = {
+        query = {
             "IndexName": ACTIVE_INDEX,
             "KeyConditionExpression": Key("active").eq(CALLBACKS_PENDING),
             "Limit": page_size,
         }
-        while True:
-            page = self._table.query(**query)
-            yield from page["Items"]
-            if "LastEvaluatedKey" not in page:
-                return
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return query_items(self._table, query)
 
     def postpone(self, job_id: str, attempts: int) -> bool:
         """Before re-sending: due now, so the next sweep waits a grace period again (if nobody moved on)."""

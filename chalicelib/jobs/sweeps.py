@@ -22,6 +22,7 @@ from typing import Any, Iterator
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
+from chalicelib.aws.clients import query_items
 from chalicelib.jobs.items import (
     ACTIVE,
     ACTIVE_INDEX,
@@ -62,17 +63,10 @@ class SweepingJobStore(JobStore):
         return [item["pk"].split("#", 1)[1] for item in itertools.islice(merged, max_entries)]
 
     def _entries(self, partition: str, cutoff: str | None) -> Iterator[dict[str, Any]]:
-        query: dict[str, Any] = {
-            "IndexName": ACTIVE_INDEX,
-            "KeyConditionExpression": Key("active").eq(partition) & Key("updatedAt").lt(cutoff),
-            "Limit": PAGE_SIZE,
-        }
-        while True:
-            page = self._table.query(**query)
-            yield from page["Items"]
-            if "LastEvaluatedKey" not in page:
-                return
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        condition = Key("active").eq(partition) & Key("updatedAt").lt(cutoff)
+        return query_items(
+            self._table, {"IndexName": ACTIVE_INDEX, "KeyConditionExpression": condition, "Limit": PAGE_SIZE}
+        )
 
     def read_stalled(self, job_id: str, idle_seconds: int) -> Job | None:
         """The job, past its TTL or not, if it is still not terminal and idle for idle_seconds."""

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Sequence
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.aws.clients import error_code
+from chalicelib.aws.clients import error_code, query_items
 from chalicelib.errors import DependencyUnavailable
 from chalicelib.jobs import endings, owners
 from chalicelib.jobs.conflicts import ConflictRetryingTable
@@ -129,19 +129,12 @@ class JobStore:
         return job_from_item(item)
 
     def file_results(self, job_id: str) -> dict[int, FileResult]:
-        results: dict[int, FileResult] = {}
         query = {
             "KeyConditionExpression": Key("pk").eq(f"JOB#{job_id}") & Key("sk").begins_with("FILE#"),
             "ConsistentRead": True,
         }
-        while True:
-            page = self._table.query(**query)
-            for item in page["Items"]:
-                result = file_result_from_item(item)
-                results[result.file_id] = result
-            if "LastEvaluatedKey" not in page:
-                return results
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        results = (file_result_from_item(item) for item in query_items(self._table, query))
+        return {result.file_id: result for result in results}
 
     # -- transitions --------------------------------------------------------------
 

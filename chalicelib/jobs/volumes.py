@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from chalicelib.aws.clients import error_code
+from chalicelib.aws.clients import error_code, query_items
 from chalicelib.jobs.conflicts import ConflictRetryingTable
 from chalicelib.jobs.items import as_int, job_key
 from chalicelib.jobs.owners import refused_at
@@ -164,18 +164,12 @@ class VolumeStore:
             "KeyConditionExpression": Key("pk").eq(f"JOB#{job_id}") & Key("sk").begins_with(VOLUME_PREFIX),
             "ConsistentRead": True,
         }
-        bundles: list[BuiltBundle] = []
-        while True:
-            page = self._table.query(**query)
-            bundles.extend(
-                BuiltBundle(
-                    entry["resultKey"],
-                    int(entry["size"]),
-                    entry["sha256"],
-                    tuple(int(file_id) for file_id in entry["fileIds"]),
-                )
-                for entry in page["Items"]
+        return tuple(
+            BuiltBundle(
+                entry["resultKey"],
+                int(entry["size"]),
+                entry["sha256"],
+                tuple(int(file_id) for file_id in entry["fileIds"]),
             )
-            if "LastEvaluatedKey" not in page:
-                return tuple(bundles)
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            for entry in query_items(self._table, query)
+        )

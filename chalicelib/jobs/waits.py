@@ -25,7 +25,7 @@ from typing import Any, Callable
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from chalicelib.aws.clients import error_code
+from chalicelib.aws.clients import error_code, query_items
 from chalicelib.jobs.items import WAIT_PREFIX, wait_key
 
 
@@ -67,16 +67,10 @@ class FileWaits:
 
     def due_times(self, job_id: str) -> dict[int, float]:
         """Every started file of the job and when it is due (the sweeper and a resume read them)."""
-        due: dict[int, float] = {}
         query = {
             "KeyConditionExpression": Key("pk").eq(f"JOB#{job_id}") & Key("sk").begins_with(WAIT_PREFIX),
             "ProjectionExpression": "sk, readyAt",
             "ConsistentRead": True,
         }
-        while True:
-            page = self._table.query(**query)
-            for item in page["Items"]:
-                due[int(item["sk"].removeprefix(WAIT_PREFIX))] = float(item["readyAt"])
-            if "LastEvaluatedKey" not in page:
-                return due
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        items = query_items(self._table, query)
+        return {int(item["sk"].removeprefix(WAIT_PREFIX)): float(item["readyAt"]) for item in items}

@@ -31,7 +31,7 @@ from typing import Any, Callable, Iterator
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from chalicelib.aws.clients import error_code
+from chalicelib.aws.clients import error_code, query_items
 
 KEY_PREFIX = "dlk"
 PARTITION = "APIKEY"
@@ -211,12 +211,7 @@ class KeyStore:
         }
         if page_size is not None:
             query["Limit"] = page_size
-        while True:
-            page = self._table.query(**query)
-            yield from (ApiKey.from_item(item) for item in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return (ApiKey.from_item(item) for item in query_items(self._table, query))
 
     @staticmethod
     def _key(key_id: str) -> dict[str, str]:

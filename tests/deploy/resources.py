@@ -50,6 +50,11 @@ def _alarm_exists(aws: Callable[[str], Any], name: str) -> bool:
     return bool(aws("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"])
 
 
+def _dashboard_exists(aws: Callable[[str], Any], name: str) -> bool:
+    missing = ("ResourceNotFound", "ResourceNotFoundException", "DashboardNotFoundError")
+    return _absent_on(missing, lambda: aws("cloudwatch").get_dashboard(DashboardName=name))
+
+
 def _api_gateway_account_exists(aws: Callable[[str], Any], _physical_id: str) -> bool:
     return bool(aws("apigateway").get_account().get("cloudwatchRoleArn"))
 
@@ -81,6 +86,7 @@ CHECKS: dict[str, Callable[[Callable[[str], Any], str], bool]] = {
     "AWS::SecretsManager::Secret": _secret_exists,
     "AWS::Logs::LogGroup": _log_group_exists,
     "AWS::CloudWatch::Alarm": _alarm_exists,
+    "AWS::CloudWatch::Dashboard": _dashboard_exists,
     "AWS::ApiGateway::Account": _api_gateway_account_exists,
 }
 

@@ -65,13 +65,12 @@ _ENDED = {
 }
 
 
-def recorded(job: Job, now: datetime) -> bool:
-    """A job's outcome and duration, recorded by the one write that settles its end (so once); True."""
+def recorded(job: Job, now: datetime) -> None:
+    """A job's outcome and duration, recorded by the one write that settles its end (so once)."""
     outcome = _ENDED.get(job.status)
     if outcome is not None:
         metrics.record(outcome)
         metrics.record(Metric.JOB_DURATION_SECONDS, max(0.0, (now - job.created_at).total_seconds()))
-    return True
 
 
 def file_recorded(available: int) -> None:

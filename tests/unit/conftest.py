@@ -13,7 +13,7 @@ import boto3
 import moto  # noqa: F401  (before any Session: moto's stubber is a botocore built-in handler)
 import pytest
 
-from chalicelib import runtime
+from chalicelib import metrics, runtime
 from chalicelib.aws.clients import WORKER_CONFIG, make_clients
 from chalicelib.aws.queue import WorkQueue
 from chalicelib.aws.storage import Storage
@@ -21,6 +21,21 @@ from chalicelib.config import Settings
 from chalicelib.jobs.store import JobStore
 from chalicelib.models import InitiateRequest, Job
 from chalicelib.worker.processing import Worker
+from scripts.stats import emf_records
+
+
+@pytest.fixture
+def emitted(capsys):
+    """Reads the EMF lines metrics.flush() writes from here on (what earlier tests left pending is dropped
+    first), parsed by the same reader `make stats` uses."""
+    metrics.flush()
+    capsys.readouterr()
+
+    def read() -> list[dict]:
+        metrics.flush()
+        return list(emf_records(capsys.readouterr().out.splitlines()))
+
+    return read
 
 
 @pytest.fixture(autouse=True)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from chalicelib import metrics
 from chalicelib.metrics import Metric
+from scripts.stats import emf_records
 
 
 @pytest.fixture(autouse=True)
@@ -18,7 +17,7 @@ def nothing_pending(capsys):
 
 
 def emf_lines(text: str) -> list[dict]:
-    return [json.loads(line) for line in text.splitlines() if line.startswith("{") and '"_aws"' in line]
+    return list(emf_records(text.splitlines()))
 
 
 def test_an_invocation_writes_its_metrics_as_one_emf_line(capsys):

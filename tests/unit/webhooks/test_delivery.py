@@ -12,7 +12,6 @@ import threading
 
 import pytest
 
-from chalicelib import metrics
 from chalicelib.api.service import DownloadService
 from chalicelib.aws.queue import MessageKind, WorkMessage
 from chalicelib.aws.storage import Storage
@@ -353,18 +352,14 @@ def test_initiate_refuses_a_private_host_unless_the_deployment_allows_it(hooks):
         service.initiate(InitiateRequest((70000,), callback_url="http://127.0.0.1:9/hook"))
 
 
-def test_attempts_deliveries_and_give_ups_are_counted_as_metrics(hooks, receiver, capsys):
-    metrics.flush()  # what earlier tests in this process recorded
+def test_attempts_deliveries_and_give_ups_are_counted_as_metrics(hooks, receiver, emitted):
     delivered = hooks.ended_job(receiver.url())
     hooks.webhooks.deliver(delivered, 1)
     failing = hooks.ended_job(receiver.url(), end="complete")
     receiver.fail_always()
     for attempt in range(1, MAX_ATTEMPTS + 1):
         hooks.webhooks.deliver(failing, attempt)
-    capsys.readouterr()
 
-    metrics.flush()
-
-    [line] = [json.loads(text) for text in capsys.readouterr().out.splitlines() if '"_aws"' in text]
+    [line] = emitted()
     assert len(line["WebhookAttempts"]) == 1 + MAX_ATTEMPTS
     assert len(line["WebhooksDelivered"]) == 1 and len(line["WebhookFailures"]) == 1

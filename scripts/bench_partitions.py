@@ -107,13 +107,8 @@ def _indexes() -> dict[str, dict]:
 
 
 def _scan(dynamodb: Any, table_name: str) -> Iterator[dict]:
-    query: dict[str, Any] = {"TableName": table_name}
-    while True:
-        page = dynamodb.scan(**query)
+    for page in dynamodb.get_paginator("scan").paginate(TableName=table_name):
         yield from page["Items"]
-        if "LastEvaluatedKey" not in page:
-            return
-        query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def _records(streams: Any, stream_arn: str) -> Iterator[dict]:

@@ -16,6 +16,8 @@ from chalicelib.polling import wait_until
 from tests.support.devstack import poll_until_terminal
 
 JSON = {"Content-Type": "application/json"}
+# Queue hops on a loaded 2-core CI machine: its make test run measured 3.3 s against 3 s of delays.
+SCHEDULING_ALLOWANCE_SECONDS = 2
 
 
 def initiate(stack, file_ids, **headers):
@@ -129,24 +131,31 @@ def test_health_reports_every_dependency(dev_stack):
 
 def test_a_small_job_behind_a_big_one_finishes_within_a_few_file_times(dev_stack):
     """Fair scheduling: the big job keeps only its window of files out, so the small one
-    waits about one file's time, not the big job's 200-file fan-out."""
+    waits about one file's time, not the big job's 1,000-file fan-out."""
     # A file waits as a delayed SQS message, and SQS delays by whole seconds (worker/processing.py).
     # LocalStack makes delayed messages visible from a worker that runs once a second (its
     # sqs/provider.py schedules the queue update with period=1), so there a delay takes up to 1 s more.
     granularity = 1 if os.environ.get("DELINEATE_E2E_ENDPOINT") else 0
     max_file_seconds = math.ceil(int(dev_stack.env["DOWNLOAD_DELAY_MAX_MS"]) / 1000) + granularity
-    big = initiate(dev_stack, list(range(20000, 20200))).json()["jobId"]
+    big_files = 1000  # the most a job may ask for: its whole fan-out would be 2,000 messages
+    big = initiate(dev_stack, list(range(20000, 20000 + big_files))).json()["jobId"]
     wait_until(lambda: status_of(dev_stack, big)["completedFiles"] > 0, timeout=30, what="the big job under way")
 
     submitted = time.monotonic()
     small = initiate(dev_stack, [70000, 70007]).json()["jobId"]
     final, _ = poll_until_terminal(dev_stack, small)
     took = time.monotonic() - submitted
+    big_then = status_of(dev_stack, big)
+    requests.delete(dev_stack.url(f"/v1/download/{big}"), timeout=10)
 
     assert final["status"] == "completed"
-    assert status_of(dev_stack, big)["status"] == "processing"  # still busy: the small one did not wait for it
-    assert took <= 3 * max_file_seconds, f"{took:.1f}s behind the big job"
-    requests.delete(dev_stack.url(f"/v1/download/{big}"), timeout=10)
+    # Behind a fan-out of every file at once, the small job's start would queue behind all 1,000 of
+    # the big job's, and the big one would be nearly done when it ends. With the window it overtakes:
+    assert big_then["status"] == "processing"
+    assert big_then["completedFiles"] < big_files // 2, big_then["completedFiles"]
+    # And in time: its files' one delay, plus a few queue hops (start, due, bundle) each behind at
+    # most a window of the big job's messages, plus this client's polling.
+    assert took <= 3 * max_file_seconds + SCHEDULING_ALLOWANCE_SECONDS, f"{took:.1f}s behind the big job"
 
 
 def status_of(stack, job_id: str) -> dict:

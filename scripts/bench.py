@@ -35,6 +35,7 @@ CONSUMERS = 4
 DELAY_S = 1.0  # whole seconds: a file waits as a delayed SQS message, and SQS delays by the second
 SIZES = [1, 10, 100] if QUICK else [1, 10, 100, 200, 1000]  # the issue states its target at 200
 BIG_JOB = 200 if QUICK else 1000
+CALLS_FILES = 20  # the job whose X-Ray segments give AWS calls and worker-held time per file
 LATENCY_RUNS = 100 if QUICK else 500
 BUNDLE_BYTES = (64 if QUICK else 1024) * bench_memory.MIB
 SAMPLE_MEAN_MIB = 1.5  # the seeded samples run from 4 KiB to 3 MiB
@@ -77,9 +78,12 @@ def jobs(tmp: Path) -> dict:
     try:
         settings = {**_fixed_delay(DELAY_S), "RATE_LIMIT_ENABLED": "false", "AWS_XRAY_DAEMON_ADDRESS": listener.address}
         with fresh_stack(tmp / "jobs", **settings) as stack:
-            calls = bench_calls.count(stack, listener, files=10)
+            calls = bench_calls.count(stack, listener, files=CALLS_FILES)
             walls = bench_jobs.wall_times(stack, SIZES, CONSUMERS, DELAY_S)
             fairness = bench_jobs.small_behind_big(stack, BIG_JOB, DELAY_S)
+        # The same count at twice the delay: what a worker holds per file is its calls, not the wait.
+        with fresh_stack(tmp / "calls-2s", **{**settings, **_fixed_delay(2.0)}) as stack:
+            calls["at_2s_delay"] = bench_calls.count(stack, listener, files=CALLS_FILES)
     finally:
         listener.close()
     with fresh_stack(tmp / "overhead", **_fixed_delay(2.0), RATE_LIMIT_ENABLED="false") as stack:
@@ -162,8 +166,14 @@ def summary(results: dict) -> str:
             for row in jobs_["one_consumer"]
         ),
         f"AWS calls per file: {jobs_['calls']['calls_per_file']} (+ SQS receive and delete, per message)",
-        f"worker-held time per file: {jobs_['calls']['worker_held_s_per_file'] * 1000:.1f} ms = "
-        f"{100 * jobs_['calls']['worker_held_s_per_file'] / jobs_['delay_s']:.1f}% of the {jobs_['delay_s']:g} s delay",
+        *(
+            f"worker-held time per file at a {delay:g} s delay: {held * 1000:.1f} ms = {100 * held / delay:.1f}%"
+            f" of the delay (target <= 5%)"
+            for delay, held in (
+                (jobs_["delay_s"], jobs_["calls"]["worker_held_s_per_file"]),
+                (2.0, jobs_["calls"]["at_2s_delay"]["worker_held_s_per_file"]),
+            )
+        ),
         f"worker peak RSS bundling {results['worker_memory']['bundle_mib']} MiB: "
         f"{results['worker_memory']['peak_rss_mib']} MiB; right size {results['worker_memory']['right_size']}",
         f"cost per 1,000-file job: ${cost['delineate_usd']['total']} "

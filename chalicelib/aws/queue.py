@@ -51,6 +51,7 @@ class WorkMessage:
     # SQS MessageGroupId, not part of the body: the tenant a fair queue shares workers by (scheduling.group).
     group: str | None = None
     ready_at: float | None = None  # file messages only: when a started file is due (epoch seconds)
+    total_files: int | None = None  # due messages only: the job's size, so counting needs no job read
     # SQS DelaySeconds of the send, not part of the body: how long the message stays invisible.
     delay_seconds: int = 0
 
@@ -63,6 +64,8 @@ class WorkMessage:
             body["attempt"] = self.attempt
         if self.ready_at is not None:
             body["readyAt"] = round(self.ready_at, 3)
+        if self.total_files is not None:
+            body["of"] = self.total_files
         if self.volume is not None:
             body["volume"] = self.volume
         trace = self.trace or trace_header
@@ -80,6 +83,7 @@ class WorkMessage:
             trace = data.get("trace") if isinstance(data.get("trace"), str) else None
             attempt = data.get("attempt")
             ready_at = data.get("readyAt")
+            total_files = data.get("of")
             volume = data.get("volume")
         except (ValueError, TypeError, KeyError) as exc:
             raise MalformedMessage(f"not a work message: {body[:200]!r}") from exc
@@ -91,6 +95,10 @@ class WorkMessage:
             raise MalformedMessage("a callback message needs an attempt number >= 1")
         if ready_at is not None and (isinstance(ready_at, bool) or not isinstance(ready_at, (int, float))):
             raise MalformedMessage("readyAt must be a number of seconds since the epoch")
+        if total_files is not None and (
+            isinstance(total_files, bool) or not isinstance(total_files, int) or total_files < 1
+        ):
+            raise MalformedMessage("a due message's job size must be an integer >= 1")
         if volume is not None and (isinstance(volume, bool) or not isinstance(volume, int) or volume < 1):
             raise MalformedMessage("a bundle message's volume must be an integer >= 1")
         return cls(
@@ -100,6 +108,7 @@ class WorkMessage:
             trace,
             attempt if kind is MessageKind.CALLBACK else None,
             ready_at=float(ready_at) if kind is MessageKind.FILE and ready_at is not None else None,
+            total_files=total_files if kind is MessageKind.FILE else None,
             volume=volume if kind is MessageKind.BUNDLE else None,
         )
 

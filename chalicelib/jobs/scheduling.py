@@ -71,9 +71,16 @@ def file_messages(job: Job, file_ids: Iterable[int]) -> list[WorkMessage]:
 
 
 def due_message(job: Job, file_id: int, ready_at: float, delay_seconds: int) -> WorkMessage:
-    """The started file's message again, kept invisible `delay_seconds` and carrying when it is due."""
+    """The started file's message again, kept invisible `delay_seconds`, carrying when it is due and
+    the job's size (what counting it without reading the job needs: worker/processing.py)."""
     return WorkMessage(
-        MessageKind.FILE, job.job_id, file_id, group=group(job), ready_at=ready_at, delay_seconds=delay_seconds
+        MessageKind.FILE,
+        job.job_id,
+        file_id,
+        group=group(job),
+        ready_at=ready_at,
+        total_files=job.total_files,
+        delay_seconds=delay_seconds,
     )
 
 

@@ -19,14 +19,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.aws.clients import error_code, query_items
 from chalicelib.errors import DependencyUnavailable
-from chalicelib.jobs import endings, owners
+from chalicelib.jobs import counting, endings, owners
 from chalicelib.jobs.conflicts import ConflictRetryingTable
+from chalicelib.jobs.counting import RecordOutcome
 from chalicelib.jobs.items import (
     CLAIM_ATTRIBUTES,
-    active_value,
     as_int,
     bundle_item,
-    file_item,
     file_result_from_item,
     idempotency_key,
     idempotency_put,
@@ -47,12 +46,6 @@ def _is_conditional_failure(exc: ClientError) -> bool:
 log = logging.getLogger("delineate.jobs")
 # What may stop settling an ended job: AWS errors and persistent contention. The job ended regardless.
 SETTLING_ERRORS = (BotoCoreError, ClientError, DependencyUnavailable)
-
-
-class RecordOutcome(enum.Enum):
-    RECORDED = "recorded"  # this delivery counted the file
-    DUPLICATE = "duplicate"  # an earlier delivery already counted it
-    JOB_CLOSED = "job_closed"  # the job is no longer processing (cancelled, failed, ...)
 
 
 class ClaimOutcome(enum.Enum):
@@ -234,52 +227,25 @@ class JobStore:
             job_id, JobStatus.COMPLETED, sets=sets, removes=CLAIM_ATTRIBUTES, extra_condition=condition
         )
 
-    def record_file(self, job_id: str, result: FileResult) -> RecordOutcome:
-        """Counts one finished file exactly once (file item + counters, one transaction)."""
+    def record_file(
+        self, job_id: str, result: FileResult, started: bool = False, not_last_of: int | None = None
+    ) -> RecordOutcome:
+        """Counts one finished file exactly once (jobs/counting.py): `started`, only if its wait item
+        exists; `not_last_of` (the job's size), NOT_LAST if it leaves files to count, else as without."""
         now = self._clock()
-        item = file_item(job_id, result, now, now + self._ttl)
-        available = 1 if result.status is FileStatus.AVAILABLE else 0
+        items = counting.transaction(self._table.name, job_id, result, now, now + self._ttl, started, not_last_of)
         try:
-            self._client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self._table.name,
-                            "Item": item,
-                            "ConditionExpression": "attribute_not_exists(sk)",
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self._table.name,
-                            "Key": job_key(job_id),
-                            # `active` names the job's own index shard: a job from before the
-                            # shards moves there at no extra index write (updatedAt moves it anyway).
-                            "UpdateExpression": (
-                                "ADD completedFiles :one, availableFiles :available SET updatedAt = :now, active = :active"
-                            ),
-                            "ConditionExpression": "#status = :processing",
-                            "ExpressionAttributeNames": {"#status": "status"},
-                            "ExpressionAttributeValues": {
-                                ":one": 1,
-                                ":available": available,
-                                ":now": iso(now),
-                                ":processing": JobStatus.PROCESSING.value,
-                                ":active": active_value(job_id),
-                            },
-                        }
-                    },
-                ]
-            )
+            self._client.transact_write_items(TransactItems=items)
         except self._client.exceptions.TransactionCanceledException as exc:
             reasons = [reason.get("Code") for reason in exc.response.get("CancellationReasons", [])]
-            if reasons and reasons[0] == "ConditionalCheckFailed":
-                return RecordOutcome.DUPLICATE
-            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
-                return RecordOutcome.JOB_CLOSED
-            raise
-        endings.file_recorded(available)
-        return RecordOutcome.RECORDED
+            outcome = counting.outcome_of_cancellation(reasons)
+            if outcome is RecordOutcome.JOB_CLOSED and not_last_of is not None:  # or this is the last count
+                return self.record_file(job_id, result, started)
+            if outcome is None:
+                raise
+            return outcome
+        endings.file_recorded(1 if result.status is FileStatus.AVAILABLE else 0)
+        return RecordOutcome.RECORDED if not_last_of is None else RecordOutcome.NOT_LAST
 
     def claim_bundle(self, job_id: str, claimant: str, lease_seconds: int) -> ClaimOutcome:
         """Lets exactly one consumer build the bundle.

@@ -36,7 +36,7 @@ from chalicelib.aws.queue import (
     WorkMessage,
     WorkQueue,
 )
-from chalicelib.aws.storage import SourceUnreadable, Storage
+from chalicelib.aws.storage import Storage
 from chalicelib.config import Settings
 from chalicelib.jobs import scheduling
 from chalicelib.jobs.conflicts import StoreContention
@@ -46,34 +46,13 @@ from chalicelib.metrics import Metric
 from chalicelib.models import FileResult, FileStatus, Job, JobStatus, source_key
 from chalicelib.webhooks.delivery import Webhooks
 from chalicelib.worker import bundling
+from chalicelib.worker.failures import failure_reason
 
 log = logging.getLogger("delineate.worker")
 
 
 class UnknownJob(LookupError):
     """A message for a job the table does not hold: retried, then dead-lettered."""
-
-
-def failure_reason(message: WorkMessage, receives: int, exc: Exception) -> str:
-    """The job's public `error` when a message gives up: one fixed sentence per kind of failure."""
-    if message.kind is MessageKind.FILE:
-        if isinstance(exc, SourceUnreadable):
-            return f"file {message.file_id} is archived and could not be read after {receives} attempts"
-        if _is_storage_error(exc):
-            return f"file {message.file_id} could not be read from storage after {receives} attempts"
-        return f"file {message.file_id} could not be prepared after {receives} attempts"
-    if message.kind is MessageKind.JOB:
-        return f"the job could not be started after {receives} attempts"
-    if message.volume is not None:
-        return f"volume {message.volume} of the bundle could not be built after {receives} attempts"
-    return f"the bundle could not be built after {receives} attempts"
-
-
-def _is_storage_error(exc: Exception) -> bool:
-    return isinstance(exc, ClientError) and exc.operation_name in _STORAGE_READS
-
-
-_STORAGE_READS = frozenset({"HeadObject", "GetObject"})
 
 
 class Worker:
@@ -189,6 +168,15 @@ class Worker:
     # -- steps -------------------------------------------------------------------
 
     def handle(self, message: WorkMessage, message_id: str, receives: int = 1) -> None:
+        due = message.ready_at
+        if (
+            message.kind is MessageKind.FILE
+            and message.file_id is not None
+            and due is not None
+            and due <= self._clock()
+        ):
+            self.count_due(message.job_id, message.file_id, due, receives, message.total_files)  # reads no job
+            return
         job = self._store.get(message.job_id)
         if job is None:
             raise UnknownJob(f"job {message.job_id} does not exist")
@@ -236,24 +224,35 @@ class Worker:
     def prepare_file(self, job: Job, file_id: int, receives: int = 1, ready_at: float | None = None) -> None:
         """A start message (no `ready_at`) starts the file: records when it is due, releases the
         next file and comes back delayed until then, so no worker is held while the file waits
-        (three AWS calls: job, wait item, one batch send). The message that finds the file due
-        counts it and, after the last count, asks for the bundle (job, HEAD, count, job)."""
+        (three AWS calls: job, wait item, one batch send). A due message counts it (`count_due`)."""
         if file_id not in job.file_ids:
             raise MisaddressedMessage(f"file {file_id} is not part of job {job.job_id}")
         if job.status is not JobStatus.PROCESSING:
             return  # cancelled or failed: nothing more is released, a due file is not counted
         now = self._clock()
+        if ready_at is not None:
+            if ready_at > now:  # a wait longer than one SQS delay: the next link
+                self._queue.send(self._due_message(job, file_id, ready_at, now))
+            else:
+                self.count_due(job.job_id, file_id, ready_at, receives, job.total_files)
+            return
         delay = self._preparation_seconds()
-        if ready_at is None and delay > 0:
+        if delay > 0:
             ready_at = self._start(job, file_id, receives, now, now + delay)
             if ready_at > now:
                 return  # waiting: the due message counts it
-        elif ready_at is not None and ready_at > now:  # a wait longer than one SQS delay: the next link
-            self._queue.send(self._due_message(job, file_id, ready_at, now))
+            self.count_due(job.job_id, file_id, ready_at, receives, job.total_files)  # started by a lost delivery
             return
-        if ready_at is not None:  # from when it was due to now: how far behind the workers are
-            metrics.record(Metric.FILE_WAIT_SECONDS, now - ready_at)
-        self._count(job, file_id, receives, releases=ready_at is None)
+        self._count(job.job_id, file_id, receives, successor=scheduling.released_by(job, file_id))
+
+    def count_due(
+        self, job_id: str, file_id: int, ready_at: float, receives: int = 1, total_files: int | None = None
+    ) -> None:
+        """Counts a started file once it is due without reading the job: the count's conditions refuse
+        a closed job and a file with no wait item, and, given the job's size, say whether files are
+        left to count (jobs/counting.py). Two calls, HEAD and the count; the last count reads the job."""
+        metrics.record(Metric.FILE_WAIT_SECONDS, self._clock() - ready_at)  # how far behind the workers are
+        self._count(job_id, file_id, receives, started=True, total_files=total_files)
 
     def _start(self, job: Job, file_id: int, receives: int, now: float, ready_at: float) -> float:
         """Starts the file once (jobs/waits.py) and returns when it is due. The delivery that started
@@ -278,20 +277,31 @@ class Worker:
         delay = min(math.ceil(ready_at - now), MAX_DELAY_SECONDS)
         return scheduling.due_message(job, file_id, ready_at, delay)
 
-    def _count(self, job: Job, file_id: int, receives: int, releases: bool) -> None:
+    def _count(
+        self,
+        job_id: str,
+        file_id: int,
+        receives: int,
+        successor: WorkMessage | None = None,
+        started: bool = False,
+        total_files: int | None = None,
+    ) -> None:
         """Counts the file once; the delivery that counted it (or a redelivery: its earlier receive
-        may have died in between) asks for the bundle if every file is counted now, and, for a file
-        that had no wait (`releases`: the delay is off), releases the next file."""
+        may have died in between) releases `successor` (a file with no wait: the delay is off) or,
+        when there is none, asks for the bundle if every file is counted now."""
         size = self._storage.readable_size(source_key(file_id))  # raises if archived
         status = FileStatus.AVAILABLE if size is not None else FileStatus.UNAVAILABLE
-        outcome = self._store.record_file(job.job_id, FileResult(file_id, status, size))
+        outcome = self._store.record_file(job_id, FileResult(file_id, status, size), started, total_files)
+        if outcome is RecordOutcome.NOT_LAST:
+            return
+        if outcome is RecordOutcome.NOT_STARTED:
+            raise MisaddressedMessage(f"file {file_id} is due but was never started in job {job_id}")
         if outcome is not RecordOutcome.RECORDED and not (outcome is RecordOutcome.DUPLICATE and receives > 1):
             return
-        successor = scheduling.released_by(job, file_id) if releases else None
         if successor:  # counted before the successor it releases: not the last count
             self._queue.send(successor)
             return
-        current = self._store.get(job.job_id)
+        current = self._store.get(job_id)
         if current is not None and current.status is JobStatus.PROCESSING and current.all_files_done:
             self._queue.send(scheduling.bundle_message(current))
 

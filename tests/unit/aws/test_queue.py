@@ -24,6 +24,7 @@ def test_file_message_body_is_compact_versioned_json():
         WorkMessage(MessageKind.JOB, JOB_ID),
         WorkMessage(MessageKind.FILE, JOB_ID, 70007),
         WorkMessage(MessageKind.BUNDLE, JOB_ID),
+        WorkMessage(MessageKind.FILE, JOB_ID, 70007, ready_at=1_800_000_030.5, total_files=1000),
     ],
 )
 def test_every_message_kind_round_trips(message):
@@ -51,6 +52,9 @@ def test_file_id_on_a_non_file_message_is_dropped():
         json.dumps({"v": 1, "kind": "file", "jobId": JOB_ID}),
         json.dumps({"v": 1, "kind": "file", "jobId": JOB_ID, "fileId": "70000"}),
         json.dumps({"v": 1, "kind": "file", "jobId": JOB_ID, "fileId": True}),
+        json.dumps({"v": 1, "kind": "file", "jobId": JOB_ID, "fileId": 70000, "readyAt": 1.0, "of": 0}),
+        json.dumps({"v": 1, "kind": "file", "jobId": JOB_ID, "fileId": 70000, "readyAt": 1.0, "of": "9"}),
+        json.dumps({"v": 1, "kind": "file", "jobId": JOB_ID, "fileId": 70000, "readyAt": 1.0, "of": True}),
     ],
 )
 def test_body_that_is_not_a_work_message_is_malformed(body):

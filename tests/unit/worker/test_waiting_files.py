@@ -191,7 +191,7 @@ def test_a_redelivered_due_message_finding_the_file_counted_still_asks_for_the_b
     assert [message.kind for message in sent] == [MessageKind.BUNDLE]
 
 
-def test_a_file_costs_three_aws_calls_to_start_and_four_to_count(deployed, consumer, now):
+def test_a_file_costs_three_aws_calls_to_start_and_two_to_count(deployed, consumer, now):
     put_source(deployed.bucket, 70000)
     worker = waiting_worker(deployed, consumer, now, delay_s=30)
     job = started_job(deployed, consumer, *FILES)
@@ -203,10 +203,48 @@ def test_a_file_costs_three_aws_calls_to_start_and_four_to_count(deployed, consu
     to_start = Counter(calls)
     calls.clear()
     now[0] = T0 + 30
-    worker.handle_record(as_record(WorkMessage(MessageKind.FILE, job.job_id, 70000, ready_at=T0 + 30)))
+    due = WorkMessage(MessageKind.FILE, job.job_id, 70000, ready_at=T0 + 30, total_files=len(FILES))
+    worker.handle_record(as_record(due))
 
     assert to_start == Counter(GetItem=1, PutItem=1, SendMessageBatch=1)
-    assert calls == Counter(GetItem=2, HeadObject=1, TransactWriteItems=1)
+    assert calls == Counter(HeadObject=1, TransactWriteItems=1)  # no job read: files are left to count
+
+
+def test_only_the_count_that_completes_the_job_reads_it(deployed, consumer, now, sent):
+    worker = waiting_worker(deployed, consumer, now, delay_s=30)
+    job = started_job(deployed, consumer, 70000, 70001)
+    for file_id in (70000, 70001):
+        worker.handle_record(start_record(job.job_id, file_id))
+    due = {message.file_id: message for message in sent.of(MessageKind.FILE) if message.ready_at}
+    now[0] = T0 + 30
+    reads: list[str] = []
+    consumer.store._client.meta.events.register("before-call", lambda model, **_: reads.append(model.name))
+
+    worker.handle_record(as_record(due[70000]))
+    first = list(reads)
+    reads.clear()
+    worker.handle_record(as_record(due[70001]))
+
+    assert first == ["TransactWriteItems"]
+    # the first try's `completedFiles < size - 1` fails, the count is made without it, then the read
+    assert reads == ["TransactWriteItems", "TransactWriteItems", "GetItem"]
+    assert sent.of(MessageKind.BUNDLE)
+
+
+@pytest.mark.parametrize("file_id", [70001, 99999], ids=["in the job, never started", "not in the job"])
+def test_a_due_message_for_a_file_never_started_is_dead_lettered_and_counts_nothing(deployed, consumer, now, file_id):
+    """The due path reads no job: the wait item, written only after the start's membership check,
+    is what the count requires (jobs/counting.py)."""
+    worker = waiting_worker(deployed, consumer, now, delay_s=30)
+    job = started_job(deployed, consumer, *FILES)
+    body = WorkMessage(MessageKind.FILE, job.job_id, file_id, ready_at=T0).to_body()
+
+    result = worker.handle_batch([sqs_record(body)])
+
+    assert result == {"batchItemFailures": []}
+    assert deployed.dead_letters() == [body]
+    assert deployed.status(job.job_id)["completedFiles"] == 0
+    assert consumer.store.file_results(job.job_id) == {}
 
 
 def test_a_resume_resends_no_file_that_is_waiting_or_counted(deployed, consumer, now, sent):

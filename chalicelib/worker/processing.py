@@ -36,7 +36,7 @@ from chalicelib.aws.queue import (
     WorkMessage,
     WorkQueue,
 )
-from chalicelib.aws.storage import Storage
+from chalicelib.aws.storage import SourceUnreadable, Storage
 from chalicelib.config import Settings
 from chalicelib.jobs import scheduling
 from chalicelib.jobs.conflicts import StoreContention
@@ -250,9 +250,15 @@ class Worker:
     ) -> None:
         """Counts a started file once it is due without reading the job: the count's conditions refuse
         a closed job and a file with no wait item, and, given the job's size, say whether files are
-        left to count (jobs/counting.py). Two calls, HEAD and the count; the last count reads the job."""
+        left to count (jobs/counting.py). Two calls, HEAD and the count; the last count reads the job.
+        A failure reads it too: a closed job's due file is dropped, even one that can never be read."""
         metrics.record(Metric.FILE_WAIT_SECONDS, self._clock() - ready_at)  # how far behind the workers are
-        self._count(job_id, file_id, receives, started=True, total_files=total_files)
+        try:
+            self._count(job_id, file_id, receives, started=True, total_files=total_files)
+        except (SourceUnreadable, BotoCoreError, ClientError):
+            job = self._store.get(job_id)
+            if job is not None and job.status is JobStatus.PROCESSING:
+                raise
 
     def _start(self, job: Job, file_id: int, receives: int, now: float, ready_at: float) -> float:
         """Starts the file once (jobs/waits.py) and returns when it is due. The delivery that started

@@ -11,6 +11,7 @@ from collections import Counter
 import pytest
 
 from chalicelib.aws.queue import MessageKind, WorkMessage
+from chalicelib.aws.storage import SourceUnreadable
 from chalicelib.models import FileResult, FileStatus
 from chalicelib.worker.processing import Worker
 from tests.support.aws import put_source, sqs_record
@@ -272,3 +273,29 @@ def test_a_file_counted_after_its_due_time_records_how_late_it_was(deployed, con
 
     [line] = emitted()
     assert line["FileWaitSeconds"] == [3.0] and line["FilesPrepared"] == [1.0]
+
+
+@pytest.mark.parametrize("closed_by", ["cancel", "fail"])
+def test_a_due_file_that_cannot_be_read_is_dropped_once_its_job_is_closed(
+    deployed, consumer, now, sent, monkeypatch, closed_by
+):
+    """A redriven dead letter of a failed job's archived file must not fail again forever."""
+    worker = waiting_worker(deployed, consumer, now, delay_s=30)
+    job = started_job(deployed, consumer, *FILES)
+    worker.handle_record(start_record(job.job_id, 70000))
+    due = sent.of(MessageKind.FILE)[-1]
+    now[0] = T0 + 30
+
+    def archived(key):
+        raise SourceUnreadable(f"{key} is in GLACIER and not restored")
+
+    monkeypatch.setattr(consumer.storage, "readable_size", archived)
+    with pytest.raises(SourceUnreadable):  # the job still runs: the failure is retried
+        worker.handle(due, "m-1")
+    if closed_by == "cancel":
+        assert consumer.store.cancel(job.job_id)
+    else:
+        consumer.store.fail(job.job_id, "file 70000 is archived")
+
+    assert worker.handle_batch([as_record(due, receives=2)]) == {"batchItemFailures": []}
+    assert deployed.status(job.job_id)["completedFiles"] == 0

@@ -1,15 +1,17 @@
 """Counting a file: one transaction records its result and moves the job's counters.
 
-  Put            pk=JOB#<id>  sk=FILE#<fid>  attribute_not_exists: a file counts once
-  Update         pk=JOB#<id>  sk=JOB         status = processing: a closed job counts nothing
-  ConditionCheck pk=JOB#<id>  sk=WAIT#<fid>  attribute_exists (due files only): it was started
+  Put     pk=JOB#<id>  sk=FILE#<fid>  attribute_not_exists: a file counts once
+  Update  pk=JOB#<id>  sk=JOB         status = processing: a closed job counts nothing
 
-The third item lets the worker count a due file without reading the job first,
-one call less per file (worker/processing.py): a wait item is written only
-after the start checked the file against the job's fileIds, so its existence
-stands in for that check, and the Update's condition for the status check. A
-ConditionCheck writes nothing, so it adds no index write; it is billed as one
-more transactional item of under 1 KB, in the job's own partition.
+A due file is counted without reading the job first, one call less per file
+(worker/processing.py): the Update's condition stands in for the status check,
+and the start, which wrote the due message after checking the file against
+the job's fileIds, for the membership check. Checking the file's WAIT item in
+the transaction as well (a ConditionCheck) was measured out: it is billed as
+one more transactional item, 2 write units per file, which at the default
+profile's peak took the table past the 4,000 writes/s a new on-demand table
+starts with (scripts/capacity.py), to guard against a message only our own
+roles can send (the work queue is not public).
 
 Knowing whether a count was the job's last used to take a job read after it.
 A due message carries the job's size, so its first try also requires
@@ -26,7 +28,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from chalicelib.jobs.items import active_value, file_item, job_key, wait_key
+from chalicelib.jobs.items import active_value, file_item, job_key
 from chalicelib.models import FileResult, FileStatus, JobStatus, iso
 
 
@@ -34,7 +36,6 @@ class RecordOutcome(enum.Enum):
     RECORDED = "recorded"  # this delivery counted the file
     DUPLICATE = "duplicate"  # an earlier delivery already counted it
     JOB_CLOSED = "job_closed"  # the job is no longer processing (cancelled, failed, ...) or is gone
-    NOT_STARTED = "not_started"  # a due file with no wait item: not a file this job started
     NOT_LAST = "not_last"  # counted, and `completedFiles < size - 1` held: other files are still to count
 
 
@@ -44,11 +45,10 @@ def transaction(
     result: FileResult,
     now: datetime,
     expires: datetime,
-    started: bool,
     not_last_of: int | None = None,
 ) -> list[dict[str, Any]]:
-    """The TransactItems; `started` adds the check that the file's wait item exists, `not_last_of`
-    (the job's size) the condition that this count leaves a file still to count."""
+    """The TransactItems; `not_last_of` (the job's size) adds the condition that this count leaves
+    a file still to count."""
     values: dict[str, Any] = {
         ":one": 1,
         ":available": 1 if result.status is FileStatus.AVAILABLE else 0,
@@ -83,9 +83,6 @@ def transaction(
             }
         },
     ]
-    if started:
-        check = {"TableName": table, "Key": wait_key(job_id, result.file_id)}
-        items.append({"ConditionCheck": {**check, "ConditionExpression": "attribute_exists(sk)"}})
     return items
 
 
@@ -96,6 +93,4 @@ def outcome_of_cancellation(reasons: list[str | None]) -> RecordOutcome | None:
         return RecordOutcome.DUPLICATE
     if refused[1:2] == [True]:
         return RecordOutcome.JOB_CLOSED
-    if refused[2:3] == [True]:
-        return RecordOutcome.NOT_STARTED
     return None

@@ -227,20 +227,18 @@ class JobStore:
             job_id, JobStatus.COMPLETED, sets=sets, removes=CLAIM_ATTRIBUTES, extra_condition=condition
         )
 
-    def record_file(
-        self, job_id: str, result: FileResult, started: bool = False, not_last_of: int | None = None
-    ) -> RecordOutcome:
-        """Counts one finished file exactly once (jobs/counting.py): `started`, only if its wait item
-        exists; `not_last_of` (the job's size), NOT_LAST if it leaves files to count, else as without."""
+    def record_file(self, job_id: str, result: FileResult, not_last_of: int | None = None) -> RecordOutcome:
+        """Counts one finished file exactly once (jobs/counting.py); given `not_last_of` (the job's
+        size), NOT_LAST if files are left to count, else as without it."""
         now = self._clock()
-        items = counting.transaction(self._table.name, job_id, result, now, now + self._ttl, started, not_last_of)
+        items = counting.transaction(self._table.name, job_id, result, now, now + self._ttl, not_last_of)
         try:
             self._client.transact_write_items(TransactItems=items)
         except self._client.exceptions.TransactionCanceledException as exc:
             reasons = [reason.get("Code") for reason in exc.response.get("CancellationReasons", [])]
             outcome = counting.outcome_of_cancellation(reasons)
             if outcome is RecordOutcome.JOB_CLOSED and not_last_of is not None:  # or this is the last count
-                return self.record_file(job_id, result, started)
+                return self.record_file(job_id, result)
             if outcome is None:
                 raise
             return outcome

@@ -249,12 +249,11 @@ class Worker:
         self, job_id: str, file_id: int, ready_at: float, receives: int = 1, total_files: int | None = None
     ) -> None:
         """Counts a started file once it is due without reading the job: the count's conditions refuse
-        a closed job and a file with no wait item, and, given the job's size, say whether files are
-        left to count (jobs/counting.py). Two calls, HEAD and the count; the last count reads the job.
+        a closed job and, given the job's size, say whether files are left to count (jobs/counting.py). Two calls, HEAD and the count; the last count reads the job.
         A failure reads it too: a closed job's due file is dropped, even one that can never be read."""
         metrics.record(Metric.FILE_WAIT_SECONDS, self._clock() - ready_at)  # how far behind the workers are
         try:
-            self._count(job_id, file_id, receives, started=True, total_files=total_files)
+            self._count(job_id, file_id, receives, total_files=total_files)
         except (SourceUnreadable, BotoCoreError, ClientError):
             job = self._store.get(job_id)
             if job is not None and job.status is JobStatus.PROCESSING:
@@ -289,7 +288,6 @@ class Worker:
         file_id: int,
         receives: int,
         successor: WorkMessage | None = None,
-        started: bool = False,
         total_files: int | None = None,
     ) -> None:
         """Counts the file once; the delivery that counted it (or a redelivery: its earlier receive
@@ -297,11 +295,9 @@ class Worker:
         when there is none, asks for the bundle if every file is counted now."""
         size = self._storage.readable_size(source_key(file_id))  # raises if archived
         status = FileStatus.AVAILABLE if size is not None else FileStatus.UNAVAILABLE
-        outcome = self._store.record_file(job_id, FileResult(file_id, status, size), started, total_files)
-        if outcome is RecordOutcome.NOT_LAST:
+        outcome = self._store.record_file(job_id, FileResult(file_id, status, size), total_files)
+        if outcome is RecordOutcome.NOT_LAST:  # a due file (no successor) that left files to count
             return
-        if outcome is RecordOutcome.NOT_STARTED:
-            raise MisaddressedMessage(f"file {file_id} is due but was never started in job {job_id}")
         if outcome is not RecordOutcome.RECORDED and not (outcome is RecordOutcome.DUPLICATE and receives > 1):
             return
         if successor:  # counted before the successor it releases: not the last count

@@ -1,5 +1,5 @@
-"""Counting a file (jobs/counting.py): a due file counts only if it was started, and a count given
-the job's size says whether files are left, so only the count that completes a job reads it."""
+"""Counting a file (jobs/counting.py): a count given the job's size says whether files are left,
+so only the count that completes a job reads it."""
 
 from __future__ import annotations
 
@@ -82,28 +82,12 @@ def test_of_racing_final_counts_exactly_one_is_told_it_may_be_last(store):
     assert store.get(job_id).completed_files == 3
 
 
-def test_a_due_file_with_no_wait_item_is_not_counted(store):
-    job_id = processing_job(store, *FILES)
-
-    assert store.record_file(job_id, result(70000), started=True) is RecordOutcome.NOT_STARTED
-    assert store.get(job_id).completed_files == 0
-    assert store.file_results(job_id) == {}
-
-
-def test_a_due_file_with_its_wait_item_is_counted(store):
-    job_id = processing_job(store, *FILES)
-    store.waits.start(job_id, 70000, ready_at=1.0)
-
-    assert store.record_file(job_id, result(70000), started=True) is RecordOutcome.RECORDED
-
-
 @pytest.mark.parametrize(
     ("reasons", "outcome"),
     [
         (["ConditionalCheckFailed", "None"], RecordOutcome.DUPLICATE),
         (["ConditionalCheckFailed", "ConditionalCheckFailed", "None"], RecordOutcome.DUPLICATE),
         (["None", "ConditionalCheckFailed"], RecordOutcome.JOB_CLOSED),
-        (["None", "None", "ConditionalCheckFailed"], RecordOutcome.NOT_STARTED),
         (["None", "TransactionConflict"], None),
         ([], None),
     ],

@@ -232,22 +232,6 @@ def test_only_the_count_that_completes_the_job_reads_it(deployed, consumer, now,
     assert sent.of(MessageKind.BUNDLE)
 
 
-@pytest.mark.parametrize("file_id", [70001, 99999], ids=["in the job, never started", "not in the job"])
-def test_a_due_message_for_a_file_never_started_is_dead_lettered_and_counts_nothing(deployed, consumer, now, file_id):
-    """The due path reads no job: the wait item, written only after the start's membership check,
-    is what the count requires (jobs/counting.py)."""
-    worker = waiting_worker(deployed, consumer, now, delay_s=30)
-    job = started_job(deployed, consumer, *FILES)
-    body = WorkMessage(MessageKind.FILE, job.job_id, file_id, ready_at=T0).to_body()
-
-    result = worker.handle_batch([sqs_record(body)])
-
-    assert result == {"batchItemFailures": []}
-    assert deployed.dead_letters() == [body]
-    assert deployed.status(job.job_id)["completedFiles"] == 0
-    assert consumer.store.file_results(job.job_id) == {}
-
-
 def test_a_resume_resends_no_file_that_is_waiting_or_counted(deployed, consumer, now, sent):
     worker = waiting_worker(deployed, consumer, now, delay_s=30)
     job = started_job(deployed, consumer, *FILES)

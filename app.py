@@ -64,7 +64,7 @@ def docs():
 
 @app.route("/app", methods=["GET"])
 def web_app():
-    return webapp.app_response()
+    return webapp.app_response(runtime.service().download_origin())
 
 
 @app.route("/health", methods=["GET"])

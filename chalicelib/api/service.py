@@ -163,6 +163,10 @@ class DownloadService:
         key = bundles[volume - 1].key
         return documents.sign_bundle(self._storage, self._settings, job.job_id, key, volume, len(bundles))
 
+    def download_origin(self) -> str | None:
+        """Where bundle URLs point: /app may connect there to verify a zip in the browser."""
+        return self._storage.presign_origin()
+
     def cancel(self, job_id: str, caller: ApiKey | None = None) -> dict:
         self._job(job_id, caller)  # another key's job is not found, and not cancelled
         with dependency(DATABASE):

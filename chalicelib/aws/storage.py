@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 from typing import Any, Callable, Collection, Iterable
+from urllib.parse import urlsplit
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import metrics
 from chalicelib.aws.bundles import Bundle, write_zip_bundle
@@ -21,6 +22,7 @@ _HEALTH_PREFIX = "downloads/"  # models.source_key's prefix
 # A signed URL is reused this long, so one served has at least its expiry minus this left.
 PRESIGN_REUSE_SECONDS = 60
 _PRESIGN_MEMO_SIZE = 1024
+_ORIGIN_PROBE_KEY = "results/origin"  # signed, never fetched: only its URL's origin is read
 
 
 class SourceUnreadable(RuntimeError):
@@ -37,6 +39,7 @@ class Storage:
         self._s3 = s3
         self.bucket = bucket
         self._signed: TimedCache[tuple[str, int, str | None], str] = TimedCache(_PRESIGN_MEMO_SIZE, clock)
+        self._origin: str | None = None
 
     def _head(self, key: str) -> dict | None:
         """HeadObject's answer, or None when the object does not exist."""
@@ -76,6 +79,21 @@ class Storage:
         url = self._s3.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
         self._signed.put(memo_key, url, min(PRESIGN_REUSE_SECONDS, expires_in / 10))
         return url
+
+    def presign_origin(self) -> str | None:
+        """scheme://host[:port] of this bucket's presigned URLs, read off one signed locally: the endpoint
+        boto3 really signs for (regional virtual-hosted on AWS, the emulator's address in dev), so /app's
+        CSP cannot drift from it. None when nothing can be signed (no credentials)."""
+        if self._origin is None:
+            try:
+                url = self._s3.generate_presigned_url(
+                    "get_object", Params={"Bucket": self.bucket, "Key": _ORIGIN_PROBE_KEY}, ExpiresIn=1
+                )
+            except BotoCoreError:
+                return None
+            parts = urlsplit(url)
+            self._origin = f"{parts.scheme}://{parts.netloc}"
+        return self._origin
 
     def write_bundle(self, key: str, members: Iterable[tuple[str, str, int]]) -> Bundle:
         bundle = write_zip_bundle(self._s3, self.bucket, key, members)

@@ -20,6 +20,12 @@ second, so a delayed message (a file coming due) or a retry whose visibility
 lapsed was received up to a second late. Here a waiting poll rechecks every
 POLL_TICK_SECONDS instead.
 
+S3 answers CORS as S3 does: from the bucket's rules only. moto's server wraps
+every service in flask-cors, which lets any origin read anything
+(MOTO_DISABLE_GLOBAL_CORS turns that off), and its CloudFormation ignores a
+bucket's CorsConfiguration, so here the template's rules are applied to the
+bucket it creates; moto's S3 then answers preflights and GETs by them.
+
 Run as its own process: python -m chalicelib.local.emulator -H 127.0.0.1 -p PORT
 """
 
@@ -37,6 +43,8 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
+from moto.moto_server import werkzeug_app
+from moto.s3.models import FakeBucket
 from moto.sqs.models import Queue
 
 POLL_TICK_SECONDS = 0.05  # a tenth of moto's one second: each tick scans the queue once per waiting poll
@@ -44,6 +52,7 @@ POLL_TICK_SECONDS = 0.05  # a tenth of moto's one second: each tick scans the qu
 _dynamodb = threading.Lock()
 _call_action = DynamoHandler.call_action
 _transact_write_items = DynamoDBBackend.transact_write_items
+_create_bucket = FakeBucket.create_from_cloudformation_json
 
 
 def _one_at_a_time(self: DynamoHandler) -> Any:
@@ -107,11 +116,36 @@ def _wait_for_messages(self: Queue, timeout: float) -> None:
             self._messages_lock.wait(min(POLL_TICK_SECONDS, remaining))
 
 
+def _api_cors_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """A CloudFormation CorsRule in the shape PutBucketCors's body parses to, which moto's bucket takes."""
+    api = {
+        "ID": rule.get("Id"),
+        "AllowedMethod": rule["AllowedMethods"],
+        "AllowedOrigin": rule["AllowedOrigins"],
+        "AllowedHeader": rule.get("AllowedHeaders"),
+        "ExposeHeader": rule.get("ExposedHeaders"),
+        "MaxAgeSeconds": None if rule.get("MaxAge") is None else str(rule["MaxAge"]),
+    }
+    return {name: value for name, value in api.items() if value is not None}
+
+
+def _bucket_with_cors(cls: type, resource_name: str, cloudformation_json: Any, *args: Any, **kwargs: Any) -> Any:
+    """moto's bucket from a template, with the CorsConfiguration moto's CloudFormation leaves out."""
+    bucket = _create_bucket(resource_name, cloudformation_json, *args, **kwargs)
+    rules = cloudformation_json.get("Properties", {}).get("CorsConfiguration", {}).get("CorsRules", [])
+    if rules:
+        bucket.set_cors([_api_cors_rule(rule) for rule in rules])
+    return bucket
+
+
 def install() -> None:
     Queue.wait_for_messages = _wait_for_messages  # type: ignore[method-assign]
     DynamoHandler.call_action = _one_at_a_time  # type: ignore[method-assign]
     DynamoDBBackend.transact_write_items = _transact_by_item  # type: ignore[method-assign]
     dynamodb_models.copy = SimpleNamespace(deepcopy=_deepcopy_but_tables)  # type: ignore[assignment]
+    FakeBucket.create_from_cloudformation_json = classmethod(_bucket_with_cors)  # type: ignore[method-assign,assignment]
+    # moto.settings read MOTO_DISABLE_GLOBAL_CORS at import; the server consults this copy per service app.
+    werkzeug_app.DISABLE_GLOBAL_CORS = True
 
 
 def main() -> None:

@@ -163,6 +163,8 @@ def run() -> int:
             {
                 "VisibilityTimeoutSeconds": env["QUEUE_VISIBILITY_TIMEOUT"],
                 "MaxReceiveCount": env.get("MAX_RECEIVE_COUNT", "5"),
+                # /app verifies zips from the emulator's presigned URLs, a cross-origin read.
+                "DownloadPageOrigins": f"http://127.0.0.1:{port},http://localhost:{port}",
             },
         )
         env.update(bootstrap.service_env(outputs))

@@ -2,7 +2,8 @@
 "use strict";
 // The /app page: start a download job, watch it, cancel it, fetch the bundle.
 // The job id lives in the URL (/app?job=<id>), so a reload or a shared link shows the same job.
-// Served inline and allowed by its hash (chalicelib/api/webapp.py): no other script, no network but the API.
+// Served inline and allowed by its hash (chalicelib/api/webapp.py): no other script, no network but the API
+// and, to verify a zip (verify.js), the bucket's presigned URLs.
 (() => {
   const API = "/v1/download";
   const TERMINAL = new Set(["completed", "failed", "cancelled"]);
@@ -194,22 +195,87 @@
   }
 
   // A job split into volumes (BUNDLE_MAX_BYTES) lists each zip with its size and SHA-256, so a
-  // user can check what they saved (sha256sum) against what the service hashed while it wrote it.
+  // user can check what they saved (sha256sum) against what the service hashed while it wrote it,
+  // or let the page check it (verifyVolumes). A later document listing the same zips leaves the
+  // list, and so each zip's check, as it is.
+  let listedVolumes = "";
+
   function renderVolumes(jobId, volumes) {
     const list = $("volumes");
     list.hidden = volumes.length === 0;
+    $("volume-actions").hidden = volumes.length === 0;
+    const listing = `${jobId} ${volumes.map((bundle) => bundle.sha256).join(" ")}`;
+    if (listing === listedVolumes) return;
+    listedVolumes = listing;
     list.replaceChildren(
       ...volumes.map((bundle, index) => {
         const item = document.createElement("li");
+        item.dataset.volume = String(index + 1);
         const link = document.createElement("a");
         link.href = `${API}/${encodeURIComponent(jobId)}?volume=${index + 1}`;
         link.textContent = `Zip ${index + 1} of ${volumes.length} (${formatBytes(bundle.size)}, ${bundle.fileIds.length} files)`;
         const digest = document.createElement("code");
         digest.textContent = `sha256 ${bundle.sha256}`;
-        item.append(link, " ", digest);
+        const button = Object.assign(document.createElement("button"), { type: "button", textContent: "Verify" });
+        button.addEventListener("click", () => verifyVolumes([index + 1]));
+        const check = Object.assign(document.createElement("span"), { className: "check" });
+        check.setAttribute("role", "status");
+        item.append(link, " ", digest, button, check);
         return item;
       }),
     );
+  }
+
+  // -- verifying zips in the browser ---------------------------------------------------------------
+
+  let verifying = false;
+
+  function showCheck(volume, state, text) {
+    const check = $("volumes").querySelector(`li[data-volume="${volume}"] .check`);
+    if (!check) return;
+    check.dataset.state = state;
+    check.textContent = text;
+  }
+
+  function checkResult(result) {
+    if (result.error) return ["error", `Could not verify: ${result.error}.`];
+    if (result.ok) return ["verified", "Verified: the SHA-256 matches."];
+    return ["mismatch", `Does not match: got ${formatBytes(result.bytes)} with sha256 ${result.sha256}.`];
+  }
+
+  // One zip after another, each from a URL in a status document read just now (the listed ones
+  // may have expired: PRESIGN_EXPIRY_SECONDS), against that document's size and digest.
+  async function verifyVolumes(volumes) {
+    if (verifying) return;
+    verifying = true;
+    const jobId = currentJob;
+    const buttons = [$("verify-all"), ...$("volumes").querySelectorAll("button")];
+    buttons.forEach((button) => (button.disabled = true));
+    try {
+      volumes.forEach((volume) => showCheck(volume, "waiting", "Waiting…"));
+      const result = await api("GET", `${API}/status/${encodeURIComponent(jobId)}`);
+      const bundles = result.status === 200 && result.body && Array.isArray(result.body.bundles) ? result.body.bundles : null;
+      for (const volume of volumes) {
+        if (jobId !== currentJob) return;
+        const bundle = bundles && bundles[volume - 1];
+        if (!bundle || !bundle.downloadUrl) {
+          showCheck(volume, "error", `Could not verify: ${problemText(result, "reading the zip's address")}`);
+          continue;
+        }
+        let shown = -1;
+        showCheck(volume, "checking", "Checking… 0%");
+        const outcome = await window.delineateVerify.verify(bundle.downloadUrl, bundle, (bytes) => {
+          const percent = bundle.size ? Math.floor((100 * bytes) / bundle.size) : 0;
+          if (percent === shown) return;
+          shown = percent;
+          showCheck(volume, "checking", `Checking… ${percent}% (${formatBytes(bytes)} of ${formatBytes(bundle.size)})`);
+        });
+        if (jobId === currentJob) showCheck(volume, ...checkResult(outcome));
+      }
+    } finally {
+      verifying = false;
+      buttons.forEach((button) => (button.disabled = false));
+    }
   }
 
   function terminalNotice(doc) {
@@ -374,6 +440,9 @@
   $("api-key").addEventListener("change", rememberKey);
   $("start-form").addEventListener("submit", start);
   $("cancel-button").addEventListener("click", cancel);
+  $("verify-all").addEventListener("click", () => {
+    verifyVolumes([...$("volumes").querySelectorAll("li[data-volume]")].map((item) => Number(item.dataset.volume)));
+  });
   window.addEventListener("popstate", route);
   route();
 })();

@@ -35,6 +35,9 @@ class AppPage:
         field.send_keys(file_ids)
         self.driver.find_element(By.ID, "start-button").click()
 
+    def verify_all(self) -> None:
+        self.wait(lambda d: self.shown("verify-all"), what="the verify-all button").click()
+
     def cancel(self) -> None:
         self.wait(lambda d: self.shown("cancel-button"), what="the cancel button").click()
 
@@ -97,6 +100,24 @@ class AppPage:
             (i.find_element(By.TAG_NAME, "a").get_attribute("href"), i.find_element(By.TAG_NAME, "code").text)
             for i in items
         ]
+
+    def volume_checks(self) -> list[str]:
+        """Each listed zip's check, as the page states it: "verified", "mismatch", "error", "checking", ..."""
+        checks = self.driver.find_elements(By.CSS_SELECTOR, "#volumes li .check")
+        return [check.get_attribute("data-state") or "" for check in checks]
+
+    def wait_for_checks(self, timeout: float = 30) -> list[str]:
+        """Until every zip's check has ended (verified, mismatch or error) and the buttons are usable again."""
+
+        def ended() -> list[str] | None:
+            checks = self.volume_checks()
+            done = checks and all(state in ("verified", "mismatch", "error") for state in checks)
+            return checks if done and self.driver.find_element(By.ID, "verify-all").is_enabled() else None
+
+        return self.wait(lambda d: ended(), timeout, "every zip's check to end")
+
+    def volume_check_texts(self) -> list[str]:
+        return [check.text for check in self.driver.find_elements(By.CSS_SELECTOR, "#volumes li .check")]
 
     def console_problems(self, allowed_statuses: tuple[int, ...] = ()) -> list[dict]:
         """Console entries at SEVERE (script errors, CSP violations, failed loads) the test did not expect.

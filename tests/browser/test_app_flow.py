@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import zipfile
+from urllib.parse import unquote, urlsplit
 
 import pytest
 import requests
@@ -61,6 +62,27 @@ def test_a_job_split_into_volumes_lists_every_zip_with_its_digest(app, dev_stack
         zipped = requests.get(href, timeout=30)
         assert zipped.status_code == 200
         assert digest == f"sha256 {hashlib.sha256(zipped.content).hexdigest()}"
+    assert app.console_problems() == []
+
+
+def test_every_volume_is_verified_in_the_browser_and_a_tampered_one_does_not_match(app, dev_stack, screenshots):
+    app.open().start("70056 70063 70070")
+    job_id = app.job_id_in_url()
+    app.wait_for_status("completed")
+    app.wait(lambda d: len(app.volume_items()) == 3 or None, timeout=10, what="the list of zips")
+
+    app.verify_all()
+    assert app.wait_for_checks() == ["verified"] * 3
+    app.driver.save_screenshot(str(screenshots / "app-verified.png"))
+
+    # The second zip's object, rewritten in the emulated bucket behind the service's back.
+    bundles = requests.get(dev_stack.url(f"/v1/download/status/{job_id}"), timeout=10).json()["bundles"]
+    bucket, key = urlsplit(bundles[1]["downloadUrl"]).path.lstrip("/").split("/", 1)
+    dev_stack.aws("s3").put_object(Bucket=bucket, Key=unquote(key), Body=b"not the zip the service wrote")
+
+    app.verify_all()
+    assert app.wait_for_checks() == ["verified", "mismatch", "verified"]
+    assert "Does not match" in app.volume_check_texts()[1]
     assert app.console_problems() == []
 
 

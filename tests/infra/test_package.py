@@ -332,6 +332,17 @@ def test_bucket_is_private_encrypted_and_expires_results(resources):
     assert rules["abort-stale-multipart-uploads"]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] >= 1
 
 
+def test_pages_may_read_zips_by_get_only_from_origins_the_stack_is_given(template, resources):
+    """/app verifies a zip by fetching its presigned URL: a cross-origin GET the bucket must allow."""
+    (rule,) = resources["StorageBucket"]["Properties"]["CorsConfiguration"]["CorsRules"]
+    parameter = template["Parameters"]["DownloadPageOrigins"]
+
+    assert sorted(rule["AllowedMethods"]) == ["GET", "HEAD"]
+    assert rule["AllowedOrigins"] == {"Ref": "DownloadPageOrigins"}
+    assert "AllowedHeaders" not in rule and "ExposedHeaders" not in rule  # a simple GET needs neither
+    assert parameter["Type"] == "CommaDelimitedList" and parameter["Default"] == "*"
+
+
 # -- functions ------------------------------------------------------------------
 
 

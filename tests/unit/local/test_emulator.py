@@ -11,8 +11,10 @@ from typing import Iterator
 
 import boto3
 import pytest
+import requests
 from botocore.exceptions import ClientError
 
+from chalicelib.local.bootstrap import TEMPLATE_PATH
 from chalicelib.local.processes import env_with_pythonpath, free_port, python_module, spawn, stop_all
 from chalicelib.polling import wait_until
 
@@ -149,3 +151,41 @@ def test_a_long_poll_returns_a_delayed_message_as_soon_as_it_is_due(endpoint):
 
     assert [message["Body"] for message in messages] == ["due in 2 s"]
     assert 2.0 <= time.monotonic() - sent < 2.3
+
+
+PAGE = "http://127.0.0.1:8000"
+
+
+@pytest.fixture(scope="module")
+def zip_url(endpoint: str) -> str:
+    """A presigned GET of an object in the bucket of infra/template.yaml, deployed as `make dev` does."""
+    cloudformation = _client("cloudformation", endpoint)
+    cloudformation.create_stack(
+        StackName="emulator-cors",
+        TemplateBody=TEMPLATE_PATH.read_text(),
+        Parameters=[{"ParameterKey": "DownloadPageOrigins", "ParameterValue": f"{PAGE},http://localhost:8000"}],
+    )
+    (stack,) = cloudformation.describe_stacks(StackName="emulator-cors")["Stacks"]  # moto creates it at once
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    bucket = next(o["OutputValue"] for o in stack["Outputs"] if o["OutputKey"] == "BucketName")
+    s3 = _client("s3", endpoint)
+    s3.put_object(Bucket=bucket, Key="results/job/bundle.zip", Body=b"zip bytes")
+    return s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "results/job/bundle.zip"})
+
+
+def test_the_bucket_lets_the_page_read_a_zip_cross_origin(zip_url):
+    preflight = requests.options(zip_url, headers={"Origin": PAGE, "Access-Control-Request-Method": "GET"}, timeout=5)
+    answer = requests.get(zip_url, headers={"Origin": PAGE}, timeout=5)
+
+    assert preflight.status_code == 200 and preflight.headers["Access-Control-Allow-Origin"] == PAGE
+    assert answer.content == b"zip bytes" and answer.headers["Access-Control-Allow-Origin"] == PAGE
+
+
+def test_another_origin_gets_no_cors_answer_as_from_s3(zip_url):
+    """moto's server-wide flask-cors would answer any origin; the emulator leaves CORS to the bucket's rules."""
+    other = "https://elsewhere.example"
+    preflight = requests.options(zip_url, headers={"Origin": other, "Access-Control-Request-Method": "GET"}, timeout=5)
+    answer = requests.get(zip_url, headers={"Origin": other}, timeout=5)
+
+    assert preflight.status_code == 403 and "Access-Control-Allow-Origin" not in preflight.headers
+    assert answer.status_code == 200 and "Access-Control-Allow-Origin" not in answer.headers

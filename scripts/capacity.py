@@ -60,14 +60,14 @@ QUOTAS = {
     "s3_max_object": 5 * 1024**4,
 }
 
-# Where no bench has run: `make bench` at ce24237 (2026-12-06, 2-core machine, moto as the emulator, which
+# Where no bench has run: `make bench` at fb78849 (2026-12-06, 2-core machine, moto as the emulator, which
 # answers slower than DynamoDB and SQS in a region, so these are conservative for the cloud).
 FALLBACK_MEASURES = {
-    "worker_seconds_per_file": 0.128,  # worker-held time per file, both its messages, X-Ray on
-    # CPU seconds to zip and upload one GiB on one vCPU (3.94 CPU-s for 1 GiB); Lambda gives a function CPU
-    # in proportion to its memory, one vCPU at 1,769 MB, so at 512 MB this is about 14 s/GiB.
-    "bundle_cpu_seconds_per_gib": 3.94,
-    "index_writes_per_file": 1.49,  # active-jobs index writes per counted file (bench_partitions; at most 2)
+    "worker_seconds_per_file": 0.0585,  # worker-held time per file, both its messages, X-Ray on
+    # CPU seconds to zip and upload one GiB on one vCPU (3.7 CPU-s for 1 GiB); Lambda gives a function CPU
+    # in proportion to its memory, one vCPU at 1,769 MB, so at 512 MB this is about 13 s/GiB.
+    "bundle_cpu_seconds_per_gib": 3.7,
+    "index_writes_per_file": 1.47,  # active-jobs index writes per counted file (bench_partitions; at most 2)
     # write units on the table per file: its WAIT item (1), then file item + job item in one transaction (2 x 2)
     "table_writes_per_file": 5.0,
     "api_request_seconds": 0.05,  # one status or initiate invocation, generously

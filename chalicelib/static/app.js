@@ -213,7 +213,8 @@
         item.dataset.volume = String(index + 1);
         const link = document.createElement("a");
         link.href = `${API}/${encodeURIComponent(jobId)}?volume=${index + 1}`;
-        link.textContent = `Zip ${index + 1} of ${volumes.length} (${formatBytes(bundle.size)}, ${bundle.fileIds.length} files)`;
+        const files = bundle.fileIds.length === 1 ? "1 file" : `${bundle.fileIds.length} files`;
+        link.textContent = `Zip ${index + 1} of ${volumes.length} (${formatBytes(bundle.size)}, ${files})`;
         const digest = document.createElement("code");
         digest.textContent = `sha256 ${bundle.sha256}`;
         const button = Object.assign(document.createElement("button"), { type: "button", textContent: "Verify" });

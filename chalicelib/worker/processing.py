@@ -249,8 +249,9 @@ class Worker:
         self, job_id: str, file_id: int, ready_at: float, receives: int = 1, total_files: int | None = None
     ) -> None:
         """Counts a started file once it is due without reading the job: the count's conditions refuse
-        a closed job and, given the job's size, say whether files are left to count (jobs/counting.py). Two calls, HEAD and the count; the last count reads the job.
-        A failure reads it too: a closed job's due file is dropped, even one that can never be read."""
+        a closed job and, given the job's size, say whether files are left to count (jobs/counting.py).
+        Two calls, HEAD and the count; the last count reads the job. A failure reads it too: a closed
+        job's due file is dropped, even one that can never be read."""
         metrics.record(Metric.FILE_WAIT_SECONDS, self._clock() - ready_at)  # how far behind the workers are
         try:
             self._count(job_id, file_id, receives, total_files=total_files)

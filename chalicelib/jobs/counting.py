@@ -60,7 +60,7 @@ def transaction(
     if not_last_of is not None:
         condition += " AND completedFiles < :penultimate"
         values[":penultimate"] = not_last_of - 1
-    items: list[dict[str, Any]] = [
+    return [
         {
             "Put": {
                 "TableName": table,
@@ -83,14 +83,11 @@ def transaction(
             }
         },
     ]
-    return items
 
 
 def outcome_of_cancellation(reasons: list[str | None]) -> RecordOutcome | None:
     """Which condition refused the transaction, in the order of `transaction`; None: none did."""
-    refused = [reason == "ConditionalCheckFailed" for reason in reasons]
-    if refused[:1] == [True]:
-        return RecordOutcome.DUPLICATE
-    if refused[1:2] == [True]:
-        return RecordOutcome.JOB_CLOSED
+    for outcome, reason in zip((RecordOutcome.DUPLICATE, RecordOutcome.JOB_CLOSED), reasons, strict=False):
+        if reason == "ConditionalCheckFailed":
+            return outcome
     return None
